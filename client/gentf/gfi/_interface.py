@@ -1,0 +1,264 @@
+"""Gen's generative function interface: abstract traces and generative functions.
+
+Every implementation (``TFFunction``, ``@gen`` functions, distributions wrapped as
+generative functions) subclasses :class:`GenerativeFunction` and :class:`Trace` and writes
+the core operations; derived operations have default bodies here. The module-level
+functions at the bottom dispatch to the generative function of the trace or the first
+argument, so user code reads like Gen: ``trace, weight = generate(gen_fn, args, constraints)``.
+
+Conventions (Gen's): a trace's score is ``log p``; weights are log importance weights;
+``accumulate_param_gradients`` adds ``scale_factor * d(objective)/d(param)`` into the
+parameter accumulators (ascent direction) and returns argument gradients that are NOT
+scaled.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Sequence
+
+from gentf.gfi._choicemap import ChoiceMap, EmptyChoiceMap
+from gentf.gfi._diffs import Diff, NoChange, UnknownChange
+from gentf.gfi._selection import Selection
+
+__all__ = [
+    "GenerativeFunction",
+    "Trace",
+    "accumulate_param_gradients",
+    "assess",
+    "choice_gradients",
+    "generate",
+    "project",
+    "propose",
+    "regenerate",
+    "simulate",
+    "update",
+]
+
+
+class Trace(ABC):
+    """A record of one execution of a generative function.
+
+    ``get_score()`` is ``log p(choices; args)`` (0 for a deterministic function).
+    ``trace[addr]`` is the value of the random choice at ``addr``, or, for the empty
+    address ``()``, the return value.
+    """
+
+    @abstractmethod
+    def get_gen_fn(self) -> "GenerativeFunction":
+        """The generative function that produced this trace."""
+
+    @abstractmethod
+    def get_args(self) -> tuple[Any, ...]:
+        """The arguments the function was called with."""
+
+    @abstractmethod
+    def get_retval(self) -> Any:
+        """The return value of the execution."""
+
+    @abstractmethod
+    def get_choices(self) -> ChoiceMap:
+        """The random choices made, as a choice map."""
+
+    @abstractmethod
+    def get_score(self) -> float:
+        """``log p(choices; args)``."""
+
+    def __getitem__(self, addr: Any) -> Any:
+        if addr == ():
+            return self.get_retval()
+        return self.get_choices()[addr]
+
+
+class GenerativeFunction(ABC):
+    """A generative function: a program that makes traced random choices and returns a value.
+
+    Implementations write :meth:`simulate`, :meth:`generate`, :meth:`update`,
+    :meth:`regenerate`, :meth:`project`, :meth:`choice_gradients` and
+    :meth:`accumulate_param_gradients`; :meth:`propose`, :meth:`assess` and the untraced
+    call have defaults in terms of those.
+    """
+
+    @abstractmethod
+    def simulate(self, args: tuple[Any, ...]) -> Trace:
+        """``trace = simulate(gen_fn, args)``: run with every choice sampled."""
+
+    @abstractmethod
+    def generate(self, args: tuple[Any, ...], constraints: ChoiceMap) -> tuple[Trace, float]:
+        """``(trace, weight) = generate(gen_fn, args, constraints)``.
+
+        ``weight = log p(t; x) / q(t; u, x)``: with the internal proposal, the sum of the
+        log densities of the constrained choices.
+        """
+
+    def propose(self, args: tuple[Any, ...]) -> tuple[ChoiceMap, float, Any]:
+        """``(choices, weight, retval) = propose(gen_fn, args)``: sample; weight = score."""
+        trace = self.simulate(args)
+        return trace.get_choices(), trace.get_score(), trace.get_retval()
+
+    def assess(self, args: tuple[Any, ...], choices: ChoiceMap) -> tuple[float, Any]:
+        """``(weight, retval) = assess(gen_fn, args, choices)``: ``log p`` of complete choices."""
+        trace, weight = self.generate(args, choices)
+        return weight, trace.get_retval()
+
+    @abstractmethod
+    def update(
+        self,
+        trace: Trace,
+        args: tuple[Any, ...],
+        argdiffs: Sequence[Diff],
+        constraints: ChoiceMap,
+    ) -> tuple[Trace, float, Diff, ChoiceMap]:
+        """``(new_trace, weight, retdiff, discard) = update(trace, args, argdiffs, constraints)``.
+
+        ``weight = log p(new) - log p(old)`` (for choices that exist in both, plus new
+        constrained ones); ``discard`` holds the values that were replaced or removed.
+        """
+
+    @abstractmethod
+    def regenerate(
+        self,
+        trace: Trace,
+        args: tuple[Any, ...],
+        argdiffs: Sequence[Diff],
+        selection: Selection,
+    ) -> tuple[Trace, float, Diff]:
+        """``(new_trace, weight, retdiff) = regenerate(trace, args, argdiffs, selection)``.
+
+        Resamples the selected choices from the internal proposal.
+        """
+
+    @abstractmethod
+    def project(self, trace: Trace, selection: Selection) -> float:
+        """``weight = project(trace, selection)``: the generate weight restricted to the selection."""
+
+    @abstractmethod
+    def choice_gradients(
+        self, trace: Trace, selection: Selection, retval_grad: Any
+    ) -> tuple[tuple[Any, ...], ChoiceMap, ChoiceMap]:
+        """``(arg_grads, choice_values, choice_grads) = choice_gradients(trace, selection, retval_grad)``.
+
+        Gradients of ``log p + <retval, retval_grad>`` with respect to the arguments and the
+        selected choices. Parameters are not touched. ``None`` for an argument without a
+        gradient.
+        """
+
+    @abstractmethod
+    def accumulate_param_gradients(
+        self, trace: Trace, retval_grad: Any, scale_factor: float
+    ) -> tuple[Any, ...]:
+        """``arg_grads = accumulate_param_gradients(trace, retval_grad, scale_factor)``.
+
+        Adds ``scale_factor * d(log p + <retval, retval_grad>)/d(param)`` into each
+        trainable parameter's gradient accumulator and returns the unscaled gradients with
+        respect to the arguments.
+        """
+
+    def has_argument_grads(self) -> tuple[bool, ...]:
+        """For each argument, whether gradients with respect to it are supported."""
+        return ()
+
+    def accepts_output_grad(self) -> bool:
+        """Whether the return value is differentiable (``retval_grad`` is meaningful)."""
+        return False
+
+    def get_params(self) -> Sequence[Any]:
+        """The trainable parameters of this generative function."""
+        return ()
+
+    def __call__(self, *args: Any) -> Any:
+        """The untraced call: run the function and return its return value only."""
+        return self.simulate(tuple(args)).get_retval()
+
+
+def simulate(gen_fn: GenerativeFunction, args: tuple[Any, ...]) -> Trace:
+    """``trace = simulate(gen_fn, args)``."""
+    return gen_fn.simulate(tuple(args))
+
+
+def generate(
+    gen_fn: GenerativeFunction, args: tuple[Any, ...], constraints: ChoiceMap | None = None
+) -> tuple[Trace, float]:
+    """``(trace, weight) = generate(gen_fn, args, constraints)``; no constraints: empty."""
+    return gen_fn.generate(tuple(args), EmptyChoiceMap() if constraints is None else constraints)
+
+
+def propose(gen_fn: GenerativeFunction, args: tuple[Any, ...]) -> tuple[ChoiceMap, float, Any]:
+    """``(choices, weight, retval) = propose(gen_fn, args)``."""
+    return gen_fn.propose(tuple(args))
+
+
+def assess(
+    gen_fn: GenerativeFunction, args: tuple[Any, ...], choices: ChoiceMap
+) -> tuple[float, Any]:
+    """``(weight, retval) = assess(gen_fn, args, choices)``."""
+    return gen_fn.assess(tuple(args), choices)
+
+
+def update(
+    trace: Trace,
+    args: tuple[Any, ...] | None = None,
+    argdiffs: Sequence[Diff] | None = None,
+    constraints: ChoiceMap | None = None,
+) -> tuple[Trace, float, Diff, ChoiceMap]:
+    """``(new_trace, weight, retdiff, discard) = update(trace, args, argdiffs, constraints)``.
+
+    ``args=None`` keeps the trace's arguments (with ``NoChange`` diffs); ``argdiffs=None``
+    with new arguments means ``UnknownChange`` for each.
+    """
+    if args is None:
+        args = trace.get_args()
+        argdiffs = argdiffs if argdiffs is not None else tuple(NoChange for _ in args)
+    elif argdiffs is None:
+        argdiffs = tuple(UnknownChange for _ in args)
+    return trace.get_gen_fn().update(
+        trace, tuple(args), tuple(argdiffs), EmptyChoiceMap() if constraints is None else constraints
+    )
+
+
+def regenerate(
+    trace: Trace,
+    args: tuple[Any, ...] | None = None,
+    argdiffs: Sequence[Diff] | None = None,
+    selection: Selection | None = None,
+) -> tuple[Trace, float, Diff]:
+    """``(new_trace, weight, retdiff) = regenerate(trace, args, argdiffs, selection)``.
+
+    Argument defaults as for :func:`update`; ``selection=None`` selects nothing.
+    """
+    from gentf.gfi._selection import select
+
+    if args is None:
+        args = trace.get_args()
+        argdiffs = argdiffs if argdiffs is not None else tuple(NoChange for _ in args)
+    elif argdiffs is None:
+        argdiffs = tuple(UnknownChange for _ in args)
+    return trace.get_gen_fn().regenerate(
+        trace, tuple(args), tuple(argdiffs), select() if selection is None else selection
+    )
+
+
+def project(trace: Trace, selection: Selection) -> float:
+    """``weight = project(trace, selection)``."""
+    return trace.get_gen_fn().project(trace, selection)
+
+
+def choice_gradients(
+    trace: Trace, selection: Selection | None = None, retval_grad: Any = None
+) -> tuple[tuple[Any, ...], ChoiceMap, ChoiceMap]:
+    """``(arg_grads, choice_values, choice_grads) = choice_gradients(trace, selection, retval_grad)``."""
+    from gentf.gfi._selection import select
+
+    return trace.get_gen_fn().choice_gradients(
+        trace, select() if selection is None else selection, retval_grad
+    )
+
+
+def accumulate_param_gradients(
+    trace: Trace, retval_grad: Any = None, scale_factor: float = 1.0
+) -> tuple[Any, ...]:
+    """``arg_grads = accumulate_param_gradients(trace, retval_grad=None, scale_factor=1.0)``.
+
+    ``retval_grad=None``: nothing flows back through the return value.
+    """
+    return trace.get_gen_fn().accumulate_param_gradients(trace, retval_grad, float(scale_factor))
