@@ -15,25 +15,41 @@ scaled.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 from gentf.gfi._choicemap import ChoiceMap, EmptyChoiceMap
 from gentf.gfi._diffs import Diff, NoChange, UnknownChange
+from gentf.gfi._param_conf import ParamConf
+from gentf.gfi._pending import PendingCall, active_handler
 from gentf.gfi._selection import Selection
 
 __all__ = [
     "GenerativeFunction",
+    "ParamUpdater",
     "Trace",
     "accumulate_param_gradients",
     "assess",
     "choice_gradients",
     "generate",
+    "get_args",
+    "get_choices",
+    "get_gen_fn",
+    "get_retval",
+    "get_score",
     "project",
     "propose",
     "regenerate",
     "simulate",
     "update",
 ]
+
+
+class ParamUpdater(Protocol):
+    """What ``make_param_updater`` returns: ``apply()`` performs one update step."""
+
+    def apply(self) -> None:
+        """Steps the parameters along their accumulated gradients, then zeroes them."""
+        ...
 
 
 class Trace(ABC):
@@ -166,9 +182,33 @@ class GenerativeFunction(ABC):
         """The trainable parameters of this generative function."""
         return ()
 
-    def __call__(self, *args: Any) -> Any:
-        """The untraced call: run the function and return its return value only."""
+    def make_param_updater(self, conf: ParamConf, params: Sequence[Any]) -> ParamUpdater:
+        """``updater = gen_fn.make_param_updater(conf, params)``; ``updater.apply()`` updates.
+
+        Each kind of generative function turns a configuration (``FixedStepGradientDescent``,
+        ``GradientDescent``, ``ADAM``) into an update of the listed parameters that steps
+        along their accumulated gradients and then zeroes the accumulators.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no trainable parameters to update "
+            f"(make_param_updater is not implemented for it)"
+        )
+
+    def untraced_call(self, args: tuple[Any, ...]) -> Any:
+        """``retval = gen_fn.untraced_call(args)``: run and return the return value only."""
         return self.simulate(tuple(args)).get_retval()
+
+    def __call__(self, *args: Any) -> Any:
+        """The untraced call: run the function and return its return value only.
+
+        Inside a ``@gen`` body the call is not run yet: it returns a
+        :class:`~gentf.gfi._pending.PendingCall`, and ``gen_fn(args) @ addr`` traces it at
+        ``addr`` (``gen_fn(args).untraced()`` runs it untraced).
+        """
+        handler = active_handler()
+        if handler is not None:
+            return PendingCall(self, tuple(args), handler)
+        return self.untraced_call(tuple(args))
 
 
 def simulate(gen_fn: GenerativeFunction, args: tuple[Any, ...]) -> Trace:
@@ -262,3 +302,28 @@ def accumulate_param_gradients(
     ``retval_grad=None``: nothing flows back through the return value.
     """
     return trace.get_gen_fn().accumulate_param_gradients(trace, retval_grad, float(scale_factor))
+
+
+def get_args(trace: Trace) -> tuple[Any, ...]:
+    """``args = get_args(trace)``."""
+    return trace.get_args()
+
+
+def get_retval(trace: Trace) -> Any:
+    """``retval = get_retval(trace)``."""
+    return trace.get_retval()
+
+
+def get_choices(trace: Trace) -> ChoiceMap:
+    """``choices = get_choices(trace)``."""
+    return trace.get_choices()
+
+
+def get_score(trace: Trace) -> float:
+    """``score = get_score(trace)``: ``log p(choices; args)``."""
+    return trace.get_score()
+
+
+def get_gen_fn(trace: Trace) -> GenerativeFunction:
+    """``gen_fn = get_gen_fn(trace)``."""
+    return trace.get_gen_fn()

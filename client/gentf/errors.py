@@ -1,0 +1,92 @@
+"""The exceptions gentf raises.
+
+Every error from a worker arrives as one of these, translated from its gRPC status in one
+place (``gentf.wire._errors``); each extends the matching built-in, so ``except ValueError``
+catches a rejected argument whichever layer found it::
+
+    GentfError(Exception)
+    ├── InvalidArgumentError(GentfError, ValueError)        INVALID_ARGUMENT, OUT_OF_RANGE
+    ├── NotFoundError(GentfError, LookupError)              NOT_FOUND
+    ├── AlreadyExistsError(GentfError, ValueError)          ALREADY_EXISTS
+    ├── PermissionDeniedError(GentfError, PermissionError)  PERMISSION_DENIED, UNAUTHENTICATED
+    ├── ResourceExhaustedError(GentfError, MemoryError)     RESOURCE_EXHAUSTED
+    ├── FailedPreconditionError(GentfError, RuntimeError)   FAILED_PRECONDITION, ABORTED
+    ├── UnavailableError(GentfError, ConnectionError)       UNAVAILABLE, CANCELLED
+    ├── DeadlineExceededError(GentfError, TimeoutError)     DEADLINE_EXCEEDED
+    ├── UnimplementedError(GentfError, NotImplementedError) UNIMPLEMENTED
+    └── InternalError(GentfError, RuntimeError)             INTERNAL, UNKNOWN, DATA_LOSS
+    WorkerStartError(GentfError, RuntimeError)              an embedded worker did not start
+
+Each carries ``code`` (the gRPC status name, e.g. ``"INVALID_ARGUMENT"``, or ``None`` for an
+error found on the client) and ``details`` (the worker's message).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExistsError",
+    "DeadlineExceededError",
+    "FailedPreconditionError",
+    "GentfError",
+    "InternalError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ResourceExhaustedError",
+    "UnavailableError",
+    "UnimplementedError",
+    "WorkerStartError",
+]
+
+
+class GentfError(Exception):
+    """Base of every gentf error: ``code`` is the gRPC status name or None, ``details`` the message."""
+
+    def __init__(self, details: str, code: str | None = None) -> None:
+        super().__init__(details if code is None else f"{code}: {details}")
+        self.details = details
+        self.code = code
+
+
+class InvalidArgumentError(GentfError, ValueError):
+    """A request was malformed: wrong dtype or shape, unknown op, attribute or node."""
+
+
+class NotFoundError(GentfError, LookupError):
+    """A session, function, node or trace the request names does not exist."""
+
+
+class AlreadyExistsError(GentfError, ValueError):
+    """A name is already taken by something different."""
+
+
+class PermissionDeniedError(GentfError, PermissionError):
+    """The worker refuses the request (e.g. an op that touches its files)."""
+
+
+class ResourceExhaustedError(GentfError, MemoryError):
+    """A message exceeded the size cap, or the worker ran out of a resource."""
+
+
+class FailedPreconditionError(GentfError, RuntimeError):
+    """The request is valid but the state does not allow it (e.g. a closed session)."""
+
+
+class UnavailableError(GentfError, ConnectionError):
+    """The worker cannot be reached."""
+
+
+class DeadlineExceededError(GentfError, TimeoutError):
+    """The call did not finish within its timeout."""
+
+
+class UnimplementedError(GentfError, NotImplementedError):
+    """The worker does not implement the call."""
+
+
+class InternalError(GentfError, RuntimeError):
+    """The worker failed in a way it did not foresee."""
+
+
+class WorkerStartError(GentfError, RuntimeError):
+    """An embedded local worker could not be started."""

@@ -1,0 +1,184 @@
+from gentf.v1 import graph_pb2 as _graph_pb2
+from gentf.v1 import tensor_pb2 as _tensor_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class GetWorkerInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetWorkerInfoResponse(_message.Message):
+    __slots__ = ("gentf_version", "tensorflow_version", "devices", "max_message_bytes", "registry_fingerprint")
+    GENTF_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TENSORFLOW_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
+    MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    gentf_version: str
+    tensorflow_version: str
+    devices: _containers.RepeatedScalarFieldContainer[str]
+    max_message_bytes: int
+    registry_fingerprint: str
+    def __init__(self, gentf_version: _Optional[str] = ..., tensorflow_version: _Optional[str] = ..., devices: _Optional[_Iterable[str]] = ..., max_message_bytes: _Optional[int] = ..., registry_fingerprint: _Optional[str] = ...) -> None: ...
+
+class GetOpRegistryRequest(_message.Message):
+    __slots__ = ("names",)
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetOpRegistryResponse(_message.Message):
+    __slots__ = ("tensorflow_version", "registry_fingerprint", "ops")
+    TENSORFLOW_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    OPS_FIELD_NUMBER: _ClassVar[int]
+    tensorflow_version: str
+    registry_fingerprint: str
+    ops: _containers.RepeatedCompositeFieldContainer[_graph_pb2.OpDef]
+    def __init__(self, tensorflow_version: _Optional[str] = ..., registry_fingerprint: _Optional[str] = ..., ops: _Optional[_Iterable[_Union[_graph_pb2.OpDef, _Mapping]]] = ...) -> None: ...
+
+class CreateSessionRequest(_message.Message):
+    __slots__ = ("lease_seconds",)
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    lease_seconds: float
+    def __init__(self, lease_seconds: _Optional[float] = ...) -> None: ...
+
+class CreateSessionResponse(_message.Message):
+    __slots__ = ("session_id", "lease_seconds")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    lease_seconds: float
+    def __init__(self, session_id: _Optional[str] = ..., lease_seconds: _Optional[float] = ...) -> None: ...
+
+class RenewLeaseRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class RenewLeaseResponse(_message.Message):
+    __slots__ = ("lease_seconds",)
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    lease_seconds: float
+    def __init__(self, lease_seconds: _Optional[float] = ...) -> None: ...
+
+class CloseSessionRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class CloseSessionResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ExtendGraphRequest(_message.Message):
+    __slots__ = ("session_id", "nodes")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    nodes: _containers.RepeatedCompositeFieldContainer[_graph_pb2.NodeDef]
+    def __init__(self, session_id: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[_graph_pb2.NodeDef, _Mapping]]] = ...) -> None: ...
+
+class ExtendGraphResponse(_message.Message):
+    __slots__ = ("nodes",)
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[_graph_pb2.NodeInfo]
+    def __init__(self, nodes: _Optional[_Iterable[_Union[_graph_pb2.NodeInfo, _Mapping]]] = ...) -> None: ...
+
+class ConstructRequest(_message.Message):
+    __slots__ = ("session_id", "params", "inputs", "output", "accumulators")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ACCUMULATORS_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    params: _containers.RepeatedScalarFieldContainer[str]
+    inputs: _containers.RepeatedScalarFieldContainer[str]
+    output: str
+    accumulators: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, session_id: _Optional[str] = ..., params: _Optional[_Iterable[str]] = ..., inputs: _Optional[_Iterable[str]] = ..., output: _Optional[str] = ..., accumulators: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ConstructResponse(_message.Message):
+    __slots__ = ("function_id", "output", "inputs")
+    FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    function_id: str
+    output: _graph_pb2.OutputInfo
+    inputs: _containers.RepeatedCompositeFieldContainer[_graph_pb2.OutputInfo]
+    def __init__(self, function_id: _Optional[str] = ..., output: _Optional[_Union[_graph_pb2.OutputInfo, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[_graph_pb2.OutputInfo, _Mapping]]] = ...) -> None: ...
+
+class GenerateRequest(_message.Message):
+    __slots__ = ("session_id", "function_id", "args", "keep_trace")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    ARGS_FIELD_NUMBER: _ClassVar[int]
+    KEEP_TRACE_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    function_id: str
+    args: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Tensor]
+    keep_trace: bool
+    def __init__(self, session_id: _Optional[str] = ..., function_id: _Optional[str] = ..., args: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., keep_trace: _Optional[bool] = ...) -> None: ...
+
+class GenerateResponse(_message.Message):
+    __slots__ = ("retval", "trace_handle")
+    RETVAL_FIELD_NUMBER: _ClassVar[int]
+    TRACE_HANDLE_FIELD_NUMBER: _ClassVar[int]
+    retval: _tensor_pb2.Tensor
+    trace_handle: int
+    def __init__(self, retval: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., trace_handle: _Optional[int] = ...) -> None: ...
+
+class GradientRequest(_message.Message):
+    __slots__ = ("session_id", "function_id", "trace_handle", "args", "retval_grad", "scale_factor")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACE_HANDLE_FIELD_NUMBER: _ClassVar[int]
+    ARGS_FIELD_NUMBER: _ClassVar[int]
+    RETVAL_GRAD_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    function_id: str
+    trace_handle: int
+    args: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Tensor]
+    retval_grad: _tensor_pb2.Tensor
+    scale_factor: float
+    def __init__(self, session_id: _Optional[str] = ..., function_id: _Optional[str] = ..., trace_handle: _Optional[int] = ..., args: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., retval_grad: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., scale_factor: _Optional[float] = ...) -> None: ...
+
+class GradientResponse(_message.Message):
+    __slots__ = ("arg_grads",)
+    ARG_GRADS_FIELD_NUMBER: _ClassVar[int]
+    arg_grads: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Tensor]
+    def __init__(self, arg_grads: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ...) -> None: ...
+
+class RunOpRequest(_message.Message):
+    __slots__ = ("session_id", "feeds", "fetches", "targets")
+    class FeedsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _tensor_pb2.Tensor
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    FEEDS_FIELD_NUMBER: _ClassVar[int]
+    FETCHES_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    feeds: _containers.MessageMap[str, _tensor_pb2.Tensor]
+    fetches: _containers.RepeatedScalarFieldContainer[str]
+    targets: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, session_id: _Optional[str] = ..., feeds: _Optional[_Mapping[str, _tensor_pb2.Tensor]] = ..., fetches: _Optional[_Iterable[str]] = ..., targets: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RunOpResponse(_message.Message):
+    __slots__ = ("fetched",)
+    FETCHED_FIELD_NUMBER: _ClassVar[int]
+    fetched: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Tensor]
+    def __init__(self, fetched: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ...) -> None: ...

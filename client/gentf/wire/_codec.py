@@ -1,0 +1,88 @@
+"""Tensors on the wire: numpy arrays to ``gentf.v1.Tensor`` messages and back.
+
+Elements travel as raw bytes, row-major and little-endian; strings as a list of byte
+strings. Encoding writes into a message field in place (the fast path for large
+tensors); decoding reads the bytes field once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gentf.v1 import tensor_pb2
+from gentf.wire._dtypes import DType, as_dtype
+
+__all__ = ["decode_tensor", "encode_tensor", "fill_tensor"]
+
+
+def fill_tensor(message: tensor_pb2.Tensor, value: Any, dtype: DType | None = None) -> None:
+    """Writes ``value`` (array-like) into ``message``, converting to ``dtype`` if given.
+
+    Raises TypeError when the value cannot be represented with the dtype.
+    """
+    arr = _as_array(value, dtype)
+    d = as_dtype(arr.dtype) if dtype is None else dtype
+    message.dtype = d.enum  # type: ignore[assignment]
+    message.shape[:] = arr.shape
+    if d.name == "string":
+        message.string_val[:] = [_as_bytes(x) for x in arr.reshape(-1)]
+        message.content = b""
+        return
+    if arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    message.content = np.ascontiguousarray(arr).tobytes()
+
+
+def encode_tensor(value: Any, dtype: DType | None = None) -> tensor_pb2.Tensor:
+    """Returns a new ``Tensor`` message holding ``value``."""
+    message = tensor_pb2.Tensor()
+    fill_tensor(message, value, dtype)
+    return message
+
+
+def decode_tensor(message: tensor_pb2.Tensor) -> np.ndarray[Any, Any]:
+    """Returns a writable numpy array with the message's dtype, shape and elements.
+
+    Raises ValueError when the byte count does not match the shape.
+    """
+    d = as_dtype(int(message.dtype)) if message.dtype else None
+    if d is None:
+        raise ValueError("tensor has no dtype")
+    shape = tuple(int(s) for s in message.shape)
+    if d.name == "string":
+        values = list(message.string_val)
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out.reshape(shape)
+    npd = d.as_numpy_dtype
+    content = message.content
+    count = int(np.prod(shape, dtype=np.int64))
+    if len(content) != count * npd.itemsize:
+        raise ValueError(
+            f"tensor of dtype {d.name} and shape {list(shape)} needs {count * npd.itemsize} bytes, "
+            f"got {len(content)}"
+        )
+    wire_dtype = npd.newbyteorder("<") if npd.byteorder == "=" and npd.itemsize > 1 else npd
+    arr = np.frombuffer(content, dtype=wire_dtype, count=count).astype(npd, copy=True)
+    return arr.reshape(shape)
+
+
+def _as_array(value: Any, dtype: DType | None) -> np.ndarray[Any, Any]:
+    if dtype is not None and dtype.name == "string":
+        return np.asarray(value, dtype=object)
+    if dtype is None:
+        arr = np.asarray(value)
+        if arr.dtype.kind in ("U", "S"):
+            return arr.astype(object)
+        return arr
+    return np.asarray(value, dtype=dtype.as_numpy_dtype)
+
+
+def _as_bytes(x: Any) -> bytes:
+    if isinstance(x, bytes):
+        return x
+    if isinstance(x, str):
+        return x.encode("utf-8")
+    raise TypeError(f"string tensor element must be str or bytes, got {type(x).__name__}")

@@ -1,0 +1,1 @@
+"""The worker core: sessions, graphs, compiled functions. Knows TensorFlow, not gRPC."""

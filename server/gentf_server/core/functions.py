@@ -1,0 +1,152 @@
+"""A TFFunction on the worker: forward, argument VJP and parameter-gradient accumulation.
+
+Each is one ``tf.function`` traced once (input signatures come from the placeholders'
+static shapes, so new batch sizes do not retrace). Accumulation computes every gradient
+first and only then adds ``scale * gradient`` into the accumulators, so a failure adds
+nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from gentf_server.core import errors
+from gentf_server.core.checks import check_value
+from gentf_server.core.graph import PLACEHOLDER, VARIABLE, SessionGraph, parse_input
+from gentf_server.core.importer import SubgraphImporter
+
+__all__ = ["CompiledFunction"]
+
+
+class CompiledFunction:
+    """Forward, VJP and accumulate for ``output`` as a function of ``inputs`` and ``params``."""
+
+    def __init__(
+        self,
+        function_id: str,
+        graph: SessionGraph,
+        variables: dict[str, tf.Variable],
+        params: Sequence[str],
+        inputs: Sequence[str],
+        output: str,
+        accumulators: Sequence[str],
+    ) -> None:
+        self.function_id = function_id
+        if len(set(inputs)) != len(inputs):
+            raise errors.InvalidArgument(f"inputs {list(inputs)} name a placeholder twice")
+        if len(params) != len(accumulators):
+            raise errors.InvalidArgument(
+                f"{len(params)} params but {len(accumulators)} accumulators: need one per param")
+        self.input_specs: list[tf.TensorSpec] = []
+        for name in inputs:
+            node = graph.node(name, "input")
+            if node.op != PLACEHOLDER:
+                raise errors.InvalidArgument(f"input {node.describe()} is a {node.op}, not a placeholder")
+            self.input_specs.append(tf.TensorSpec(node.outputs[0][1], node.outputs[0][0], name=None))
+        self.input_names = list(inputs)
+        self._params = [self._variable(graph, variables, p, "param") for p in params]
+        self._accumulators = [self._variable(graph, variables, a, "accumulator") for a in accumulators]
+        for p_name, a_name, p, a in zip(params, accumulators, self._params, self._accumulators):
+            if p.dtype != a.dtype or not p.shape.is_compatible_with(a.shape):
+                raise errors.InvalidArgument(
+                    f"accumulator {a_name!r} ({a.dtype.name} {a.shape}) does not match param "
+                    f"{p_name!r} ({p.dtype.name} {p.shape})")
+        _, _, out_dtype, out_shape = graph.output(output, "output")
+        if out_dtype == tf.resource or out_dtype == tf.variant:
+            raise errors.InvalidArgument(
+                f"output {output!r} is a {out_dtype.name} handle; use the variable's value")
+        self.output_dtype: tf.DType = out_dtype
+        self.output_shape: tf.TensorShape = out_shape
+        self._importer = SubgraphImporter(graph, variables, [output], [], inputs, f"output {output!r}")
+        self._param_nodes = list(params)
+        self._differentiable = [s.dtype.is_floating or s.dtype.is_complex for s in self.input_specs]
+        grad_spec = tf.TensorSpec(out_shape, out_dtype)
+        scale_spec = tf.TensorSpec([], tf.float64)
+        self._forward = tf.function(self._forward_body, input_signature=self.input_specs, autograph=False)
+        self._vjp = tf.function(self._vjp_body, input_signature=[*self.input_specs, grad_spec],
+                                autograph=False)
+        self._accumulate = tf.function(
+            self._accumulate_body, input_signature=[*self.input_specs, grad_spec, scale_spec],
+            autograph=False)
+
+    @staticmethod
+    def _variable(graph: SessionGraph, variables: dict[str, tf.Variable], name: str, what: str) -> tf.Variable:
+        node = graph.node(parse_input(name)[0], what)
+        if node.op != VARIABLE:
+            raise errors.InvalidArgument(f"{what} {node.describe()} is a {node.op}, not a variable")
+        return variables[node.name]
+
+    # ---- traced bodies -----------------------------------------------------------------
+
+    def _forward_body(self, *args: Any) -> Any:
+        return self._importer(args)[0]
+
+    def _gradients(
+        self, args: Sequence[Any], grad: Any, with_params: bool
+    ) -> tuple[list[Any], list[Any], Any]:
+        (y,) = self._importer(args)
+        check = tf.debugging.assert_equal(
+            tf.shape(grad), tf.shape(y),
+            message="retval_grad must have the shape of the return value")
+        xs = [a for a, d in zip(args, self._differentiable) if d]
+        handles = [self._importer.handle(n) for n in self._param_nodes] if with_params else []
+        differentiable_out = self.output_dtype.is_floating or self.output_dtype.is_complex
+        with tf.control_dependencies([check]):
+            grad = tf.identity(grad)
+        raw: list[Any] = [None] * (len(xs) + len(handles))
+        if differentiable_out and raw:
+            raw = tf.gradients(y, xs + handles, grad_ys=grad)
+        it = iter(raw[: len(xs)])
+        arg_grads = []
+        for a, d in zip(args, self._differentiable):
+            g = next(it) if d else None
+            arg_grads.append(tf.zeros_like(a) if g is None else tf.convert_to_tensor(g))
+        param_grads = []
+        for p, g in zip(self._params, raw[len(xs):]):
+            param_grads.append(tf.zeros(p.shape, p.dtype) if g is None else tf.convert_to_tensor(g))
+        with tf.control_dependencies([check]):
+            arg_grads = [tf.identity(g) for g in arg_grads]
+        return arg_grads, param_grads, check
+
+    def _vjp_body(self, *args_and_grad: Any) -> Any:
+        *args, grad = args_and_grad
+        arg_grads, _, _ = self._gradients(args, grad, with_params=False)
+        return arg_grads
+
+    def _accumulate_body(self, *args_grad_scale: Any) -> Any:
+        *args, grad, scale = args_grad_scale
+        arg_grads, param_grads, check = self._gradients(args, grad, with_params=True)
+        with tf.control_dependencies([*arg_grads, *param_grads, check]):
+            for acc, g in zip(self._accumulators, param_grads):
+                acc.assign_add(tf.cast(scale, g.dtype) * g)
+        return arg_grads
+
+    # ---- calls -------------------------------------------------------------------------
+
+    def check_args(self, args: Sequence[np.ndarray[Any, Any]]) -> None:
+        """InvalidArgument unless ``args`` match the inputs in number, dtype and shape."""
+        if len(args) != len(self.input_specs):
+            raise errors.InvalidArgument(
+                f"function {self.function_id} takes {len(self.input_specs)} argument(s), got {len(args)}")
+        for i, (value, spec, name) in enumerate(zip(args, self.input_specs, self.input_names)):
+            check_value(value, spec.dtype, spec.shape, f"argument {i} (placeholder {name!r})")
+
+    def check_retval_grad(self, grad: np.ndarray[Any, Any], retval_shape: tuple[int, ...] | None) -> None:
+        """InvalidArgument unless ``grad`` has the return value's dtype and shape."""
+        shape = self.output_shape if retval_shape is None else tf.TensorShape(retval_shape)
+        check_value(grad, self.output_dtype, shape, "retval_grad")
+
+    def forward(self, args: Sequence[Any]) -> Any:
+        """The return value for ``args`` (tf tensors)."""
+        return self._forward(*args)
+
+    def vjp(self, args: Sequence[Any], grad: Any) -> list[Any]:
+        """Argument gradients of ``<retval, grad>``."""
+        return list(self._vjp(*args, grad))
+
+    def accumulate(self, args: Sequence[Any], grad: Any, scale: float) -> list[Any]:
+        """Adds ``scale * param gradient`` to the accumulators; returns unscaled argument gradients."""
+        return list(self._accumulate(*args, grad, tf.constant(scale, tf.float64)))

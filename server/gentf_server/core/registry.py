@@ -1,0 +1,112 @@
+"""The op registry the worker serves, and which ops it refuses to run.
+
+A graph is a program: ops that read or write files, save or restore checkpoints, run
+Python, talk to other processes or hosts would let any client reach the worker's disk,
+processes or network. They are refused by name, whatever path reaches them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import lru_cache
+
+import tensorflow as tf
+from tensorflow.core.framework import attr_value_pb2, op_def_pb2
+from tensorflow.python.client import pywrap_tf_session
+from tensorflow.python.framework import ops as tf_ops
+
+from gentf.v1 import graph_pb2, worker_pb2
+from gentf_server.core import errors
+from gentf_server.core.convert import attr_from_tf
+
+__all__ = ["OpRegistry", "is_refused", "op_registry"]
+
+_REFUSED = re.compile(
+    r"File|Save|Restore|Reader|Checkpoint|TFRecord|PyFunc|SummaryWriter|Write\w*Summary|"
+    r"Print|Debug|Dataset|Iterator|Send|Recv|Rpc|Collective|Nccl|Immutable|Vocab|"
+    r"TableFromText|TPU|LoadAndRemap|RemoteCall|RecordInput|Sharded|Filespec|"
+    r"DecodeProto|EncodeProto|Calibration|DistributedSave|FileSystem"
+)
+
+
+def is_refused(op_name: str) -> bool:
+    """True for ops the worker never runs: internal ops and ops reaching files, processes or network."""
+    return op_name.startswith("_") or bool(_REFUSED.search(op_name))
+
+
+class OpRegistry:
+    """TensorFlow's op definitions, as TensorFlow ``OpDef``s and as wire ``OpDef``s."""
+
+    def __init__(self) -> None:
+        buf = pywrap_tf_session.TF_GetAllOpList()
+        op_list = op_def_pb2.OpList()
+        op_list.ParseFromString(pywrap_tf_session.TF_GetBuffer(buf))
+        self.tf_op_defs: dict[str, op_def_pb2.OpDef] = {o.name: o for o in op_list.op}
+        self.tensorflow_version = tf.__version__
+        digest = hashlib.sha256(op_list.SerializeToString(deterministic=True)).hexdigest()
+        self.fingerprint = f"tf-{tf.__version__}-{digest[:16]}"
+        self._wire: dict[str, graph_pb2.OpDef] = {}
+
+    def get(self, name: str) -> op_def_pb2.OpDef:
+        """TensorFlow's OpDef for ``name``; InvalidArgument for an unknown op."""
+        op_def = self.tf_op_defs.get(name)
+        if op_def is None:
+            raise errors.InvalidArgument(f"unknown op {name!r}: the worker's TensorFlow "
+                                         f"{self.tensorflow_version} has no such op")
+        return op_def
+
+    def wire_op_def(self, name: str) -> graph_pb2.OpDef:
+        """The wire OpDef for ``name`` (cached); InvalidArgument for an unknown op."""
+        cached = self._wire.get(name)
+        if cached is None:
+            cached = _to_wire(self.get(name))
+            self._wire[name] = cached
+        return cached
+
+    def response(self, names: list[str]) -> worker_pb2.GetOpRegistryResponse:
+        """The GetOpRegistry answer for ``names`` (empty: every op)."""
+        chosen = sorted(names) if names else sorted(self.tf_op_defs)
+        reply = worker_pb2.GetOpRegistryResponse(
+            tensorflow_version=self.tensorflow_version, registry_fingerprint=self.fingerprint)
+        for name in chosen:
+            reply.ops.append(self.wire_op_def(name))
+        return reply
+
+
+def _has_gradient(name: str) -> bool:
+    try:
+        return tf_ops._gradient_registry.lookup(name) is not None  # noqa: SLF001
+    except LookupError:
+        return False
+
+
+def _arg_to_wire(arg: op_def_pb2.OpDef.ArgDef) -> graph_pb2.ArgDef:
+    return graph_pb2.ArgDef(
+        name=arg.name, description=arg.description, type=int(arg.type),
+        type_attr=arg.type_attr, number_attr=arg.number_attr,
+        type_list_attr=arg.type_list_attr, is_ref=arg.is_ref)
+
+
+def _to_wire(op: op_def_pb2.OpDef) -> graph_pb2.OpDef:
+    out = graph_pb2.OpDef(
+        name=op.name, summary=op.summary, description=op.description,
+        is_stateful=op.is_stateful, has_gradient=_has_gradient(op.name),
+        refused=is_refused(op.name))
+    out.inputs.extend(_arg_to_wire(a) for a in op.input_arg)
+    out.outputs.extend(_arg_to_wire(a) for a in op.output_arg)
+    for attr in op.attr:
+        wire = graph_pb2.AttrDef(name=attr.name, type=attr.type, description=attr.description,
+                                 has_minimum=attr.has_minimum, minimum=attr.minimum)
+        if attr.HasField("default_value"):
+            wire.default_value.CopyFrom(attr_from_tf(attr.default_value))
+        if attr.HasField("allowed_values") and attr.allowed_values != attr_value_pb2.AttrValue():
+            wire.allowed_values.CopyFrom(attr_from_tf(attr.allowed_values))
+        out.attrs.append(wire)
+    return out
+
+
+@lru_cache(maxsize=1)
+def op_registry() -> OpRegistry:
+    """The process-wide registry (built once, ~40 ms)."""
+    return OpRegistry()

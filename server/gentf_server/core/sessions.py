@@ -1,0 +1,114 @@
+"""All sessions of a worker: creation with a lease, lookup (which renews), closing, expiry."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from gentf_server.core import errors
+from gentf_server.core.registry import OpRegistry
+from gentf_server.core.session import Session, SessionLimits
+
+__all__ = ["SessionManager"]
+
+log = logging.getLogger("gentf_server.sessions")
+
+
+class SessionManager:
+    """Creates, finds and expires sessions. Thread-safe."""
+
+    def __init__(
+        self,
+        registry: OpRegistry,
+        default_lease_seconds: float = 3600.0,
+        max_lease_seconds: float = 7 * 86400.0,
+        max_sessions: int = 64,
+        limits: SessionLimits | None = None,
+    ) -> None:
+        self.registry = registry
+        self.default_lease_seconds = default_lease_seconds
+        self.max_lease_seconds = max_lease_seconds
+        self.max_sessions = max_sessions
+        self._limits = limits or SessionLimits()
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._reaper: threading.Thread | None = None
+
+    def create(self, lease_seconds: float = 0.0) -> Session:
+        """A new session; ResourceExhausted past ``max_sessions``, InvalidArgument for a negative lease."""
+        if lease_seconds < 0:
+            raise errors.InvalidArgument(f"lease_seconds must be >= 0, got {lease_seconds}")
+        lease = min(lease_seconds or self.default_lease_seconds, self.max_lease_seconds)
+        self.expire()
+        with self._lock:
+            if len(self._sessions) >= self.max_sessions:
+                raise errors.ResourceExhausted(
+                    f"the worker holds {len(self._sessions)} sessions, its maximum; close one first")
+            session = Session(self.registry, lease, self._limits)
+            self._sessions[session.session_id] = session
+        log.info("session %s opened (lease %.0f s)", session.session_id, lease)
+        return session
+
+    def get(self, session_id: str) -> Session:
+        """The session, with its lease renewed; NotFound if unknown, closed or expired."""
+        with self._lock:
+            session = self._sessions.get(session_id)
+        if session is None or session.deadline < time.monotonic():
+            if session is not None:
+                self.close(session_id)
+            raise errors.NotFound(f"no session {session_id!r} (never opened, closed, or its lease ran out)")
+        session.touch()
+        return session
+
+    def close(self, session_id: str) -> None:
+        """Closes and forgets the session; NotFound if unknown."""
+        with self._lock:
+            session = self._sessions.pop(session_id, None)
+        if session is None:
+            raise errors.NotFound(f"no session {session_id!r}")
+        session.close()
+        log.info("session %s closed", session_id)
+
+    def close_all(self) -> None:
+        """Closes every session (shutdown)."""
+        with self._lock:
+            ids = list(self._sessions)
+        for session_id in ids:
+            try:
+                self.close(session_id)
+            except errors.NotFound:
+                pass
+
+    def expire(self) -> int:
+        """Closes sessions whose lease ran out; returns how many."""
+        now = time.monotonic()
+        with self._lock:
+            expired = [sid for sid, s in self._sessions.items() if s.deadline < now]
+        for sid in expired:
+            try:
+                self.close(sid)
+                log.info("session %s expired", sid)
+            except errors.NotFound:
+                pass
+        return len(expired)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._sessions)
+
+    def start_reaper(self, interval_seconds: float = 30.0) -> None:
+        """Starts a daemon thread that expires sessions every ``interval_seconds``."""
+        def loop() -> None:
+            while not self._stop.wait(interval_seconds):
+                self.expire()
+
+        self._reaper = threading.Thread(target=loop, name="gentf-session-reaper", daemon=True)
+        self._reaper.start()
+
+    def stop_reaper(self) -> None:
+        """Stops the reaper thread."""
+        self._stop.set()
+        if self._reaper is not None:
+            self._reaper.join(timeout=5)

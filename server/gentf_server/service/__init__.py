@@ -1,0 +1,1 @@
+"""The gRPC service layer: decode requests, call the core, encode replies, map errors."""
