@@ -1,28 +1,57 @@
 """Gen's generative function interface: traces, choice maps, selections, diffs."""
 
-from gentf.gfi._choicemap import ChoiceMap, EmptyChoiceMap, choicemap
+from gentf.gfi._address import Path, path
+from gentf.gfi._choicemap import ChoiceMap, EmptyChoiceMap, choicemap, from_array, to_array
 from gentf.gfi._diffs import Diff, NoChange, UnknownChange
 from gentf.gfi._interface import (
     GenerativeFunction,
+    ParamUpdater,
     Trace,
     accumulate_param_gradients,
     assess,
     choice_gradients,
     generate,
+    get_args,
+    get_choices,
+    get_gen_fn,
+    get_retval,
+    get_score,
     project,
     propose,
     regenerate,
     simulate,
     update,
 )
-from gentf.gfi._selection import Selection, select
+from gentf.gfi._param_conf import ADAM, FixedStepGradientDescent, GradientDescent, ParamConf
+from gentf.gfi._pending import PendingCall
+from gentf.gfi._selection import (
+    AllSelection,
+    ComplementSelection,
+    EmptySelection,
+    HierarchicalSelection,
+    Selection,
+    complement,
+    select,
+    selectall,
+)
 
 __all__ = [
+    "ADAM",
+    "AllSelection",
     "ChoiceMap",
+    "ComplementSelection",
     "Diff",
     "EmptyChoiceMap",
+    "EmptySelection",
+    "FixedStepGradientDescent",
     "GenerativeFunction",
+    "GradientDescent",
+    "HierarchicalSelection",
     "NoChange",
+    "ParamConf",
+    "ParamUpdater",
+    "Path",
+    "PendingCall",
     "Selection",
     "Trace",
     "UnknownChange",
@@ -30,11 +59,21 @@ __all__ = [
     "assess",
     "choice_gradients",
     "choicemap",
+    "complement",
+    "from_array",
     "generate",
+    "get_args",
+    "get_choices",
+    "get_gen_fn",
+    "get_retval",
+    "get_score",
+    "path",
     "project",
     "propose",
     "regenerate",
     "select",
+    "selectall",
     "simulate",
+    "to_array",
     "update",
 ]

@@ -1,0 +1,75 @@
+"""``generate`` for ``@gen`` functions: constrained choices take their constraints."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Hashable
+
+from gentf.dsl._exec import BodyHandler, run_body
+from gentf.dsl._rng import get_rng
+from gentf.dsl._trace import CallRecord, ChoiceRecord, GenTrace, Record
+from gentf.dsl.distributions._base import Distribution
+from gentf.gfi._choicemap import ChoiceMap
+from gentf.gfi._interface import GenerativeFunction
+
+if TYPE_CHECKING:
+    from gentf.dsl._gen_fn import GenFunction
+
+__all__ = ["generate_gen", "leaf_constraint"]
+
+
+def leaf_constraint(constraints: ChoiceMap, key: Hashable, where: str) -> tuple[bool, Any]:
+    """``(constrained, value)`` for the choice at ``key``; error if a submap sits there."""
+    if constraints.has_value(key):
+        return True, constraints.get_value(key)
+    if key in constraints:
+        raise ValueError(
+            f"{where}: address {key!r} is a random choice, but the constraints hold a submap "
+            f"there: {constraints[key]!r}"
+        )
+    return False, None
+
+
+def call_constraints(constraints: ChoiceMap, key: Hashable, where: str) -> ChoiceMap:
+    """The constraints under the call at ``key``; error if a value sits there."""
+    if constraints.has_value(key):
+        raise ValueError(
+            f"{where}: address {key!r} is a call of a generative function, but the "
+            f"constraints hold a value there: {constraints.get_value(key)!r}"
+        )
+    return constraints.get_submap(key)
+
+
+class _Generate(BodyHandler):
+    def __init__(self, gen_fn: GenFunction, constraints: ChoiceMap) -> None:
+        super().__init__(gen_fn)
+        self.constraints = constraints
+        self.records: dict[Hashable, Record] = {}
+        self.weight = 0.0
+
+    def visit_choice(self, key: Hashable, dist: Distribution, args: tuple[Any, ...]) -> Any:
+        constrained, value = leaf_constraint(self.constraints, key, "generate")
+        if not constrained:
+            value = dist.sample(get_rng(), *args)
+        score = float(dist.logpdf(value, *args))
+        if constrained:
+            self.weight += score
+        self.records[key] = ChoiceRecord(dist, value, score)
+        return value
+
+    def visit_call(self, key: Hashable, callee: GenerativeFunction, args: tuple[Any, ...]) -> Any:
+        sub = call_constraints(self.constraints, key, "generate")
+        subtrace, weight = callee.generate(args, sub)
+        self.weight += float(weight)
+        self.records[key] = CallRecord(callee, subtrace)
+        return subtrace.get_retval()
+
+
+def generate_gen(
+    gen_fn: GenFunction, args: tuple[Any, ...], constraints: ChoiceMap
+) -> tuple[GenTrace, float]:
+    """``(trace, weight) = generate_gen(gen_fn, args, constraints)``."""
+    if not isinstance(constraints, ChoiceMap):
+        raise TypeError(f"generate: constraints must be a ChoiceMap; got {type(constraints).__name__}")
+    handler = _Generate(gen_fn, constraints)
+    retval = run_body(gen_fn, handler, args)
+    return GenTrace(gen_fn, args, handler.records, retval), handler.weight
