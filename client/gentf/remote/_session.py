@@ -1,0 +1,205 @@
+"""``tf.Session``: a session on a worker, bound to one client graph.
+
+The session sends the graph's new nodes to the worker before anything needs them (one
+ExtendGraph call, only when nodes were added), then runs, fetches and builds functions
+there. Without an address it connects to ``$GENTF_ADDRESS``, else to an embedded local
+worker it starts on loopback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from gentf.graph._core import Graph, Operation, Tensor, get_default_graph
+from gentf.graph._registry import registry
+from gentf.graph._variables import Variable
+from gentf.remote._embedded import embedded_worker_address
+from gentf.remote._transport import Transport
+from gentf.v1 import worker_pb2
+from gentf.wire import decode_tensor, fill_tensor
+from gentf.wire._dtypes import DType
+
+__all__ = ["Session", "get_default_session", "prepare_value"]
+
+
+def prepare_value(value: Any, dtype: DType, what: str) -> np.ndarray[Any, Any]:
+    """``value`` as an array of ``dtype`` when the conversion keeps its kind (float64 ->
+    float32, int -> float); otherwise unchanged, for the worker to reject with a message
+    naming ``what``."""
+    if dtype.name == "string":
+        return np.asarray(value, dtype=object)
+    arr = np.asarray(value)
+    target = dtype.as_numpy_dtype
+    if arr.dtype != target and np.can_cast(arr.dtype, target, casting="same_kind"):
+        arr = arr.astype(target)
+    return arr
+
+
+class Session:
+    """``tf.Session(address=None, graph=None)``: runs a client graph on a worker.
+
+    ``address`` is ``"host:port"`` (a ``grpc://`` prefix is accepted); ``None`` uses
+    ``$GENTF_ADDRESS``, else starts an embedded worker on loopback. The first session
+    created becomes the default session. Use as a context manager to close it.
+    """
+
+    def __init__(self, address: str | None = None, graph: Graph | None = None, *,
+                 lease_seconds: float = 0.0, timeout: float = 300.0) -> None:
+        address = address or os.environ.get("GENTF_ADDRESS") or embedded_worker_address()
+        if address.startswith("grpc://"):
+            address = address[len("grpc://"):]
+        self.address = address
+        self.graph = graph if graph is not None else get_default_graph()
+        self._transport = Transport(address, timeout=timeout)
+        info = self._transport.call("GetWorkerInfo", worker_pb2.GetWorkerInfoRequest(),
+                                    wait_for_ready=True, timeout=min(timeout, 120.0))
+        self.worker_info = info
+        reg = registry()
+        if reg.names() and info.registry_fingerprint != reg.fingerprint:
+            reg.install(self._transport.call("GetOpRegistry", worker_pb2.GetOpRegistryRequest()))
+        reply = self._transport.call("CreateSession",
+                                     worker_pb2.CreateSessionRequest(lease_seconds=lease_seconds))
+        self.session_id: str = reply.session_id
+        self.lease_seconds: float = reply.lease_seconds
+        self._synced = 0
+        self._sync_lock = threading.Lock()
+        self.closed = False
+        if _DEFAULT.session is None:
+            _DEFAULT.session = self
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Closes the worker session (idempotent); variables and functions are freed."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._transport.call("CloseSession", worker_pb2.CloseSessionRequest(session_id=self.session_id),
+                                 timeout=10)
+        except Exception:  # noqa: BLE001 - the worker may already be gone
+            pass
+        finally:
+            self._transport.close()
+            if _DEFAULT.session is self:
+                _DEFAULT.session = None
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def as_default(self) -> Iterator["Session"]:
+        """Makes this the default session inside the ``with`` block."""
+        previous = _DEFAULT.session
+        _DEFAULT.session = self
+        try:
+            yield self
+        finally:
+            _DEFAULT.session = previous
+
+    def renew_lease(self) -> float:
+        """Renews the lease; returns its length in seconds."""
+        reply = self.call("RenewLease", worker_pb2.RenewLeaseRequest(session_id=self.session_id))
+        return float(reply.lease_seconds)
+
+    # ---- calls -------------------------------------------------------------------------
+
+    def call(self, method: str, request: Any) -> Any:
+        """Calls a worker RPC for this session (raises gentf exceptions)."""
+        return self._transport.call(method, request)
+
+    def sync(self) -> None:
+        """Sends the graph's nodes the worker has not seen (no call when there are none)."""
+        with self._sync_lock:
+            ops = self.graph.operations
+            if self._synced >= len(ops):
+                return
+            new = ops[self._synced:]
+            request = worker_pb2.ExtendGraphRequest(session_id=self.session_id)
+            request.nodes.extend(op.to_node_def() for op in new)
+            reply = self.call("ExtendGraph", request)
+            for op, info in zip(new, reply.nodes):
+                for tensor, out in zip(op.outputs, info.outputs):
+                    if out.shape.unknown_rank:
+                        tensor.set_shape(None)
+                    else:
+                        tensor.set_shape([None if d < 0 else int(d) for d in out.shape.dims])
+            self._synced = len(ops)
+
+    def run(self, fetches: Any, feed_dict: Mapping[Any, Any] | None = None) -> Any:
+        """``sess.run(fetches, feed_dict=None)``: values of tensors and variables, ``None`` for ops.
+
+        ``fetches`` may be a tensor, variable, operation, or a list, tuple or dict of them
+        (the result has the same structure). ``feed_dict`` maps placeholders to values.
+        """
+        fetch_names: list[str] = []
+        targets: list[str] = []
+
+        def collect(item: Any) -> Any:
+            if isinstance(item, (list, tuple)):
+                return type(item)(collect(x) for x in item) if isinstance(item, list) else tuple(collect(x) for x in item)
+            if isinstance(item, dict):
+                return {k: collect(v) for k, v in item.items()}
+            if isinstance(item, Operation):
+                self._check_graph(item.graph, item.name)
+                targets.append(item.name)
+                return None
+            tensor = item.value() if isinstance(item, Variable) else item
+            if not isinstance(tensor, Tensor):
+                raise TypeError(f"cannot fetch a {type(item).__name__}: fetch tensors, variables or operations")
+            self._check_graph(tensor.graph, tensor.name)
+            fetch_names.append(tensor.name)
+            return len(fetch_names) - 1
+
+        structure = collect(fetches)
+        request = worker_pb2.RunOpRequest(session_id=self.session_id)
+        for key, value in (feed_dict or {}).items():
+            tensor = key if isinstance(key, Tensor) else self.graph.get_tensor_by_name(
+                key if ":" in key else f"{key}:0")
+            self._check_graph(tensor.graph, tensor.name)
+            if tensor.op.type != "Placeholder":
+                raise TypeError(f"feed {tensor.name!r} is a {tensor.op.type}; only placeholders can be fed")
+            fill_tensor(request.feeds[tensor.op.name], prepare_value(value, tensor.dtype, tensor.name))
+        request.fetches.extend(fetch_names)
+        request.targets.extend(dict.fromkeys(targets))
+        self.sync()
+        reply = self.call("RunOp", request)
+        values = [decode_tensor(t) for t in reply.fetched]
+
+        def rebuild(item: Any) -> Any:
+            if isinstance(item, list):
+                return [rebuild(x) for x in item]
+            if isinstance(item, tuple):
+                return tuple(rebuild(x) for x in item)
+            if isinstance(item, dict):
+                return {k: rebuild(v) for k, v in item.items()}
+            return None if item is None else values[item]
+
+        return rebuild(structure)
+
+    def _check_graph(self, graph: Graph, name: str) -> None:
+        if graph is not self.graph:
+            raise ValueError(f"{name!r} belongs to another graph than this session's")
+
+    def __repr__(self) -> str:
+        return f"<gentf Session {self.session_id[:8]} at {self.address}>"
+
+
+class _Default(threading.local):
+    session: Session | None = None
+
+
+_DEFAULT = _Default()
+
+
+def get_default_session() -> Session | None:
+    """The default session (``with sess.as_default()``, else the first session created), or None."""
+    return _DEFAULT.session

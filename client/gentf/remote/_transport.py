@@ -1,0 +1,47 @@
+"""The client's connection to one worker: a gRPC channel, the stub, error translation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from gentf.v1 import worker_pb2_grpc
+from gentf.wire._errors import translate_rpc_error
+
+__all__ = ["Transport", "DEFAULT_MAX_MESSAGE_BYTES"]
+
+DEFAULT_MAX_MESSAGE_BYTES = 256 << 20
+
+
+class Transport:
+    """Calls worker RPCs by name with a timeout; failures raise gentf exceptions.
+
+    One channel per worker address is reused for every call.
+    """
+
+    def __init__(self, address: str, timeout: float = 300.0,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        self.address = address
+        self.timeout = timeout
+        options = [
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.keepalive_time_ms", 60_000),
+            ("grpc.keepalive_timeout_ms", 20_000),
+        ]
+        self._channel = grpc.insecure_channel(address, options=options)
+        self._stub = worker_pb2_grpc.WorkerStub(self._channel)
+
+    def call(self, method: str, request: Any, timeout: float | None = None,
+             wait_for_ready: bool = False) -> Any:
+        """Calls ``method`` (e.g. ``"Generate"``); returns the reply or raises a GentfError."""
+        try:
+            return getattr(self._stub, method)(request, timeout=timeout or self.timeout,
+                                               wait_for_ready=wait_for_ready)
+        except grpc.RpcError as exc:
+            raise translate_rpc_error(exc, method) from exc
+
+    def close(self) -> None:
+        """Closes the channel."""
+        self._channel.close()
