@@ -293,21 +293,18 @@ def from_array(proto: ChoiceMap, arr: Any) -> ChoiceMap:
     values. ValueError if ``arr`` has the wrong length. Scalar values come back as floats.
     """
     flat = np.ravel(np.asarray(arr))
+    leaves = list(proto.leaves())
+    shapes = [np.shape(value) for _, value in leaves]
+    needed = sum(int(np.prod(shape, dtype=np.int64)) for shape in shapes)
+    if needed != flat.size:
+        raise ValueError(
+            f"from_array: the choice map holds {needed} numbers; the array has {flat.size}"
+        )
     result = ChoiceMap()
     start = 0
-    for addr, value in proto.leaves():
-        shape = np.shape(value)
+    for (addr, _), shape in zip(leaves, shapes):
         size = int(np.prod(shape, dtype=np.int64))
-        if start + size > flat.size:
-            raise ValueError(
-                f"from_array: the array has {flat.size} elements; the choice map needs more "
-                f"(ran out at address {addr!r})"
-            )
         chunk = flat[start:start + size]
         result.set_value(addr, chunk.reshape(shape) if shape else chunk[0].item())
         start += size
-    if start != flat.size:
-        raise ValueError(
-            f"from_array: the choice map holds {start} numbers; the array has {flat.size}"
-        )
     return result

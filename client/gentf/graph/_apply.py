@@ -11,8 +11,10 @@ from gentf.errors import InvalidArgumentError
 from gentf.graph._core import Graph, Operation, Tensor, get_default_graph
 from gentf.graph._registry import registry
 from gentf.v1 import graph_pb2
-from gentf.wire import as_dtype, encode_tensor
+from gentf.wire import DTYPES, as_dtype, encode_tensor
 from gentf.wire._dtypes import DType
+
+_KNOWN_ENUMS = {d.enum for d in DTYPES.values()}
 
 __all__ = ["apply_op", "constant", "convert_to_tensor", "encode_attr", "shape_proto"]
 
@@ -128,7 +130,7 @@ def _attr_default(op_def: graph_pb2.OpDef, name: str) -> Any:
 def _allowed_types(op_def: graph_pb2.OpDef, name: str) -> list[DType] | None:
     for a in op_def.attrs:
         if a.name == name and a.HasField("allowed_values") and a.allowed_values.list.type:
-            return [as_dtype(int(t)) for t in a.allowed_values.list.type]
+            return [as_dtype(int(t)) for t in a.allowed_values.list.type if int(t) in _KNOWN_ENUMS]
     return None
 
 

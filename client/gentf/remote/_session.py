@@ -193,7 +193,7 @@ class Session:
         return f"<gentf Session {self.session_id[:8]} at {self.address}>"
 
 
-class _Default(threading.local):
+class _Default:
     session: Session | None = None
 
 

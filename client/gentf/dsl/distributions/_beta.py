@@ -9,7 +9,7 @@ import numpy as np
 from autograd.scipy.special import betaln
 
 from gentf.dsl.distributions._base import Distribution
-from gentf.dsl.distributions._support import restrict, total
+from gentf.dsl.distributions._support import raw, restrict, total
 
 __all__ = ["Beta", "beta"]
 
@@ -28,7 +28,7 @@ class Beta(Distribution):
     def logpdf(self, value: Any, *args: Any) -> Any:
         """``(a-1) log x + (b-1) log(1-x) - log B(a, b)`` inside ``(0, 1)``."""
         a, b = args
-        inside = (anp.asarray(value) > 0) & (anp.asarray(value) < 1)
+        inside = (raw(value) > 0) & (raw(value) < 1)
         x = restrict(inside, value, 0.5)
         return total(inside, (a - 1) * anp.log(x) + (b - 1) * anp.log1p(-x) - betaln(a, b))
 

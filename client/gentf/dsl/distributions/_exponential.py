@@ -8,7 +8,7 @@ import autograd.numpy as anp
 import numpy as np
 
 from gentf.dsl.distributions._base import Distribution
-from gentf.dsl.distributions._support import restrict, total
+from gentf.dsl.distributions._support import raw, restrict, total
 
 __all__ = ["Exponential", "exponential"]
 
@@ -27,7 +27,7 @@ class Exponential(Distribution):
     def logpdf(self, value: Any, *args: Any) -> Any:
         """``log rate - rate x`` for ``x >= 0``."""
         (rate,) = args
-        inside = anp.asarray(value) >= 0
+        inside = raw(value) >= 0
         x = restrict(inside, value, 0.0)
         return total(inside, anp.log(rate) - rate * x)
 

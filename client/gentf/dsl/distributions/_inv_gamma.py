@@ -9,7 +9,7 @@ import numpy as np
 from autograd.scipy.special import gammaln
 
 from gentf.dsl.distributions._base import Distribution
-from gentf.dsl.distributions._support import restrict, total
+from gentf.dsl.distributions._support import raw, restrict, total
 
 __all__ = ["InvGamma", "inv_gamma"]
 
@@ -28,7 +28,7 @@ class InvGamma(Distribution):
     def logpdf(self, value: Any, *args: Any) -> Any:
         """``k log theta - log Gamma(k) - (k+1) log x - theta/x`` for ``x > 0``."""
         k, theta = args
-        inside = anp.asarray(value) > 0
+        inside = raw(value) > 0
         x = restrict(inside, value, 1.0)
         return total(inside, k * anp.log(theta) - gammaln(k) - (k + 1) * anp.log(x) - theta / x)
 

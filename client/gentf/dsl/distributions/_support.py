@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import autograd.numpy as anp
+from autograd.tracer import getval
 
 NEG_INF = -anp.inf
 
@@ -17,3 +18,8 @@ def restrict(inside: Any, value: Any, safe: float) -> Any:
 def total(inside: Any, logp: Any) -> Any:
     """The sum of ``logp`` where ``inside``, ``-inf`` if any element is outside."""
     return anp.sum(anp.where(inside, logp, NEG_INF))
+
+
+def raw(value: Any) -> Any:
+    """The plain numpy value behind a possibly tracked value (for support tests)."""
+    return anp.asarray(getval(value))

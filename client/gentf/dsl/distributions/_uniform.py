@@ -8,7 +8,7 @@ import autograd.numpy as anp
 import numpy as np
 
 from gentf.dsl.distributions._base import Distribution
-from gentf.dsl.distributions._support import total
+from gentf.dsl.distributions._support import raw, total
 
 __all__ = ["Uniform", "uniform"]
 
@@ -27,7 +27,7 @@ class Uniform(Distribution):
     def logpdf(self, value: Any, *args: Any) -> Any:
         """``-log(high - low)`` per element inside ``[low, high]``, ``-inf`` outside."""
         low, high = args
-        inside = (anp.asarray(value) >= low) & (anp.asarray(value) <= high)
+        inside = (raw(value) >= low) & (raw(value) <= high)
         return total(inside, -anp.log(high - low) + 0.0 * value)
 
 

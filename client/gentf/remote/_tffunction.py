@@ -1,0 +1,293 @@
+"""``TFFunction``: a deterministic generative function whose body runs on a worker.
+
+Arguments are placeholders, trainable parameters are variables, the return value is a
+tensor of the session's graph. The worker compiles forward, argument VJP and
+parameter-gradient accumulation once; a trace keeps its arguments on the worker under a
+handle, so gradient calls send only the return value's gradient.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from gentf.errors import InvalidArgumentError
+from gentf.gfi._choicemap import ChoiceMap, EmptyChoiceMap
+from gentf.gfi._diffs import Diff, NoChange, UnknownChange
+from gentf.gfi._interface import GenerativeFunction, Trace
+from gentf.gfi._selection import Selection
+from gentf.graph._apply import apply_op, constant
+from gentf.graph._core import Operation, Tensor
+from gentf.graph._ops import group
+from gentf.graph._variables import Variable
+from gentf.remote._session import Session, get_default_session, prepare_value
+from gentf.v1 import worker_pb2
+from gentf.wire import decode_tensor, fill_tensor
+from gentf.wire._dtypes import DType, as_dtype
+from gentf.wire._errors import TraceNotFoundError
+
+__all__ = ["TFFunction", "TFTrace", "get_param_grad_tf_var", "get_session",
+           "reset_param_grads_tf_op", "runtf"]
+
+
+class TFTrace(Trace):
+    """A TFFunction's trace: arguments, return value, score 0, no choices."""
+
+    def __init__(self, gen_fn: "TFFunction", args: tuple[np.ndarray[Any, Any], ...],
+                 retval: np.ndarray[Any, Any], handle: int) -> None:
+        self._gen_fn = gen_fn
+        self._args = args
+        self._retval = retval
+        self.handle = handle
+
+    def get_gen_fn(self) -> "TFFunction":
+        """The TFFunction."""
+        return self._gen_fn
+
+    def get_args(self) -> tuple[np.ndarray[Any, Any], ...]:
+        """The arguments, as arrays of the placeholders' dtypes."""
+        return self._args
+
+    def get_retval(self) -> np.ndarray[Any, Any]:
+        """The return value (an array of the output's dtype)."""
+        return self._retval
+
+    def get_choices(self) -> ChoiceMap:
+        """Always empty: a TFFunction makes no random choices."""
+        return EmptyChoiceMap()
+
+    def get_score(self) -> float:
+        """Always 0."""
+        return 0.0
+
+
+class TFFunction(GenerativeFunction):
+    """``TFFunction(params, inputs, output, sess=None)``: a TensorFlow computation as a
+    deterministic generative function.
+
+    ``params``: Variables trained through this function's gradient accumulators (one
+    accumulator per param, created zeroed). ``inputs``: placeholders, the arguments in
+    order. ``output``: the return value (a tensor or variable of the same graph). ``sess``:
+    the session the function lives in (default: the default session, else a new one).
+    """
+
+    def __init__(self, params: Sequence[Variable], inputs: Sequence[Tensor], output: Any,
+                 sess: Session | None = None) -> None:
+        self.session = sess or get_default_session() or Session()
+        graph = self.session.graph
+        for p in params:
+            if not isinstance(p, Variable):
+                raise TypeError(f"TFFunction params must be Variables, got {type(p).__name__}")
+        for x in inputs:
+            if not isinstance(x, Tensor) or x.op.type != "Placeholder":
+                raise TypeError(f"TFFunction inputs must be placeholders, got {x!r}")
+        if isinstance(output, Variable):
+            output = output.value()
+        if not isinstance(output, Tensor):
+            raise TypeError(f"TFFunction output must be a Tensor, got {type(output).__name__}")
+        for item in [*params, *inputs, output]:
+            if item.graph is not graph:
+                raise ValueError(f"{item.name!r} is not in the session's graph")
+        self.params: list[Variable] = list(params)
+        self.inputs: list[Tensor] = list(inputs)
+        self.output: Tensor = output
+        with graph.as_default(), graph.name_scope("TFFunction") as scope:
+            self.name = scope
+            self._accumulators = {
+                p: Variable(np.zeros(p.shape, p.dtype.as_numpy_dtype), name=f"grad/{p.op.name}",
+                            trainable=False)
+                for p in self.params
+            }
+            resets = [apply_op("AssignVariableOp",
+                               [acc.handle, constant(np.zeros(acc.shape, acc.dtype.as_numpy_dtype))],
+                               {"dtype": acc.dtype})
+                      for acc in self._accumulators.values()]
+            self._reset_op = group(*resets, name="reset_param_grads")
+        self.session.sync()
+        request = worker_pb2.ConstructRequest(
+            session_id=self.session.session_id,
+            params=[p.op.name for p in self.params],
+            inputs=[x.op.name for x in self.inputs],
+            output=self.output.name,
+            accumulators=[a.op.name for a in self._accumulators.values()])
+        reply = self.session.call("Construct", request)
+        self.function_id: str = reply.function_id
+        self.output_dtype: DType = as_dtype(int(reply.output.dtype))
+        self._input_dtypes = [x.dtype for x in self.inputs]
+
+    # ---- worker calls ------------------------------------------------------------------
+
+    def _prepare_args(self, args: Sequence[Any]) -> tuple[np.ndarray[Any, Any], ...]:
+        if len(args) != len(self.inputs):
+            raise TypeError(f"{self.name} takes {len(self.inputs)} argument(s), got {len(args)}")
+        return tuple(prepare_value(a, d, f"argument {i}")
+                     for i, (a, d) in enumerate(zip(args, self._input_dtypes)))
+
+    def _run_forward(self, args: tuple[np.ndarray[Any, Any], ...], keep: bool) -> tuple[np.ndarray[Any, Any], int]:
+        request = worker_pb2.GenerateRequest(session_id=self.session.session_id,
+                                             function_id=self.function_id, keep_trace=keep)
+        for a in args:
+            fill_tensor(request.args.add(), a)
+        reply = self.session.call("Generate", request)
+        return decode_tensor(reply.retval), int(reply.trace_handle)
+
+    def _gradient_call(self, method: str, trace: TFTrace, retval_grad: Any, scale: float) -> tuple[np.ndarray[Any, Any], ...]:
+        grad = prepare_value(retval_grad, self.output_dtype, "retval_grad")
+        request = worker_pb2.GradientRequest(session_id=self.session.session_id,
+                                             function_id=self.function_id,
+                                             trace_handle=trace.handle, scale_factor=scale)
+        fill_tensor(request.retval_grad, grad)
+        if not trace.handle:
+            for a in trace.get_args():
+                fill_tensor(request.args.add(), a)
+        try:
+            reply = self.session.call(method, request)
+        except TraceNotFoundError:
+            request.trace_handle = 0
+            for a in trace.get_args():
+                fill_tensor(request.args.add(), a)
+            reply = self.session.call(method, request)
+        return tuple(decode_tensor(t) for t in reply.arg_grads)
+
+    def _zero_arg_grads(self, trace: TFTrace) -> tuple[np.ndarray[Any, Any], ...]:
+        return tuple(np.zeros_like(a) for a in trace.get_args())
+
+    # ---- the generative function interface ----------------------------------------------
+
+    def simulate(self, args: tuple[Any, ...]) -> TFTrace:
+        """``trace = simulate(f, args)``: one forward run; the worker keeps the arguments."""
+        prepared = self._prepare_args(args)
+        retval, handle = self._run_forward(prepared, keep=True)
+        return TFTrace(self, prepared, retval, handle)
+
+    def generate(self, args: tuple[Any, ...], constraints: ChoiceMap) -> tuple[TFTrace, float]:
+        """``(trace, 0.0) = generate(f, args, constraints)``; constraints must be empty."""
+        _no_choices(constraints, "generate")
+        return self.simulate(args), 0.0
+
+    def propose(self, args: tuple[Any, ...]) -> tuple[ChoiceMap, float, Any]:
+        """``(empty choices, 0.0, retval) = propose(f, args)``."""
+        retval, _ = self._run_forward(self._prepare_args(args), keep=False)
+        return EmptyChoiceMap(), 0.0, retval
+
+    def assess(self, args: tuple[Any, ...], choices: ChoiceMap) -> tuple[float, Any]:
+        """``(0.0, retval) = assess(f, args, choices)``; choices must be empty."""
+        _no_choices(choices, "assess")
+        retval, _ = self._run_forward(self._prepare_args(args), keep=False)
+        return 0.0, retval
+
+    def update(self, trace: Trace, args: tuple[Any, ...], argdiffs: Sequence[Diff],
+               constraints: ChoiceMap) -> tuple[Trace, float, Diff, ChoiceMap]:
+        """``(trace, 0.0, retdiff, empty) = update(trace, args, argdiffs, constraints)``.
+
+        Keeps the trace when every argdiff is NoChange; recomputes otherwise.
+        """
+        _no_choices(constraints, "update")
+        if all(d is NoChange for d in argdiffs) and len(argdiffs) == len(self.inputs):
+            return trace, 0.0, NoChange, EmptyChoiceMap()
+        return self.simulate(args), 0.0, UnknownChange, EmptyChoiceMap()
+
+    def regenerate(self, trace: Trace, args: tuple[Any, ...], argdiffs: Sequence[Diff],
+                   selection: Selection) -> tuple[Trace, float, Diff]:
+        """``(trace, 0.0, retdiff) = regenerate(trace, args, argdiffs, selection)``."""
+        if all(d is NoChange for d in argdiffs) and len(argdiffs) == len(self.inputs):
+            return trace, 0.0, NoChange
+        return self.simulate(args), 0.0, UnknownChange
+
+    def project(self, trace: Trace, selection: Selection) -> float:
+        """Always 0.0."""
+        return 0.0
+
+    def choice_gradients(self, trace: Trace, selection: Selection,
+                         retval_grad: Any) -> tuple[tuple[Any, ...], ChoiceMap, ChoiceMap]:
+        """``(arg_grads, empty, empty) = choice_gradients(trace, selection, retval_grad)``.
+
+        Argument gradients of ``<retval, retval_grad>`` with the current parameters;
+        ``retval_grad=None`` gives zeros without a worker call.
+        """
+        assert isinstance(trace, TFTrace)
+        if retval_grad is None:
+            return self._zero_arg_grads(trace), EmptyChoiceMap(), EmptyChoiceMap()
+        grads = self._gradient_call("ChoiceGradients", trace, retval_grad, 0.0)
+        return grads, EmptyChoiceMap(), EmptyChoiceMap()
+
+    def accumulate_param_gradients(self, trace: Trace, retval_grad: Any,
+                                   scale_factor: float = 1.0) -> tuple[Any, ...]:
+        """``arg_grads = accumulate_param_gradients(trace, retval_grad, scale_factor)``.
+
+        Adds ``scale_factor * d<retval, retval_grad>/dparam`` into each accumulator on the
+        worker and returns the UNSCALED argument gradients. ``retval_grad=None``: nothing
+        flows back; zero argument gradients, accumulators unchanged, no worker call.
+        """
+        assert isinstance(trace, TFTrace)
+        if retval_grad is None:
+            return self._zero_arg_grads(trace)
+        return self._gradient_call("AccumulateParamGradients", trace, retval_grad, float(scale_factor))
+
+    def has_argument_grads(self) -> tuple[bool, ...]:
+        """True for each floating-point argument."""
+        return tuple(d.is_differentiable for d in self._input_dtypes)
+
+    def accepts_output_grad(self) -> bool:
+        """True when the return value is floating point."""
+        return self.output_dtype.is_differentiable
+
+    def get_params(self) -> list[Variable]:
+        """The trainable parameters (Variables)."""
+        return list(self.params)
+
+    def __call__(self, *args: Any) -> np.ndarray[Any, Any]:
+        """The untraced call: the return value, nothing kept on the worker."""
+        retval, _ = self._run_forward(self._prepare_args(args), keep=False)
+        return retval
+
+    # ---- GenTF's accessors ---------------------------------------------------------------
+
+    def param_grad_var(self, param: Variable) -> Variable:
+        """The accumulator Variable of ``param``; KeyError naming it if it is not a param."""
+        try:
+            return self._accumulators[param]
+        except KeyError:
+            raise KeyError(f"{param!r} is not a parameter of {self.name}") from None
+
+    @property
+    def reset_op(self) -> Operation:
+        """The operation that zeroes every accumulator."""
+        return self._reset_op
+
+    def make_param_updater(self, conf: Any, params: Sequence[Variable] | None = None) -> Any:
+        """An updater whose ``apply()`` steps ``params`` along their accumulators on the
+        worker, then zeroes those accumulators (see ``gentf.remote._param_update``)."""
+        from gentf.remote._param_update import WorkerParamUpdater
+
+        return WorkerParamUpdater(self, conf, self.params if params is None else list(params))
+
+    def __repr__(self) -> str:
+        return f"<TFFunction {self.name} {self.function_id} at {self.session.address}>"
+
+
+def _no_choices(choices: ChoiceMap, what: str) -> None:
+    if choices is not None and not choices.is_empty():
+        raise InvalidArgumentError(f"{what}: a TFFunction makes no random choices, "
+                                   f"but non-empty choices were given: {choices!r}")
+
+
+def get_session(gen_fn: TFFunction) -> Session:
+    """``get_session(f)``: the session a TFFunction lives in."""
+    return gen_fn.session
+
+
+def runtf(gen_fn: TFFunction, fetches: Any, feed_dict: Any = None) -> Any:
+    """``runtf(f, fetches, feed_dict=None)``: ``get_session(f).run(fetches, feed_dict)``."""
+    return gen_fn.session.run(fetches, feed_dict=feed_dict)
+
+
+def get_param_grad_tf_var(gen_fn: TFFunction, param: Variable) -> Variable:
+    """``get_param_grad_tf_var(f, param)``: the gradient accumulator Variable of ``param``."""
+    return gen_fn.param_grad_var(param)
+
+
+def reset_param_grads_tf_op(gen_fn: TFFunction) -> Operation:
+    """``reset_param_grads_tf_op(f)``: the operation zeroing all of ``f``'s accumulators."""
+    return gen_fn.reset_op
