@@ -341,7 +341,7 @@ def _backprop(
         return replay.score + _tree_dot(retval, retval_grad) + replay.links + 0.0 * anchor
 
     vjp, _ = autograd.make_vjp(objective)(inputs)
-    grads = vjp(1.0)
+    grads = vjp(np.float64(1.0))
     replay = state[-1]
     for site in replay.sites:
         if not site.visited:
