@@ -1,0 +1,55 @@
+"""Packaging: the compose file and Dockerfile (no Docker engine runs here), exports, typing marker."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import yaml
+
+import gentf
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_compose_file_runs_the_worker_with_gpu_port_health_and_restart() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    worker = compose["services"]["worker"]
+    assert worker["build"]["dockerfile"] == "Dockerfile.gpu"
+    assert (ROOT / worker["build"]["dockerfile"]).exists()
+    assert "50051:50051" in worker["ports"]
+    assert worker["restart"] in ("unless-stopped", "always", "on-failure")
+    devices = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert any("gpu" in d["capabilities"] and d["driver"] == "nvidia" for d in devices)
+    test = " ".join(worker["healthcheck"]["test"])
+    assert "HealthStub" in test and "gentf.v1.Worker" in test
+    assert "0.0.0.0" in worker["command"]
+
+
+def test_dockerfile_uses_tensorflow_gpu_base_non_root_user_and_healthcheck() -> None:
+    text = (ROOT / "Dockerfile.gpu").read_text()
+    assert re.search(r"^FROM tensorflow/tensorflow:[\d.]+-gpu$", text, re.M)
+    users = re.findall(r"^USER (\S+)$", text, re.M)
+    assert users and users[-1] not in ("root", "0")
+    assert "HEALTHCHECK" in text and "ENTRYPOINT" in text and "gentf-worker" in text
+
+
+def test_public_names_are_exported_and_sorted() -> None:
+    assert gentf.__all__ == sorted(gentf.__all__)
+    for name in gentf.__all__:
+        assert hasattr(gentf, name), name
+    public = {n for n in vars(gentf) if not n.startswith("_")} - {
+        "gfi", "graph", "remote", "wire", "v1", "dsl", "inference", "interop", "annotations"}
+    assert public <= set(gentf.__all__) | {"errors", "tf"}, public - set(gentf.__all__)
+
+
+def test_package_is_typed() -> None:
+    assert (ROOT / "client" / "gentf" / "py.typed").exists()
+    assert (ROOT / "server" / "gentf_server" / "py.typed").exists()
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "bash scripts/test.sh" in readme and "scripts/test.sh" in ci
+    assert "pytest" in (ROOT / "scripts" / "test.sh").read_text()
