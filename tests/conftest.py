@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from gentf import tf  # noqa: E402
-from gentf.graph import Graph  # noqa: E402
+from gentf import tf
+from gentf.graph import Graph
 
 
 @pytest.fixture(scope="session")

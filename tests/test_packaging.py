@@ -5,9 +5,8 @@ from __future__ import annotations
 import pathlib
 import re
 
-import yaml
-
 import gentf
+import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -28,8 +27,8 @@ def test_compose_file_runs_the_worker_with_gpu_port_health_and_restart() -> None
 
 def test_dockerfile_uses_tensorflow_gpu_base_non_root_user_and_healthcheck() -> None:
     text = (ROOT / "Dockerfile.gpu").read_text()
-    assert re.search(r"^FROM tensorflow/tensorflow:[\d.]+-gpu$", text, re.M)
-    users = re.findall(r"^USER (\S+)$", text, re.M)
+    assert re.search(r"^FROM tensorflow/tensorflow:[\d.]+-gpu$", text, re.MULTILINE)
+    users = re.findall(r"^USER (\S+)$", text, re.MULTILINE)
     assert users and users[-1] not in ("root", "0")
     assert "HEALTHCHECK" in text and "ENTRYPOINT" in text and "gentf-worker" in text
 

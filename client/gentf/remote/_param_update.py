@@ -7,7 +7,8 @@ zeroing those accumulators, ordered after the step. ``apply()`` is one RunOp cal
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,7 +28,7 @@ __all__ = ["WorkerParamUpdater"]
 class WorkerParamUpdater:
     """``apply()``: one ascent step of ``conf`` on ``params`` of ``fn``, then their accumulators reset."""
 
-    def __init__(self, fn: "TFFunction", conf: Any, params: Sequence[Variable]) -> None:
+    def __init__(self, fn: TFFunction, conf: Any, params: Sequence[Variable]) -> None:
         self._fn = fn
         self._conf = conf
         self._t = 0

@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -51,8 +52,7 @@ class Session:
     def __init__(self, address: str | None = None, graph: Graph | None = None, *,
                  lease_seconds: float = 0.0, timeout: float = 300.0) -> None:
         address = address or os.environ.get("GENTF_ADDRESS") or embedded_worker_address()
-        if address.startswith("grpc://"):
-            address = address[len("grpc://"):]
+        address = address.removeprefix("grpc://")
         self.address = address
         self.graph = graph if graph is not None else get_default_graph()
         self._transport = Transport(address, timeout=timeout)
@@ -89,14 +89,14 @@ class Session:
             if _DEFAULT.session is self:
                 _DEFAULT.session = None
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     @contextlib.contextmanager
-    def as_default(self) -> Iterator["Session"]:
+    def as_default(self) -> Iterator[Session]:
         """Makes this the default session inside the ``with`` block."""
         previous = _DEFAULT.session
         _DEFAULT.session = self

@@ -8,7 +8,8 @@ handle, so gradient calls send only the return value's gradient.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,14 +35,14 @@ __all__ = ["TFFunction", "TFTrace", "get_param_grad_tf_var", "get_session",
 class TFTrace(Trace):
     """A TFFunction's trace: arguments, return value, score 0, no choices."""
 
-    def __init__(self, gen_fn: "TFFunction", args: tuple[np.ndarray[Any, Any], ...],
+    def __init__(self, gen_fn: TFFunction, args: tuple[np.ndarray[Any, Any], ...],
                  retval: np.ndarray[Any, Any], handle: int) -> None:
         self._gen_fn = gen_fn
         self._args = args
         self._retval = retval
         self.handle = handle
 
-    def get_gen_fn(self) -> "TFFunction":
+    def get_gen_fn(self) -> TFFunction:
         """The TFFunction."""
         return self._gen_fn
 
@@ -86,7 +87,8 @@ class TFFunction(GenerativeFunction):
             output = output.value()
         if not isinstance(output, Tensor):
             raise TypeError(f"TFFunction output must be a Tensor, got {type(output).__name__}")
-        for item in [*params, *inputs, output]:
+        items: list[Variable | Tensor] = [*params, *inputs, output]
+        for item in items:
             if item.graph is not graph:
                 raise ValueError(f"{item.name!r} is not in the session's graph")
         self.params: list[Variable] = list(params)

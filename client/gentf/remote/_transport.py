@@ -9,7 +9,7 @@ import grpc
 from gentf.v1 import worker_pb2_grpc
 from gentf.wire._errors import translate_rpc_error
 
-__all__ = ["Transport", "DEFAULT_MAX_MESSAGE_BYTES"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "Transport"]
 
 DEFAULT_MAX_MESSAGE_BYTES = 256 << 20
 
@@ -31,7 +31,7 @@ class Transport:
             ("grpc.keepalive_timeout_ms", 20_000),
         ]
         self._channel = grpc.insecure_channel(address, options=options)
-        self._stub = worker_pb2_grpc.WorkerStub(self._channel)
+        self._stub = worker_pb2_grpc.WorkerStub(self._channel)  # type: ignore[no-untyped-call]
 
     def call(self, method: str, request: Any, timeout: float | None = None,
              wait_for_ready: bool = False) -> Any:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DType", "as_dtype", "DTYPES"]
+__all__ = ["DTYPES", "DType", "as_dtype"]
 
 
 class DType:
@@ -16,7 +16,7 @@ class DType:
     carry no data); ``enum`` is the wire value (``gentf.v1.DataType``).
     """
 
-    __slots__ = ("name", "enum", "_np")
+    __slots__ = ("_np", "enum", "name")
 
     def __init__(self, name: str, enum: int, np_dtype: Any) -> None:
         self.name = name
@@ -28,7 +28,8 @@ class DType:
         """The numpy dtype; raises TypeError for types that carry no data."""
         if self._np is None:
             raise TypeError(f"dtype {self.name} has no numpy equivalent")
-        return self._np
+        result: np.dtype[Any] = self._np
+        return result
 
     @property
     def is_floating(self) -> bool:

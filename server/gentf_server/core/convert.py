@@ -6,10 +6,9 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import attr_value_pb2, node_def_pb2, tensor_shape_pb2
-
 from gentf.v1 import graph_pb2, tensor_pb2
 from gentf.wire import decode_tensor, encode_tensor
+from tensorflow.core.framework import attr_value_pb2, node_def_pb2, tensor_shape_pb2
 
 __all__ = [
     "attr_from_tf",

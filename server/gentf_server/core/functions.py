@@ -8,7 +8,8 @@ nothing.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -65,12 +66,15 @@ class CompiledFunction:
         self._differentiable = [s.dtype.is_floating or s.dtype.is_complex for s in self.input_specs]
         grad_spec = tf.TensorSpec(out_shape, out_dtype)
         scale_spec = tf.TensorSpec([], tf.float64)
-        self._forward = tf.function(self._forward_body, input_signature=self.input_specs, autograph=False)
-        self._vjp = tf.function(self._vjp_body, input_signature=[*self.input_specs, grad_spec],
-                                autograph=False)
-        self._accumulate = tf.function(
-            self._accumulate_body, input_signature=[*self.input_specs, grad_spec, scale_spec],
-            autograph=False)
+        # Closures (not bound methods): tf.function counts retraces per Python function,
+        # and each of these traces exactly once.
+        self._forward = tf.function(lambda *a: self._forward_body(*a),
+                                    input_signature=self.input_specs, autograph=False)
+        self._vjp = tf.function(lambda *a: self._vjp_body(*a),
+                                input_signature=[*self.input_specs, grad_spec], autograph=False)
+        self._accumulate = tf.function(lambda *a: self._accumulate_body(*a),
+                                       input_signature=[*self.input_specs, grad_spec, scale_spec],
+                                       autograph=False)
 
     @staticmethod
     def _variable(graph: SessionGraph, variables: dict[str, tf.Variable], name: str, what: str) -> tf.Variable:

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from gentf.v1 import graph_pb2
 from tensorflow.core.framework import graph_pb2 as tf_graph_pb2
 from tensorflow.core.framework import node_def_pb2
 
-from gentf.v1 import graph_pb2
 from gentf_server.core import errors
 from gentf_server.core.convert import as_numpy, attr_to_tf, node_to_tf
 from gentf_server.core.registry import OpRegistry, is_refused

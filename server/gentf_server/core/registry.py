@@ -12,11 +12,11 @@ import re
 from functools import lru_cache
 
 import tensorflow as tf
+from gentf.v1 import graph_pb2, worker_pb2
 from tensorflow.core.framework import attr_value_pb2, op_def_pb2
 from tensorflow.python.client import pywrap_tf_session
 from tensorflow.python.framework import ops as tf_ops
 
-from gentf.v1 import graph_pb2, worker_pb2
 from gentf_server.core import errors
 from gentf_server.core.convert import attr_from_tf
 
@@ -76,7 +76,7 @@ class OpRegistry:
 
 def _has_gradient(name: str) -> bool:
     try:
-        return tf_ops._gradient_registry.lookup(name) is not None  # noqa: SLF001
+        return tf_ops._gradient_registry.lookup(name) is not None
     except LookupError:
         return False
 

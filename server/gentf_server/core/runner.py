@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import tensorflow as tf
 
@@ -43,10 +44,11 @@ class Runner:
         self._importer = SubgraphImporter(graph, variables, fetches, targets, list(feeds),
                                           f"run of {list(fetches) + list(targets)}")
         specs = [spec for _, spec in self.feed_specs]
-        self._run = tf.function(self._body, input_signature=specs, autograph=False)
-
-    def _body(self, *args: Any) -> Any:
-        return self._importer(args)
+        importer = self._importer
+        # A closure per runner (not a bound method): tf.function counts retraces per
+        # Python function, and every runner traces exactly once.
+        self._run = tf.function(lambda *args: importer(args), input_signature=specs,
+                                autograph=False)
 
     def __call__(self, feed_values: Sequence[Any]) -> list[Any]:
         """Runs once with the feed values in ``feeds`` order; returns fetched tensors."""

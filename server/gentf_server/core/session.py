@@ -11,13 +11,14 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
-
 from gentf.v1 import graph_pb2
+
 from gentf_server.core import errors
 from gentf_server.core.checks import check_value
 from gentf_server.core.functions import CompiledFunction

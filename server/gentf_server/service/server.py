@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Iterator
 
 import grpc
+from gentf.v1 import worker_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from gentf.v1 import worker_pb2_grpc
 from gentf_server.core.registry import op_registry
 from gentf_server.core.session import SessionLimits
 from gentf_server.core.sessions import SessionManager

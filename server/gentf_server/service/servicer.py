@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import grpc
 import tensorflow as tf
-
 from gentf.v1 import graph_pb2, tensor_pb2, worker_pb2, worker_pb2_grpc
 from gentf.wire import decode_tensor, fill_tensor
 from gentf.wire._errors import REASON_KEY, TRACE_NOT_FOUND
+
 from gentf_server import __version__
 from gentf_server.core import errors
 from gentf_server.core.convert import shape_from_tf
@@ -37,7 +38,7 @@ def _rpc(method: F) -> F:
     """Maps core errors (and undecodable tensors) to gRPC statuses; anything else is INTERNAL."""
 
     @functools.wraps(method)
-    def wrapper(self: "WorkerServicer", request: Any, context: grpc.ServicerContext) -> Any:
+    def wrapper(self: WorkerServicer, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return method(self, request, context)
         except errors.CoreError as exc:
