@@ -19,6 +19,17 @@ from gentf_server.core.graph import PLACEHOLDER, VARIABLE, SessionGraph, parse_i
 __all__ = ["SubgraphImporter"]
 
 
+class _DropRetracingWarnings(logging.Filter):
+    """Each compiled function and run signature is traced once, by design; TensorFlow's
+    frequent-retracing heuristic counts traces per code object and would warn anyway."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_DropRetracingWarnings())
+
+
 class SubgraphImporter:
     """Imports what ``fetches`` and ``targets`` need, with ``arguments`` as the fed placeholders.
 
