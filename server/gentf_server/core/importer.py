@@ -8,6 +8,7 @@ respect to the variable's value.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
