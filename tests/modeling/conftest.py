@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -17,7 +17,7 @@ try:
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, _CLIENT)
 
-from gentf.dsl import seed  # noqa: E402
+from gentf.dsl import seed
 
 
 @pytest.fixture(autouse=True)

@@ -8,19 +8,26 @@ worker; it counts how often each gradient method is called.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-
-from gentf.gfi import ChoiceMap, Diff, EmptyChoiceMap, GenerativeFunction, Selection, Trace
-from gentf.gfi import FixedStepGradientDescent
+from gentf.gfi import (
+    ChoiceMap,
+    Diff,
+    EmptyChoiceMap,
+    FixedStepGradientDescent,
+    GenerativeFunction,
+    Selection,
+    Trace,
+)
 
 
 class LinearTrace(Trace):
-    def __init__(self, gen_fn: "Linear", args: tuple[Any, ...], retval: np.ndarray) -> None:
+    def __init__(self, gen_fn: Linear, args: tuple[Any, ...], retval: np.ndarray) -> None:
         self.gen_fn, self.args, self.retval = gen_fn, args, retval
 
-    def get_gen_fn(self) -> "Linear":
+    def get_gen_fn(self) -> Linear:
         return self.gen_fn
 
     def get_args(self) -> tuple[Any, ...]:

@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.stats as st
-
 from fd import fd_grad
 from gentf.dsl import (
     bernoulli,

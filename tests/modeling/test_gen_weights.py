@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import scipy.stats as st
-
 from gentf.dsl import gen, normal, param
 from gentf.gfi import (
     EmptyChoiceMap,
@@ -131,7 +129,7 @@ def test_regenerate_weight() -> None:
     same, weight, _ = regenerate(trace, None, None, select())
     assert weight == pytest.approx(0.0) and same["mu"] == 0.1
     # Removed choices do not count in regenerate's weight.
-    fewer, weight, _ = regenerate(trace, (1,), (UnknownChange,), select())
+    _, weight, _ = regenerate(trace, (1,), (UnknownChange,), select())
     assert weight == pytest.approx(0.0)
 
 
@@ -207,7 +205,7 @@ def test_params_read_inside_and_errors() -> None:
     def shifted() -> float:
         return normal(param("b"), 1.0) @ "x"
 
-    trace, w = generate(shifted, (), choicemap({"x": 1.5}))
+    _, w = generate(shifted, (), choicemap({"x": 1.5}))
     assert w == pytest.approx(float(st.norm.logpdf(0.0)))
     with pytest.raises(RuntimeError, match="only inside a @gen body"):
         param("b")

@@ -7,9 +7,8 @@ from typing import Any
 import autograd.numpy as anp
 import numpy as np
 import pytest
-
 from fd import fd_grad
-from gentf.dsl import gen, get_param, get_param_grad, normal, param, set_param, categorical, gamma
+from gentf.dsl import categorical, gamma, gen, get_param, get_param_grad, normal, param, set_param
 from gentf.gfi import (
     accumulate_param_gradients,
     assess,
@@ -61,7 +60,7 @@ def _objective(model: Any, x: np.ndarray, choices: Any, retval_grad: np.ndarray)
 
 
 def test_choice_gradients_match_finite_differences() -> None:
-    net, inner, model, trace, x = _setup()
+    net, _, model, trace, x = _setup()
     choices = trace.get_choices()
     retval_grad = np.array([0.3, -1.1])
     sel = select("b", "g", path("inner", "z"), "c")
@@ -121,7 +120,7 @@ def test_accumulate_param_gradients_match_finite_differences() -> None:
 
 
 def test_scale_factor_scales_params_at_every_level_not_arg_grads() -> None:
-    net, inner, model, trace, x = _setup()
+    net, inner, model, trace, _ = _setup()
     g1 = accumulate_param_gradients(trace, None, 1.0)
     theta_1 = get_param_grad(model, "theta")
     scale_1 = get_param_grad(inner, "scale")

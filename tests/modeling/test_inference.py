@@ -7,12 +7,12 @@ marginal: ys ~ mvnormal(0, S^2 I + S0^2 11^T).
 from __future__ import annotations
 
 import io
+import itertools
 
 import autograd.numpy as anp
 import numpy as np
 import pytest
 import scipy.stats as st
-
 from gentf.dsl import gen, get_param, normal, param
 from gentf.gfi import choicemap, generate, select, simulate
 from gentf.inference import (
@@ -123,7 +123,7 @@ def test_map_optimize_climbs_to_the_mode() -> None:
     for _ in range(100):
         trace = map_optimize(trace, select("mu"))
         scores.append(trace.get_score())
-    assert all(b >= a for a, b in zip(scores, scores[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(scores))
     assert trace["mu"] == pytest.approx(POST_MEAN, abs=1e-4)
 
 

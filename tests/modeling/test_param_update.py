@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from gentf.dsl import gen, get_param, get_param_grad, normal, param
 from gentf.gfi import GenerativeFunction, accumulate_param_gradients, choicemap, generate
 from gentf.inference import ADAM, FixedStepGradientDescent, GradientDescent, ParamUpdate

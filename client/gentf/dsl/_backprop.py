@@ -25,7 +25,8 @@ The body is re-run with the trace's values (Gen's ``dynamic/backprop.jl``):
 
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 import autograd
 import autograd.numpy as anp
@@ -166,10 +167,12 @@ class _Site:
         return float(g)
 
 
-@primitive
-def _site_output(anchor: Any, site: _Site, *args: Any) -> np.ndarray:
+def _site_output_impl(anchor: Any, site: _Site, *args: Any) -> np.ndarray:
     """The recorded return value (flattened float leaves) of the call ``site``."""
     return site.flat
+
+
+_site_output: Callable[..., Any] = primitive(_site_output_impl)
 
 
 def _site_vjp(
@@ -276,7 +279,8 @@ class _Replay(BodyHandler):
     def visit_choice(self, key: Hashable, dist: Distribution, args: tuple[Any, ...]) -> Any:
         record = self._record(key)
         if not isinstance(record, ChoiceRecord):
-            raise RuntimeError(f"{self.gen_fn.name}: address {key!r} was a call, now a choice")
+            raise RuntimeError(  # noqa: TRY004 - the replay diverged, not a type error
+                f"{self.gen_fn.name}: address {key!r} was a call, now a choice")
         value = self.tracked_choices.get(key, record.value)
         self.score = self.score + dist.logpdf(value, *args)
         return value

@@ -6,7 +6,8 @@ the body, refuses duplicate addresses, and serves ``param(name)`` reads.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Hashable
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
 
 from gentf.dsl.distributions._base import Distribution
 from gentf.gfi._interface import GenerativeFunction
@@ -74,7 +75,7 @@ def param(name: str) -> Any:
     """
     handler = active_handler()
     if not isinstance(handler, BodyHandler):
-        raise RuntimeError(
+        raise RuntimeError(  # noqa: TRY004 - called in the wrong place
             f"param({name!r}) reads a trainable parameter and works only inside a @gen body; "
             f"outside one use get_param(gen_fn, {name!r})"
         )

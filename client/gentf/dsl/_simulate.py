@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Hashable
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
 
 from gentf.dsl._exec import BodyHandler, run_body
 from gentf.dsl._rng import get_rng

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Hashable
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
 
 from gentf.dsl._argdiffs import call_argdiffs
 from gentf.dsl._assess import check_all_visited

@@ -8,7 +8,8 @@ A *key* is any hashable value except a :class:`Path`: ``"x"``, ``3`` or a tuple 
 
 from __future__ import annotations
 
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 __all__ = ["Address", "Path", "path", "split_address"]
 

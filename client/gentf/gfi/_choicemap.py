@@ -11,7 +11,8 @@ leaf or the submap at an internal node; ``key in cm`` is true for both.
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -7,7 +7,7 @@ and return a diff for the return value.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = ["Diff", "NoChange", "UnknownChange", "all_no_change"]
 

@@ -11,7 +11,8 @@ The stack is process-global and not thread-safe, like autograd's tracer.
 
 from __future__ import annotations
 
-from typing import Any, Hashable, NoReturn, Protocol
+from collections.abc import Hashable
+from typing import Any, NoReturn, Protocol
 
 from gentf.gfi._address import Path
 
@@ -61,7 +62,7 @@ class PendingCall:
     runs it without recording anything. Using it as a value is a TypeError that says so.
     """
 
-    __slots__ = ("callee", "args", "_handler", "_used")
+    __slots__ = ("_handler", "_used", "args", "callee")
 
     def __init__(self, callee: Any, args: tuple[Any, ...], handler: CallHandler) -> None:
         self.callee = callee

@@ -10,7 +10,7 @@ and ``sel.get_subselection(key)`` (what is selected inside the call at ``key``?)
 
 from __future__ import annotations
 
-from typing import Hashable
+from collections.abc import Hashable
 
 from gentf.gfi._address import Address, split_address
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from gentf.gfi._interface import GenerativeFunction, ParamUpdater
 from gentf.gfi._param_conf import ParamConf

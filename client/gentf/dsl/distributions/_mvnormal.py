@@ -34,7 +34,7 @@ class MvNormal(Distribution):
         if anp.ndim(value) != 1:
             raise ValueError(f"mvnormal: the value must have shape (d,); got {anp.shape(value)}")
         diff = value - mu
-        sign, logdet = anp.linalg.slogdet(cov)
+        _, logdet = anp.linalg.slogdet(cov)
         quad = anp.dot(diff, anp.linalg.solve(cov, diff))
         return -0.5 * quad - 0.5 * logdet - 0.5 * anp.shape(value)[0] * _LOG_2PI
 
