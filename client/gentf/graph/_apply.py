@@ -35,10 +35,13 @@ def _default_dtype(value: Any) -> DType:
     return as_dtype(arr.dtype)
 
 
-def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None = None) -> Tensor:
+def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None = None,
+             default_name: str = "Const") -> Tensor:
     """``tf.constant``: a Const node holding ``value`` (converted to ``dtype`` if given).
 
-    ``shape`` reshapes (or fills, for a scalar value) as TensorFlow does.
+    ``shape`` reshapes (or fills, for a scalar value) as TensorFlow does. The node is
+    called ``name`` if given, else ``default_name`` (made unique). The value stays on the
+    client as ``tensor.op.const_value`` (used for static shapes).
     """
     d = _default_dtype(value) if dtype is None else as_dtype(dtype)
     arr = np.asarray(value, dtype=object if d.name == "string" else d.as_numpy_dtype)
@@ -48,7 +51,9 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None 
     graph = get_default_graph()
     attrs = {"value": graph_pb2.AttrValue(tensor=encode_tensor(arr, d)),
              "dtype": graph_pb2.AttrValue(type=d.enum)}  # type: ignore[arg-type]
-    op = Operation(graph, graph.unique_name(name or "Const"), "Const", [], [], attrs, [d])
+    op = Operation(graph, graph.unique_name(name or default_name), "Const", [], [], attrs, [d])
+    op.explicit_name = name is not None
+    op.const_value = arr  # type: ignore[attr-defined]
     graph.add(op)
     out = op.outputs[0]
     out.set_shape(arr.shape)
@@ -141,6 +146,7 @@ def apply_op(
     name: str | None = None,
     control_inputs: Sequence[Any] = (),
     full_name: str | None = None,
+    default_name: str | None = None,
 ) -> Operation:
     """Adds one ``op_type`` node to the default graph and returns its operation.
 
@@ -148,7 +154,9 @@ def apply_op(
     Non-tensor inputs become constants of the dtype the op needs there. Type attributes
     (``T``, ``N``, ...) are inferred from the inputs; other attributes are encoded from
     Python values. ``name`` is placed in the current name scope; ``full_name`` is used as
-    given (made unique). Raises TypeError or InvalidArgumentError naming the op and argument.
+    given (made unique); without either the node is called ``default_name`` or
+    ``op_type``. Raises TypeError or InvalidArgumentError naming the op and argument.
+    Static output shapes are inferred on the client for common ops (see ``_shapes``).
     """
     op_def = registry().get(op_type)
     if len(inputs) != len(op_def.inputs):
@@ -264,10 +272,17 @@ def apply_op(
 
     encoded = {key: encode_attr(attr_defs[key].type, v) for key, v in values.items()}
     controls = [c.op if isinstance(c, Tensor) else getattr(c, "op", c) for c in control_inputs]
-    node_name = graph.unique_name(full_name, scoped=False) if full_name else graph.unique_name(name or op_type)
+    if full_name:
+        node_name = graph.unique_name(full_name, scoped=False)
+    else:
+        node_name = graph.unique_name(name or default_name or op_type)
     op = Operation(graph, node_name, op_type, flat, groups, encoded,
                    out_dtypes, controls)
+    op.explicit_name = bool(name or full_name)
     graph.add(op)
+    from gentf.graph._shapes import infer_shapes
+
+    infer_shapes(op, values)
     return op
 
 

@@ -71,9 +71,16 @@ class Operation:
         self.initial_value = initial_value
         self.source = _user_source()
         self.outputs = [Tensor(self, i, d) for i, d in enumerate(output_dtypes)]
+        self.explicit_name = False
+        self.sent = False
 
     def to_node_def(self) -> graph_pb2.NodeDef:
-        """The wire NodeDef of this operation."""
+        """The wire NodeDef of this operation; marks it :attr:`sent` (its name is final)."""
+        self.sent = True
+        return self.node_def()
+
+    def node_def(self) -> graph_pb2.NodeDef:
+        """The wire NodeDef of this operation, without marking it sent."""
         node = graph_pb2.NodeDef(name=self.name, op=self.type, source=self.source)
         node.inputs.extend(t.ref for t in self.inputs)
         node.inputs.extend(f"^{c.name}" for c in self.control_inputs)
@@ -198,6 +205,27 @@ class Graph:
         while taken(f"{full}_{k}"):
             k += 1
         return f"{full}_{k}"
+
+    def rename(self, op: Operation, base: str) -> str:
+        """Renames an unsent operation to ``base`` in its own name scope (made unique).
+
+        Outputs and users follow automatically (inputs refer to tensors, not names).
+        Returns the new name; ValueError if the operation was already sent to a worker.
+        """
+        with self._lock:
+            if op.sent:
+                raise ValueError(f"operation {op.name!r} was already sent to a worker; it cannot be renamed")
+            if self._by_name.get(op.name) is not op:
+                raise ValueError(f"operation {op.name!r} is not in this graph")
+            scope = op.name.rpartition("/")[0]
+            wanted = f"{scope}/{base}" if scope else base
+            if wanted == op.name:
+                return op.name
+            del self._by_name[op.name]
+            new = self.unique_name(wanted, scoped=False)
+            op.name = new
+            self._by_name[new] = op
+            return new
 
     def add(self, op: Operation) -> Operation:
         """Appends an operation; ValueError if its name is taken."""

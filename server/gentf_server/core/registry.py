@@ -26,12 +26,16 @@ _REFUSED = re.compile(
     r"File|Save|Restore|Reader|Checkpoint|TFRecord|PyFunc|SummaryWriter|Write\w*Summary|"
     r"Print|Debug|Dataset|Iterator|Send|Recv|Rpc|Collective|Nccl|Immutable|Vocab|"
     r"TableFromText|TPU|LoadAndRemap|RemoteCall|RecordInput|Sharded|Filespec|"
-    r"DecodeProto|EncodeProto|Calibration|DistributedSave|FileSystem"
+    r"DecodeProto|EncodeProto|Calibration|DistributedSave|FileSystem|"
+    r"Abort|Writer|ImportEvent|DumpTensor|Infeed|Outfeed|XlaHostCompute|XlaCustomCall|"
+    r"XlaCallModule|XlaSendToHost|XlaRecvFromHost|Gcs|BigQuery|Bigtable|Socket|Mmap"
 )
 
 
 def is_refused(op_name: str) -> bool:
-    """True for ops the worker never runs: internal ops and ops reaching files, processes or network."""
+    """True for ops the worker never runs: internal ops and ops reaching files, processes or
+    network (reading, writing, saving, restoring, matching file names, summaries written to
+    disk or databases, Python callbacks, host callbacks and transfers, process abort)."""
     return op_name.startswith("_") or bool(_REFUSED.search(op_name))
 
 
@@ -44,7 +48,9 @@ class OpRegistry:
         op_list.ParseFromString(pywrap_tf_session.TF_GetBuffer(buf))
         self.tf_op_defs: dict[str, op_def_pb2.OpDef] = {o.name: o for o in op_list.op}
         self.tensorflow_version = tf.__version__
-        digest = hashlib.sha256(op_list.SerializeToString(deterministic=True)).hexdigest()
+        # TF_GetAllOpList's order varies between processes: hash the ops sorted by name.
+        ordered = op_def_pb2.OpList(op=sorted(op_list.op, key=lambda o: o.name))
+        digest = hashlib.sha256(ordered.SerializeToString(deterministic=True)).hexdigest()
         self.fingerprint = f"tf-{tf.__version__}-{digest[:16]}"
         self._wire: dict[str, graph_pb2.OpDef] = {}
 
@@ -81,6 +87,26 @@ def _has_gradient(name: str) -> bool:
         return False
 
 
+def _docs(name: str) -> tuple[str, str]:
+    """(summary, description) of an op from the docstring of ``tf.raw_ops.<name>``.
+
+    TensorFlow's pip builds strip the documentation from OpDefs and ApiDefs; the generated
+    Python bindings keep it. The description stops before the ``Args:`` section.
+    """
+    fn = getattr(tf.raw_ops, name, None)
+    doc = getattr(fn, "__doc__", None) or ""
+    if not doc.strip():
+        return "", ""
+    lines = doc.strip("\n").splitlines()
+    summary = lines[0].strip()
+    body: list[str] = []
+    for line in lines[1:]:
+        if line.strip() in ("Args:", "Returns:"):
+            break
+        body.append(line[2:] if line.startswith("  ") else line)
+    return summary, "\n".join(body).strip()
+
+
 def _arg_to_wire(arg: op_def_pb2.OpDef.ArgDef) -> graph_pb2.ArgDef:
     return graph_pb2.ArgDef(
         name=arg.name, description=arg.description, type=int(arg.type),
@@ -89,8 +115,11 @@ def _arg_to_wire(arg: op_def_pb2.OpDef.ArgDef) -> graph_pb2.ArgDef:
 
 
 def _to_wire(op: op_def_pb2.OpDef) -> graph_pb2.OpDef:
+    summary, description = op.summary, op.description
+    if not summary:
+        summary, description = _docs(op.name)
     out = graph_pb2.OpDef(
-        name=op.name, summary=op.summary, description=op.description,
+        name=op.name, summary=summary, description=description,
         is_stateful=op.is_stateful, has_gradient=_has_gradient(op.name),
         refused=is_refused(op.name))
     out.inputs.extend(_arg_to_wire(a) for a in op.input_arg)
