@@ -86,6 +86,10 @@ class SessionGraph:
         self._registry = registry
         self.nodes: dict[str, GraphNode] = {}
         self._graph_def = tf_graph_pb2.GraphDef()
+        # Without versions, TensorFlow applies legacy (producer 0) semantics: a scalar
+        # placeholder's shape would be inferred as unknown and accept any shape.
+        self._graph_def.versions.producer = tf.version.GRAPH_DEF_VERSION
+        self._graph_def.versions.min_consumer = tf.version.GRAPH_DEF_VERSION_MIN_CONSUMER
 
     # ---- lookups -----------------------------------------------------------------------
 
