@@ -39,7 +39,13 @@ class Categorical(Distribution):
     def logpdf(self, value: Any, *args: Any) -> Any:
         """``sum(log probs[..., value])``; ``-inf`` for an index outside ``0 .. K-1``."""
         (probs,) = args
-        k = anp.shape(probs)[-1]
+        if isinstance(probs, (list, tuple)):
+            probs = anp.array(probs)
+        shape = anp.shape(probs)
+        if len(shape) == 1 and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            # the common case, one label: index directly (two autograd operations)
+            return anp.log(probs[value]) if 0 <= value < shape[0] else -np.inf
+        k = shape[-1]
         idx = np.asarray(value)
         if not np.issubdtype(idx.dtype, np.integer):
             if not np.all(np.mod(idx, 1) == 0):
