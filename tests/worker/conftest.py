@@ -1,0 +1,78 @@
+"""Fixtures for the worker tests (issue 2): extra workers with small limits, raw requests,
+and snapshots of worker-side state to check that failed calls change nothing."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gentf import tf
+from gentf.graph import Graph
+
+
+@contextlib.contextmanager
+def _session_on(address: str) -> Iterator[tf.Session]:
+    g = Graph()
+    with g.as_default():
+        sess = tf.Session(address, graph=g)
+        with sess.as_default():
+            try:
+                yield sess
+            finally:
+                sess.close()
+
+
+@pytest.fixture
+def session_on() -> Callable[[str], Any]:
+    """``with session_on(address) as sess``: a session on another worker, with its own
+    default graph (made the default session inside the block)."""
+    return _session_on
+
+
+@pytest.fixture(scope="module")
+def tiny_trace_worker() -> Iterator[Any]:
+    """A worker whose per-session trace store holds at most 64 bytes of arguments."""
+    from gentf_server.service.server import WorkerConfig, background_server
+
+    with background_server(WorkerConfig(port=0, trace_bytes=64)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def capped_worker() -> Iterator[Any]:
+    """A worker that accepts and sends messages of at most 1 MiB."""
+    from gentf_server.service.server import WorkerConfig, background_server
+
+    with background_server(WorkerConfig(port=0, max_message_bytes=1 << 20)) as server:
+        yield server
+
+
+@pytest.fixture
+def snapshot(core_session: Any) -> Callable[..., dict[str, np.ndarray]]:
+    """``snapshot(*variables)``: worker-side values of variables (client Variables or node
+    names), read directly from the core session, as copies."""
+
+    def take(*variables: Any) -> dict[str, np.ndarray]:
+        out = {}
+        for v in variables:
+            name = v if isinstance(v, str) else v.op.name
+            out[name] = np.array(core_session.variable_value(name), copy=True)
+        return out
+
+    return take
+
+
+@pytest.fixture
+def assert_unchanged(snapshot: Callable[..., dict[str, np.ndarray]]) -> Callable[..., None]:
+    """``assert_unchanged(before)``: every variable in ``before`` still has exactly its value."""
+
+    def check(before: dict[str, np.ndarray]) -> None:
+        after = snapshot(*before)
+        for name, value in before.items():
+            np.testing.assert_array_equal(after[name], value, err_msg=f"variable {name!r} changed")
+
+    return check
