@@ -62,7 +62,7 @@ class CompiledFunction:
         self.output_dtype: tf.DType = out_dtype
         self.output_shape: tf.TensorShape = out_shape
         self._importer = SubgraphImporter(graph, variables, [output], [], inputs, f"output {output!r}")
-        self._param_nodes = list(params)
+        self._param_nodes = [parse_input(p)[0] for p in params]
         self._differentiable = [s.dtype.is_floating or s.dtype.is_complex for s in self.input_specs]
         grad_spec = tf.TensorSpec(out_shape, out_dtype)
         scale_spec = tf.TensorSpec([], tf.float64)
@@ -96,7 +96,9 @@ class CompiledFunction:
             tf.shape(grad), tf.shape(y),
             message="retval_grad must have the shape of the return value")
         xs = [a for a, d in zip(args, self._differentiable) if d]
-        handles = [self._importer.handle(n) for n in self._param_nodes] if with_params else []
+        # A param the output does not depend on is not imported: its gradient is zero.
+        used = [n in self._importer.variable_nodes for n in self._param_nodes] if with_params else []
+        handles = [self._importer.handle(n) for n, u in zip(self._param_nodes, used) if u]
         differentiable_out = self.output_dtype.is_floating or self.output_dtype.is_complex
         with tf.control_dependencies([check]):
             grad = tf.identity(grad)
@@ -109,7 +111,9 @@ class CompiledFunction:
             g = next(it) if d else None
             arg_grads.append(tf.zeros_like(a) if g is None else tf.convert_to_tensor(g))
         param_grads = []
-        for p, g in zip(self._params, raw[len(xs):]):
+        it_params = iter(raw[len(xs):])
+        for p, u in zip(self._params, used):
+            g = next(it_params) if u else None
             param_grads.append(tf.zeros(p.shape, p.dtype) if g is None else tf.convert_to_tensor(g))
         with tf.control_dependencies([check]):
             arg_grads = [tf.identity(g) for g in arg_grads]
