@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-from sklearn.datasets import load_digits
-
 from gentf import TFFunction, accumulate_param_gradients, choicemap, generate, tf
 from gentf.dsl import categorical, gen
 from gentf.inference import FixedStepGradientDescent, ParamUpdate
+from sklearn.datasets import load_digits
 
 
 def load_data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
