@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from gentf.errors import InvalidArgumentError
-from gentf.graph._core import Graph, Operation, Tensor, get_default_graph
+from gentf.graph._core import DefaultName, Graph, Operation, Tensor, get_default_graph
 from gentf.graph._registry import registry
 from gentf.v1 import graph_pb2
 from gentf.wire import DTYPES, as_dtype, encode_tensor
@@ -52,7 +52,7 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None 
     attrs = {"value": graph_pb2.AttrValue(tensor=encode_tensor(arr, d)),
              "dtype": graph_pb2.AttrValue(type=d.enum)}  # type: ignore[arg-type]
     op = Operation(graph, graph.unique_name(name or default_name), "Const", [], [], attrs, [d])
-    op.explicit_name = name is not None
+    op.explicit_name = name is not None and not isinstance(name, DefaultName)
     op.const_value = arr  # type: ignore[attr-defined]
     graph.add(op)
     out = op.outputs[0]
@@ -278,7 +278,7 @@ def apply_op(
         node_name = graph.unique_name(name or default_name or op_type)
     op = Operation(graph, node_name, op_type, flat, groups, encoded,
                    out_dtypes, controls)
-    op.explicit_name = bool(name or full_name)
+    op.explicit_name = bool(full_name) or (bool(name) and not isinstance(name, DefaultName))
     graph.add(op)
     from gentf.graph._shapes import infer_shapes
 

@@ -20,6 +20,7 @@ from gentf.v1 import graph_pb2
 from gentf.wire._dtypes import DType
 
 __all__ = [
+    "DefaultName",
     "Graph",
     "Operation",
     "Tensor",
@@ -40,6 +41,10 @@ def _user_source() -> str:
             return f"{filename}:{frame.f_lineno}"
         frame = frame.f_back  # type: ignore[assignment]
     return ""
+
+
+class DefaultName(str):
+    """A node name chosen by gentf, not by the user (``tf.auto_name`` may replace it)."""
 
 
 class Operation:
@@ -206,8 +211,9 @@ class Graph:
             k += 1
         return f"{full}_{k}"
 
-    def rename(self, op: Operation, base: str) -> str:
-        """Renames an unsent operation to ``base`` in its own name scope (made unique).
+    def rename(self, op: Operation, base: str, keep_scope: bool = True) -> str:
+        """Renames an unsent operation to ``base`` in its own name scope (``keep_scope``) or
+        to the full name ``base``, made unique.
 
         Outputs and users follow automatically (inputs refer to tensors, not names).
         Returns the new name; ValueError if the operation was already sent to a worker.
@@ -218,7 +224,7 @@ class Graph:
             if self._by_name.get(op.name) is not op:
                 raise ValueError(f"operation {op.name!r} is not in this graph")
             scope = op.name.rpartition("/")[0]
-            wanted = f"{scope}/{base}" if scope else base
+            wanted = f"{scope}/{base}" if scope and keep_scope else base
             if wanted == op.name:
                 return op.name
             del self._by_name[op.name]

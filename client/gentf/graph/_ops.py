@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from gentf.graph._apply import apply_op, constant, convert_to_tensor
-from gentf.graph._core import Operation, Tensor, get_default_graph
+from gentf.graph._core import DefaultName, Operation, Tensor, get_default_graph
 from gentf.wire import as_dtype
 
 __all__ = [
@@ -55,7 +55,7 @@ def placeholder(dtype: Any, shape: Sequence[int | None] | None = None, name: str
     """
     d = as_dtype(dtype)
     shape_attr = None if shape is None else [None if s is None or s == -1 else int(s) for s in shape]
-    op = apply_op("Placeholder", [], {"dtype": d, "shape": shape_attr}, name=name or "Placeholder")
+    op = apply_op("Placeholder", [], {"dtype": d, "shape": shape_attr}, name=name or DefaultName("Placeholder"))
     out = op.outputs[0]
     out.set_shape(None if shape_attr is None else tuple(shape_attr))
     return out
@@ -64,13 +64,13 @@ def placeholder(dtype: Any, shape: Sequence[int | None] | None = None, name: str
 def zeros(shape: Sequence[int], dtype: Any = "float32", name: str | None = None) -> Tensor:
     """``tf.zeros(shape, dtype=float32)``."""
     d = as_dtype(dtype)
-    return constant(np.zeros(tuple(shape), dtype=d.as_numpy_dtype), dtype=d, name=name or "zeros")
+    return constant(np.zeros(tuple(shape), dtype=d.as_numpy_dtype), dtype=d, name=name or DefaultName("zeros"))
 
 
 def ones(shape: Sequence[int], dtype: Any = "float32", name: str | None = None) -> Tensor:
     """``tf.ones(shape, dtype=float32)``."""
     d = as_dtype(dtype)
-    return constant(np.ones(tuple(shape), dtype=d.as_numpy_dtype), dtype=d, name=name or "ones")
+    return constant(np.ones(tuple(shape), dtype=d.as_numpy_dtype), dtype=d, name=name or DefaultName("ones"))
 
 
 def fill(dims: Any, value: Any, name: str | None = None) -> Tensor:
@@ -351,7 +351,7 @@ def group(*inputs: Any, name: str | None = None) -> Operation:
                 ops.append(x._as_tensor().op)
             else:
                 raise TypeError(f"tf.group takes tensors and operations, got {type(x).__name__}")
-    return apply_op("NoOp", [], name=name or "group_deps", control_inputs=ops)
+    return apply_op("NoOp", [], name=name or DefaultName("group_deps"), control_inputs=ops)
 
 
 _ = get_default_graph

@@ -18,11 +18,16 @@ from gentf.graph._core import Operation, get_default_graph
 from gentf.graph._ops import group
 from gentf.graph._variables import Variable
 
-__all__ = ["AdamOptimizer", "GradientDescentOptimizer", "Optimizer"]
+__all__ = ["AdagradOptimizer", "AdamOptimizer", "GradientDescentOptimizer", "MomentumOptimizer",
+           "Optimizer", "RMSPropOptimizer"]
 
 
 class Optimizer:
-    """Base class: ``apply_gradients`` returns one operation that applies a step."""
+    """Base class: ``apply_gradients`` returns one operation that applies a step.
+
+    Slots (moments, accumulators) are worker variables created by the first
+    ``apply_gradients`` call, one set per variable; ``slots`` maps a variable to them.
+    """
 
     def __init__(self, name: str) -> None:
         self._name = name
@@ -55,8 +60,97 @@ class GradientDescentOptimizer(Optimizer):
         self.learning_rate = learning_rate
 
     def _apply_one(self, grad: Any, var: Variable) -> Operation:
-        lr = constant(np.asarray(self.learning_rate, dtype=var.dtype.as_numpy_dtype))
-        return apply_op("ResourceApplyGradientDescent", [var.handle, lr, grad])
+        return apply_op("ResourceApplyGradientDescent", [var.handle, _scalar(self.learning_rate, var), grad])
+
+
+def _scalar(value: Any, var: Variable) -> Any:
+    """A hyperparameter as a tensor of the variable's dtype (tensors pass through)."""
+    if hasattr(value, "_as_tensor") or hasattr(value, "op"):
+        return convert_to_tensor(value, dtype=var.dtype)
+    return constant(np.asarray(value, dtype=var.dtype.as_numpy_dtype))
+
+
+def _slot(var: Variable, suffix: str, fill: float) -> Variable:
+    """A worker variable shaped like ``var``, filled with ``fill``, called ``<var>/<suffix>``."""
+    npd = var.dtype.as_numpy_dtype
+    return Variable(np.full(var.shape, fill, npd), name=f"{var.op.name}/{suffix}", trainable=False)
+
+
+class MomentumOptimizer(Optimizer):
+    """TensorFlow 1's momentum, slot ``accum`` (zeros) per variable::
+
+        accum = momentum * accum + grad
+        var -= lr * accum                                     (use_nesterov=False)
+        var -= lr * grad + lr * momentum * accum              (use_nesterov=True)
+    """
+
+    def __init__(self, learning_rate: float, momentum: float, use_nesterov: bool = False,
+                 name: str = "Momentum") -> None:
+        super().__init__(name)
+        self.learning_rate, self.momentum, self.use_nesterov = learning_rate, momentum, use_nesterov
+        self.slots: dict[Variable, Variable] = {}
+
+    def _apply_one(self, grad: Any, var: Variable) -> Operation:
+        if var not in self.slots:
+            self.slots[var] = _slot(var, "Momentum", 0.0)
+        accum = self.slots[var]
+        return apply_op("ResourceApplyMomentum",
+                        [var.handle, accum.handle, _scalar(self.learning_rate, var), grad,
+                         _scalar(self.momentum, var)], {"use_nesterov": self.use_nesterov})
+
+
+class RMSPropOptimizer(Optimizer):
+    """TensorFlow 1's RMSProp; slots ``ms`` (starts at ONE, as TF1) and ``mom`` (zeros)::
+
+        ms = decay * ms + (1 - decay) * grad^2
+        mom = momentum * mom + lr * grad / sqrt(ms + epsilon)
+        var -= mom
+
+    ``centered=True`` also keeps ``mg`` (mean gradient) and divides by
+    ``sqrt(ms - mg^2 + epsilon)``.
+    """
+
+    def __init__(self, learning_rate: float, decay: float = 0.9, momentum: float = 0.0,
+                 epsilon: float = 1e-10, centered: bool = False, name: str = "RMSProp") -> None:
+        super().__init__(name)
+        self.learning_rate, self.decay, self.momentum = learning_rate, decay, momentum
+        self.epsilon, self.centered = epsilon, centered
+        self.slots: dict[Variable, tuple[Variable, ...]] = {}
+
+    def _apply_one(self, grad: Any, var: Variable) -> Operation:
+        if var not in self.slots:
+            slots = (_slot(var, "RMSProp", 1.0), _slot(var, "RMSProp_1", 0.0))
+            if self.centered:
+                slots = (*slots, _slot(var, "RMSProp_2", 0.0))
+            self.slots[var] = slots
+        ms, mom, *mg = self.slots[var]
+        hyper = [_scalar(x, var) for x in (self.learning_rate, self.decay, self.momentum, self.epsilon)]
+        if self.centered:
+            return apply_op("ResourceApplyCenteredRMSProp",
+                            [var.handle, mg[0].handle, ms.handle, mom.handle, *hyper, grad])
+        return apply_op("ResourceApplyRMSProp", [var.handle, ms.handle, mom.handle, *hyper, grad])
+
+
+class AdagradOptimizer(Optimizer):
+    """TensorFlow 1's Adagrad, slot ``accum`` starting at ``initial_accumulator_value``::
+
+        accum += grad^2;  var -= lr * grad / sqrt(accum)
+    """
+
+    def __init__(self, learning_rate: float, initial_accumulator_value: float = 0.1,
+                 name: str = "Adagrad") -> None:
+        super().__init__(name)
+        if initial_accumulator_value <= 0:
+            raise ValueError("initial_accumulator_value must be positive")
+        self.learning_rate, self.initial_accumulator_value = learning_rate, initial_accumulator_value
+        self.slots: dict[Variable, Variable] = {}
+
+    def _apply_one(self, grad: Any, var: Variable) -> Operation:
+        if var not in self.slots:
+            self.slots[var] = _slot(var, "Adagrad", self.initial_accumulator_value)
+        accum = self.slots[var]
+        return apply_op("ResourceApplyAdagrad",
+                        [var.handle, accum.handle, _scalar(self.learning_rate, var), grad])
 
 
 class AdamOptimizer(Optimizer):

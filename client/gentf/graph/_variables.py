@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from gentf.graph._apply import _default_dtype, apply_op, convert_to_tensor
-from gentf.graph._core import Operation, Tensor, get_default_graph
+from gentf.graph._core import DefaultName, Operation, Tensor, get_default_graph
 from gentf.wire import as_dtype
 from gentf.wire._dtypes import DType
 
@@ -46,10 +46,11 @@ class Variable:
         if shape is not None and tuple(shape) != value.shape:
             value = np.broadcast_to(value, tuple(shape)).copy()
         graph = get_default_graph()
-        base = graph.unique_name(name or "Variable")
+        base = graph.unique_name(name or DefaultName("Variable"))
         handle_op = apply_op("VarHandleOp", [], {"dtype": d, "shape": list(value.shape),
                                                  "shared_name": base}, full_name=base)
         handle_op.initial_value = value
+        handle_op.explicit_name = name is not None
         self.handle: Tensor = handle_op.outputs[0]
         self.handle.set_shape(())
         self.dtype = d
@@ -57,6 +58,7 @@ class Variable:
         self.trainable = trainable
         self.initial_value = value
         read = apply_op("ReadVariableOp", [self.handle], {"dtype": d}, full_name=f"{base}/read")
+        read.explicit_name = name is not None
         self._value = read.outputs[0]
         self._value.set_shape(self.shape)
         _VARIABLES.setdefault(id(graph), []).append(self)
@@ -131,7 +133,7 @@ def _update(op_type: str, ref: Variable, value: Any, name: str | None) -> Tensor
     if not isinstance(ref, Variable):
         raise TypeError(f"{op_type} needs a Variable, got {type(ref).__name__}")
     value = convert_to_tensor(value, dtype=ref.dtype)
-    op = apply_op(op_type, [ref.handle, value], {"dtype": ref.dtype}, name=name or op_type)
+    op = apply_op(op_type, [ref.handle, value], {"dtype": ref.dtype}, name=name or DefaultName(op_type))
     read = apply_op("ReadVariableOp", [ref.handle], {"dtype": ref.dtype},
                     full_name=f"{op.name}/read", control_inputs=[op])
     read.outputs[0].set_shape(ref.shape)

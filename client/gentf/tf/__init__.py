@@ -1,7 +1,11 @@
 """``from gentf import tf``: TensorFlow's graph API by TensorFlow's names, without TensorFlow.
 
-Build a graph as with ``tf.compat.v1``: placeholders, variables, ops, ``tf.Session``;
-``tf.raw_ops.<OpName>(...)`` reaches every op the worker's TensorFlow registers.
+Build a graph as with ``tf.compat.v1``: placeholders, variables, ops, ``tf.Session``.
+Namespaces: ``tf.math``, ``tf.nn``, ``tf.linalg``, ``tf.random``, ``tf.initializers``,
+``tf.train``. Every op the worker's TensorFlow registers is reachable as
+``tf.raw_ops.<OpName>(...)`` (keyword arguments) and ``tf.ops.<snake_name>(...)``
+(positional inputs); ``tf.import_op(name)`` fetches an op the client has never seen.
+``with tf.auto_name():`` names nodes after the Python variables they are assigned to.
 """
 
 from gentf.graph import _operators  # noqa: F401  (Tensor operators)
@@ -49,7 +53,70 @@ from gentf.graph._ops import (
     zeros,
     zeros_like,
 )
-from gentf.graph._raw_ops import RawOps
+from gentf.graph._array_ops import (
+    boolean_mask,
+    broadcast_to,
+    clip_by_value,
+    einsum,
+    eye,
+    gather,
+    gather_nd,
+    is_tensor,
+    linspace,
+    one_hot,
+    pad,
+    range,
+    reverse,
+    scatter_nd,
+    size,
+    slice,
+    split,
+    stack,
+    strided_slice,
+    tensor_scatter_nd_update,
+    tile,
+    unstack,
+    where,
+)
+from gentf.graph._autoname import auto_name
+from gentf.graph._init_ops import (
+    Constant as constant_initializer,
+    GlorotNormal as glorot_normal_initializer,
+    GlorotUniform as glorot_uniform_initializer,
+    Ones as ones_initializer,
+    RandomNormal as random_normal_initializer,
+    RandomUniform as random_uniform_initializer,
+    TruncatedNormal as truncated_normal_initializer,
+    Zeros as zeros_initializer,
+)
+from gentf.graph._linalg_ops import norm
+from gentf.graph._math_ops import (
+    add_n,
+    argmax,
+    argmin,
+    cos,
+    cumsum,
+    equal,
+    floor,
+    floordiv,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    logical_and,
+    logical_not,
+    logical_or,
+    not_equal,
+    reduce_all,
+    reduce_any,
+    reduce_logsumexp,
+    round,
+    sign,
+    sin,
+    squared_difference,
+    truediv,
+)
+from gentf.graph._raw_ops import GeneratedOps, RawOps, import_op
 from gentf.graph._variables import (
     Variable,
     assign,
@@ -60,11 +127,14 @@ from gentf.graph._variables import (
     trainable_variables,
 )
 from gentf.remote._session import Session, get_default_session
-from gentf.tf import math, nn, train
+from gentf.tf import initializers, linalg, math, nn, random, train
 from gentf.wire._dtypes import DTYPES, DType, as_dtype
 
 raw_ops = RawOps()
 """Every registered op by name: ``tf.raw_ops.MatMul(a=..., b=...)``."""
+
+ops = GeneratedOps()
+"""Every registered op by TensorFlow's Python name: ``tf.ops.mat_mul(a, b, transpose_b=True)``."""
 
 float16 = DTYPES["float16"]
 float32 = DTYPES["float32"]
@@ -110,15 +180,25 @@ def apply_op_assign(v: Variable) -> Operation:
 
 
 __all__ = [
-    "DType", "Graph", "Operation", "Session", "Tensor", "Variable", "abs", "add", "as_dtype",
-    "assign", "assign_add", "assign_sub", "bfloat16", "bool", "cast", "complex128", "complex64",
-    "concat", "constant", "convert_to_tensor", "divide", "double", "exp", "expand_dims", "fill",
-    "float16", "float32", "float64", "get_default_graph", "get_default_session", "get_variable",
-    "global_variables", "global_variables_initializer", "group", "half", "identity", "int16",
-    "int32", "int64", "int8", "log", "math", "matmul", "maximum", "minimum", "multiply",
-    "name_scope", "negative", "nn", "no_op", "ones", "ones_like", "placeholder", "pow", "rank",
-    "raw_ops", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "relu",
-    "reset_default_graph", "reshape", "resource", "shape", "sigmoid", "sqrt", "square",
-    "squeeze", "stop_gradient", "string", "subtract", "tanh", "train", "trainable_variables",
-    "transpose", "uint16", "uint32", "uint64", "uint8", "zeros", "zeros_like",
+    "DType", "Graph", "Operation", "Session", "Tensor", "Variable", "abs", "add",
+    "add_n", "argmax", "argmin", "as_dtype", "assign", "assign_add", "assign_sub", "auto_name",
+    "bfloat16", "bool", "boolean_mask", "broadcast_to", "cast", "clip_by_value", "complex128",
+    "complex64", "concat", "constant", "constant_initializer", "convert_to_tensor", "cos",
+    "cumsum", "divide", "double", "einsum", "equal", "exp", "expand_dims", "eye", "fill",
+    "float16", "float32", "float64", "floor", "floordiv", "gather", "gather_nd",
+    "get_default_graph", "get_default_session", "get_variable", "global_variables",
+    "global_variables_initializer", "glorot_normal_initializer", "glorot_uniform_initializer",
+    "greater", "greater_equal", "group", "half", "identity", "import_op", "initializers", "int16",
+    "int32", "int64", "int8", "is_tensor", "less", "less_equal", "linalg", "linspace", "log",
+    "logical_and", "logical_not", "logical_or", "math", "matmul", "maximum", "minimum",
+    "multiply", "name_scope", "negative", "nn", "no_op", "norm", "not_equal", "one_hot", "ones",
+    "ones_initializer", "ones_like", "ops", "pad", "placeholder", "pow", "random",
+    "random_normal_initializer", "random_uniform_initializer", "range", "rank", "raw_ops",
+    "reduce_all", "reduce_any", "reduce_logsumexp", "reduce_max", "reduce_mean", "reduce_min",
+    "reduce_prod", "reduce_sum", "relu", "reset_default_graph", "reshape", "resource", "reverse",
+    "round", "scatter_nd", "shape", "sigmoid", "sign", "sin", "size", "slice", "split", "sqrt",
+    "square", "squared_difference", "squeeze", "stack", "stop_gradient", "strided_slice",
+    "string", "subtract", "tanh", "tensor_scatter_nd_update", "tile", "train",
+    "trainable_variables", "transpose", "truediv", "truncated_normal_initializer", "uint16",
+    "uint32", "uint64", "uint8", "unstack", "where", "zeros", "zeros_initializer", "zeros_like",
 ]

@@ -1,5 +1,9 @@
-"""``gentf.tf.train``: optimizers building update ops on the worker."""
+"""``gentf.tf.train``: optimizers building update ops on the worker (TensorFlow 1 formulas)."""
 
-from gentf.graph._train import AdamOptimizer, GradientDescentOptimizer, Optimizer
+from gentf.graph._train import (
+    AdagradOptimizer, AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer, Optimizer,
+    RMSPropOptimizer,
+)
 
-__all__ = ["AdamOptimizer", "GradientDescentOptimizer", "Optimizer"]
+__all__ = ["AdagradOptimizer", "AdamOptimizer", "GradientDescentOptimizer", "MomentumOptimizer",
+           "Optimizer", "RMSPropOptimizer"]
