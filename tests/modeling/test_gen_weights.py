@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import scipy.stats as st
 from gentf.dsl import gen, normal, param
@@ -216,3 +217,62 @@ def test_params_read_inside_and_errors() -> None:
 
     with pytest.raises(KeyError, match="no parameter 'nope'"):
         simulate(missing, ())
+
+
+def test_update_passes_nochange_to_callees_with_unchanged_args() -> None:
+    from numpy_gen_fn import Linear
+
+    seen: list[tuple[object, ...]] = []
+
+    class Recording(Linear):
+        def update(self, trace, args, argdiffs, constraints):  # type: ignore[no-untyped-def]
+            seen.append(tuple(argdiffs))
+            return super().update(trace, args, argdiffs, constraints)
+
+    net = Recording(np.eye(2), dtype=np.float32)
+
+    @gen
+    def m(x: np.ndarray) -> None:
+        net(x) @ "net"
+        normal(0.0, 1.0) @ "z"
+
+    x = np.array([1.0, 2.0])
+    trace = simulate(m, (x,))
+    update(trace, (x.copy(),), (UnknownChange,), choicemap({"z": 0.5}))
+    update(trace, (x + 1,), (UnknownChange,), EmptyChoiceMap())
+    assert seen == [(NoChange,), (UnknownChange,)]
+
+
+def test_subclass_call_override_still_traces_inside_models() -> None:
+    from numpy_gen_fn import Linear
+
+    class Direct(Linear):
+        def __call__(self, *args: object) -> object:
+            return "direct"  # its own untraced call
+
+    net = Direct(np.eye(2))
+    assert net(np.ones(2)) == "direct"
+
+    @gen
+    def m() -> object:
+        pending = net(np.ones(2))
+        assert isinstance(pending, PendingCall)
+        traced = pending @ "net"
+        return traced, net(np.ones(2)).untraced()
+
+    traced, untraced = simulate(m, ()).get_retval()
+    assert np.allclose(traced, [1.0, 1.0]) and untraced == "direct"
+
+
+def test_gfi_exports_are_sorted_and_complete() -> None:
+    import gentf.dsl
+    import gentf.gfi
+    import gentf.inference
+
+    for module in (gentf.gfi, gentf.dsl, gentf.inference):
+        names = module.__all__
+        assert names == sorted(names)
+        assert all(hasattr(module, n) for n in names)
+        public = {n for n in vars(module) if not n.startswith("_")
+                  and not isinstance(getattr(module, n), type(module))}
+        assert public <= set(names) | {"annotations"}, public - set(names)

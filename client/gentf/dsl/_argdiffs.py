@@ -14,8 +14,16 @@ __all__ = ["call_argdiffs"]
 def _same(old: Any, new: Any) -> bool:
     if old is new:
         return True
-    if isinstance(old, np.ndarray) and isinstance(new, np.ndarray):
-        return old.shape == new.shape and old.dtype == new.dtype and bool(np.array_equal(old, new))
+    if isinstance(old, np.ndarray) and isinstance(new, (np.ndarray, float, int)):
+        # The callee recorded its arguments as it converted them (a TFFunction casts to its
+        # placeholders' dtypes): equal after the same conversion means the callee sees no change.
+        new_arr = np.asarray(new)
+        if old.shape != new_arr.shape:
+            return False
+        try:
+            return bool(np.array_equal(old, new_arr.astype(old.dtype, copy=False)))
+        except (TypeError, ValueError):
+            return False
     if isinstance(old, (int, float, str, bool)) and type(old) is type(new):
         return bool(old == new)
     return False
