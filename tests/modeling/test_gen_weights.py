@@ -276,3 +276,14 @@ def test_gfi_exports_are_sorted_and_complete() -> None:
         public = {n for n in vars(module) if not n.startswith("_")
                   and not isinstance(getattr(module, n), type(module))}
         assert public <= set(names) | {"annotations"}, public - set(names)
+
+
+def test_a_failing_body_leaves_no_handler_behind() -> None:
+    @gen
+    def broken() -> None:
+        normal(0.0, 1.0) @ "x"
+        raise ZeroDivisionError("inside the body")
+
+    with pytest.raises(ZeroDivisionError):
+        simulate(broken, ())
+    assert isinstance(normal(0.0, 1.0), float)  # outside a model again: a plain sample
