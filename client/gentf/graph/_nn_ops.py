@@ -150,8 +150,8 @@ def gelu(features: Any, approximate: bool = False, name: str | None = None) -> T
                         float(np.sqrt(2.0 / np.pi)), None)
         return _binary("Mul", _binary("Mul", x, 0.5, None),
                        _binary("AddV2", _unary("Tanh", inner, None), 1.0, None), name or DefaultName("gelu"))
-    phi = _binary("Mul", _binary("AddV2", _unary("Erf", _binary("Mul", x, float(1 / np.sqrt(2.0)), None), None),
-                                 1.0, None), 0.5, None)
+    scaled = _unary("Neg", _binary("Mul", x, float(1 / np.sqrt(2.0)), None), None)
+    phi = _binary("Mul", _unary("Erfc", scaled, None), 0.5, None)  # Phi(x), accurate for x << 0
     return _binary("Mul", x, phi, name or DefaultName("gelu"))
 
 
@@ -188,11 +188,15 @@ def batch_normalization(x: Any, mean: Any, variance: Any, offset: Any, scale: An
     """``tf.nn.batch_normalization(x, mean, variance, offset, scale, variance_epsilon)``:
     ``scale * (x - mean) / sqrt(variance + eps) + offset`` (offset, scale may be None)."""
     xt = _t(x)
-    inv = _unary("Rsqrt", _binary("AddV2", variance, variance_epsilon, None), None)
+
+    def like_x(v: Any) -> Tensor:
+        return _t(v) if isinstance(v, Tensor) or hasattr(v, "_as_tensor") else _t(v, xt.dtype)
+
+    inv = _unary("Rsqrt", _binary("AddV2", like_x(variance), variance_epsilon, None), None)
     if scale is not None:
-        inv = _binary("Mul", inv, scale, None)
-    out = _binary("Mul", _binary("Sub", xt, mean, None), inv, None)
-    return _binary("AddV2", out, offset if offset is not None else 0.0, name or DefaultName("batchnorm"))
+        inv = _binary("Mul", inv, like_x(scale), None)
+    out = _binary("Mul", _binary("Sub", xt, like_x(mean), None), inv, None)
+    return _binary("AddV2", out, like_x(offset if offset is not None else 0.0), name or DefaultName("batchnorm"))
 
 
 def softmax_cross_entropy_with_logits(labels: Any, logits: Any, axis: int = -1,
