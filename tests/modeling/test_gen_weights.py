@@ -243,11 +243,11 @@ def test_update_passes_nochange_to_callees_with_unchanged_args() -> None:
     assert seen == [(NoChange,), (UnknownChange,)]
 
 
-def test_subclass_call_override_still_traces_inside_models() -> None:
+def test_subclass_untraced_call_override_still_traces_inside_models() -> None:
     from numpy_gen_fn import Linear
 
     class Direct(Linear):
-        def __call__(self, *args: object) -> object:
+        def untraced_call(self, args: tuple[object, ...]) -> object:
             return "direct"  # its own untraced call
 
     net = Direct(np.eye(2))

@@ -14,7 +14,6 @@ scaled.
 
 from __future__ import annotations
 
-import functools
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -96,32 +95,6 @@ class GenerativeFunction(ABC):
     :meth:`accumulate_param_gradients`; :meth:`propose`, :meth:`assess` and the untraced
     call have defaults in terms of those.
     """
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Keeps ``gen_fn(args) @ addr`` working when a subclass overrides ``__call__``.
-
-        A subclass's own ``__call__`` defines its untraced call (used outside models and by
-        ``untraced_call``); inside a ``@gen`` body the call still returns a pending call.
-        """
-        super().__init_subclass__(**kwargs)
-        own = cls.__dict__.get("__call__")
-        if own is None or getattr(own, "_gentf_pending_aware", False):
-            return
-
-        @functools.wraps(own)
-        def __call__(self: GenerativeFunction, *args: Any) -> Any:
-            handler = active_handler()
-            if handler is not None:
-                return PendingCall(self, tuple(args), handler)
-            return own(self, *args)
-
-        __call__._gentf_pending_aware = True  # type: ignore[attr-defined]
-        cls.__call__ = __call__  # type: ignore[method-assign]
-        if "untraced_call" not in cls.__dict__:
-            def untraced_call(self: GenerativeFunction, args: tuple[Any, ...]) -> Any:
-                return own(self, *args)
-
-            cls.untraced_call = untraced_call  # type: ignore[method-assign]
 
     @abstractmethod
     def simulate(self, args: tuple[Any, ...]) -> Trace:

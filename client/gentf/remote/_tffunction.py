@@ -239,8 +239,8 @@ class TFFunction(GenerativeFunction):
         """The trainable parameters (Variables)."""
         return list(self.params)
 
-    def __call__(self, *args: Any) -> np.ndarray[Any, Any]:
-        """The untraced call: the return value, nothing kept on the worker."""
+    def untraced_call(self, args: tuple[Any, ...]) -> np.ndarray[Any, Any]:
+        """``f(*args)`` outside a model: the return value, nothing kept on the worker."""
         retval, _ = self._run_forward(self._prepare_args(args), keep=False)
         return retval
 
