@@ -141,6 +141,11 @@ class Session:
                 handle = self._traces.put(TraceRecord(function_id, tensors, tuple(retval.shape), nbytes))
             return retval, handle
 
+    def drop_trace(self, handle: int) -> None:
+        """Forgets a kept trace (used when its Generate reply could not be sent)."""
+        with self._lock:
+            self._traces.drop(handle)
+
     def gradients(
         self,
         function_id: str,

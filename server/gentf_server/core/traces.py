@@ -67,6 +67,12 @@ class TraceStore:
         self._records.move_to_end(handle)
         return record
 
+    def drop(self, handle: int) -> None:
+        """Forgets ``handle`` (nothing happens if it is not held)."""
+        record = self._records.pop(handle, None)
+        if record is not None:
+            self._bytes -= record.nbytes
+
     def clear(self) -> None:
         """Drops every trace."""
         self._records.clear()

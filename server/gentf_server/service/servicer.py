@@ -131,6 +131,15 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
         retval, handle = session.generate(request.function_id, args, request.keep_trace)
         reply = worker_pb2.GenerateResponse(trace_handle=handle)
         fill_tensor(reply.retval, retval)
+        cap = self._max_message_bytes
+        # A reply over the cap would fail in gRPC after the trace was kept: check first
+        # (exactly only when near the cap: ByteSize serializes).
+        if (retval.dtype == object or retval.nbytes > cap - 4096) and reply.ByteSize() > cap:
+            if handle:
+                session.drop_trace(handle)
+            raise errors.ResourceExhausted(
+                f"the return value of function {request.function_id} ({reply.ByteSize()} bytes "
+                f"with its reply) is over the worker's message cap of {cap} bytes")
         return reply
 
     def _gradients(self, request: Any, scale: float | None) -> worker_pb2.GradientResponse:
