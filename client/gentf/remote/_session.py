@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from gentf.errors import FailedPreconditionError
 from gentf.graph._core import Graph, Operation, Tensor, get_default_graph
 from gentf.graph._registry import registry
 from gentf.graph._variables import Variable
@@ -114,6 +115,8 @@ class Session:
 
     def call(self, method: str, request: Any) -> Any:
         """Calls a worker RPC for this session (raises gentf exceptions)."""
+        if self.closed:
+            raise FailedPreconditionError(f"{method}: session {self.session_id} is closed")
         return self._transport.call(method, request)
 
     def sync(self) -> None:
