@@ -18,8 +18,6 @@ import argparse
 import time
 
 import numpy as np
-from sklearn.datasets import load_digits
-
 from gentf import (
     TFFunction,
     accumulate_param_gradients,
@@ -30,6 +28,7 @@ from gentf import (
     runtf,
     tf,
 )
+from sklearn.datasets import load_digits
 
 
 def load_data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from gentf import errors, tf
 from gentf.graph import Graph
 from gentf.graph._raw_ops import make_op_function, py_name, snake_case
@@ -134,13 +133,13 @@ def test_registry_disk_cache(worker: Any, session: tf.Session, tmp_path: Any, mo
         return session.call("GetOpRegistry", worker_pb2.GetOpRegistryRequest())
 
     first = OpRegistry()
-    first._load()  # noqa: SLF001
-    first._fingerprint = "stale"  # noqa: SLF001  (pretend the bundled snapshot is another version)
+    first._load()
+    first._fingerprint = "stale"
     assert first.ensure(fingerprint, fetch) == "worker"
     assert list(tmp_path.iterdir()) and calls == [1]
     second = OpRegistry()
-    second._load()  # noqa: SLF001
-    second._fingerprint = "stale"  # noqa: SLF001
+    second._load()
+    second._fingerprint = "stale"
     assert second.ensure(fingerprint, fetch) == "cache" and calls == [1]
     assert second.fingerprint == fingerprint and "MatMul" in second
     assert registry().fingerprint == fingerprint  # the bundled snapshot matches this worker
@@ -149,7 +148,7 @@ def test_registry_disk_cache(worker: Any, session: tf.Session, tmp_path: Any, mo
 def test_import_op_at_run_time(session: tf.Session) -> None:
     """An op missing from the client's registry is fetched from the worker by name."""
     reg = registry()
-    removed = reg._load().pop("Cumprod")  # noqa: SLF001
+    removed = reg._load().pop("Cumprod")
     reg.generation += 1
     try:
         assert "Cumprod" not in reg
@@ -159,6 +158,6 @@ def test_import_op_at_run_time(session: tf.Session) -> None:
         out = cumprod(tf.constant([1.0, 2.0, 3.0]), 0)
         np.testing.assert_allclose(session.run(out), [1.0, 2.0, 6.0])
     finally:
-        reg._load()["Cumprod"] = removed  # noqa: SLF001
+        reg._load()["Cumprod"] = removed
     with pytest.raises(errors.InvalidArgumentError):
         tf.import_op("NoSuchOpAnywhere", session)

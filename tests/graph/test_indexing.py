@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from gentf import tf
 
 
@@ -95,4 +94,5 @@ def test_variable_indexing_and_operators(session: tf.Session) -> None:
             g <= 0.4, g >= -0.4]
     for k, (x, y) in enumerate(zip(got, want)):
         np.testing.assert_allclose(x, y, rtol=1e-6, err_msg=str(k))
-    assert (f == f) is True and (f == tf.identity(f)) is False  # == stays identity (TF1 graph semantics)
+    same = f
+    assert (f == same) is True and (f == tf.identity(f)) is False  # == stays identity (TF1 graph semantics)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-
-from gentf import TFFunction, tf as gtf
+from gentf import TFFunction
+from gentf import tf as gtf
 from gentf.interop import export_graph_def, from_tensorflow
 
 

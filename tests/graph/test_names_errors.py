@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from gentf import errors, tf
 from gentf.graph import Graph
 
@@ -66,7 +65,7 @@ def test_shape_mismatch_names_node_and_line(session: tf.Session) -> None:
     """A worker-side shape error names the node and the line of this file that built it."""
     a = tf.placeholder(tf.float32, shape=(2, 3))
     b = tf.placeholder(tf.float32, shape=(4, 5))
-    product = tf.matmul(a, b, name="product"); line = _line()  # noqa: E702
+    product = tf.matmul(a, b, name="product"); line = _line()
     with pytest.raises(errors.InvalidArgumentError) as info:
         session.run(product, {a: np.zeros((2, 3)), b: np.zeros((4, 5))})
     message = str(info.value)
@@ -76,7 +75,7 @@ def test_shape_mismatch_names_node_and_line(session: tf.Session) -> None:
 def test_bad_attribute_names_node_and_line(session: tf.Session) -> None:
     """A bad attribute value (padding) is reported with the node and its line."""
     x = tf.placeholder(tf.float32, shape=(1, 4, 4, 1))
-    y = tf.nn.max_pool2d(x, 2, 2, padding="DIAGONAL"); line = _line()  # noqa: E702
+    y = tf.nn.max_pool2d(x, 2, 2, padding="DIAGONAL"); line = _line()
     with pytest.raises(errors.InvalidArgumentError) as info:
         session.run(y, {x: np.zeros((1, 4, 4, 1))})
     message = str(info.value)

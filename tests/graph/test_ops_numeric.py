@@ -4,11 +4,11 @@ eagerly here, in float32 and float64. All ops of one dtype run in one RunOp."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
-
 from gentf import tf as gtf
 
 RNG = np.random.default_rng(1234)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
-
 from gentf import (
     TFFunction,
     accumulate_param_gradients,
-    generate,
     choicemap,
+    generate,
     get_param_grad_tf_var,
     runtf,
     tf,

@@ -3,7 +3,8 @@ type inference from the op's definition (as TensorFlow.jl does, without TensorFl
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

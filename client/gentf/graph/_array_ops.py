@@ -3,7 +3,8 @@ tiling, ranges, one-hot, ``where``, slicing and the like."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -138,7 +139,7 @@ def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = Non
                     {"axis": -1 if axis is None else int(axis)}, name=name).outputs[0]
 
 
-def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None,  # noqa: A001
+def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None,
           name: str | None = None) -> Tensor:
     """``tf.range(start, limit=None, delta=1, dtype=None)``: like Python's range; with one
     argument it is the limit. The dtype is inferred as TensorFlow does (floats -> float32)."""
@@ -161,7 +162,7 @@ def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None,  # n
     return out
 
 
-def tile(input: Any, multiples: Any, name: str | None = None) -> Tensor:  # noqa: A002
+def tile(input: Any, multiples: Any, name: str | None = None) -> Tensor:
     """``tf.tile(input, multiples)``: repeats the tensor ``multiples[k]`` times along dimension k."""
     return apply_op("Tile", [_t(input), _int_tensor(multiples)], name=name).outputs[0]
 
@@ -182,7 +183,7 @@ def pad(tensor: Any, paddings: Any, mode: str = "CONSTANT", constant_values: Any
     return apply_op("MirrorPad", [x, p], {"mode": mode}, name=name).outputs[0]
 
 
-def slice(input_: Any, begin: Any, size: Any, name: str | None = None) -> Tensor:  # noqa: A001
+def slice(input_: Any, begin: Any, size: Any, name: str | None = None) -> Tensor:
     """``tf.slice(input_, begin, size)``: ``size[k] == -1`` takes the rest of dimension k."""
     return apply_op("Slice", [_t(input_), _int_tensor(begin), _int_tensor(size)], name=name).outputs[0]
 
@@ -206,12 +207,12 @@ def reverse(tensor: Any, axis: Any, name: str | None = None) -> Tensor:
                     name=name).outputs[0]
 
 
-def size(input: Any, out_type: Any = "int32", name: str | None = None) -> Tensor:  # noqa: A002
+def size(input: Any, out_type: Any = "int32", name: str | None = None) -> Tensor:
     """``tf.size(input)``: the number of elements, a scalar."""
     return apply_op("Size", [_t(input)], {"out_type": as_dtype(out_type)}, name=name).outputs[0]
 
 
-def broadcast_to(input: Any, shape: Any, name: str | None = None) -> Tensor:  # noqa: A002
+def broadcast_to(input: Any, shape: Any, name: str | None = None) -> Tensor:
     """``tf.broadcast_to(input, shape)``."""
     out = apply_op("BroadcastTo", [_t(input), _int_tensor(shape)], name=name).outputs[0]
     if not _is_tensor_like(shape):

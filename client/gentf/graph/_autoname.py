@@ -18,7 +18,8 @@ from __future__ import annotations
 import functools
 import sys
 import types
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from gentf.graph._core import Graph, Operation, Tensor, get_default_graph
 
@@ -73,7 +74,7 @@ def name_locals(graph: Graph, start: int, local_vars: dict[str, Any]) -> dict[st
     return renamed
 
 
-class auto_name:  # noqa: N801  (used like a function: tf.auto_name)
+class auto_name:
     """``with tf.auto_name():`` or ``@tf.auto_name``: name new nodes after the local
     variables they are assigned to (see the module docstring).
 
@@ -89,12 +90,12 @@ class auto_name:  # noqa: N801  (used like a function: tf.auto_name)
         if fn is not None:
             functools.update_wrapper(self, fn)
 
-    def __enter__(self) -> "auto_name":
+    def __enter__(self) -> auto_name:  # noqa: PYI034
         self._active = self._graph or get_default_graph()
         self._start = len(self._active.operations)
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
             frame = sys._getframe(1)
             self.renamed = name_locals(self._active, self._start, dict(frame.f_locals))
@@ -116,7 +117,7 @@ class auto_name:  # noqa: N801  (used like a function: tf.auto_name)
         captured: dict[str, Any] = {}
         previous = sys.getprofile()
 
-        def profiler(frame: types.FrameType, event: str, arg: Any) -> None:
+        def profiler(frame: types.FrameType, event: Any, arg: Any) -> None:
             if event == "return" and frame.f_code is code:
                 captured.clear()
                 captured.update(frame.f_locals)

@@ -12,7 +12,8 @@ import os
 import re
 import sys
 import threading
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,14 +57,14 @@ class Operation:
 
     def __init__(
         self,
-        graph: "Graph",
+        graph: Graph,
         name: str,
         op_type: str,
-        inputs: Sequence["Tensor"],
+        inputs: Sequence[Tensor],
         input_groups: Sequence[int],
         attrs: dict[str, graph_pb2.AttrValue],
         output_dtypes: Sequence[DType],
-        control_inputs: Sequence["Operation"] = (),
+        control_inputs: Sequence[Operation] = (),
         initial_value: np.ndarray[Any, Any] | None = None,
     ) -> None:
         self.graph = graph
@@ -128,7 +129,7 @@ class Tensor:
         return self.op.name if self.value_index == 0 else self.name
 
     @property
-    def graph(self) -> "Graph":
+    def graph(self) -> Graph:
         """The graph of the producing operation."""
         return self.op.graph
 
@@ -202,8 +203,10 @@ class Graph:
         """A scope name not used by any operation yet (``name``, ``name_1``, ...)."""
         prefix = "/".join(self._scopes)
         full = f"{prefix}/{name}" if prefix else name
-        taken = lambda n: n in self._by_name or any(  # noqa: E731
-            k.startswith(n + "/") for k in self._by_name)
+
+        def taken(n: str) -> bool:
+            return n in self._by_name or any(k.startswith(n + "/") for k in self._by_name)
+
         if not taken(full):
             return full
         k = 1
@@ -263,7 +266,7 @@ class Graph:
         return len(self.operations)
 
     @contextlib.contextmanager
-    def as_default(self) -> Iterator["Graph"]:
+    def as_default(self) -> Iterator[Graph]:
         """Makes this the default graph inside the ``with`` block."""
         _DEFAULT.stack.append(self)
         try:

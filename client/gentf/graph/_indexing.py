@@ -14,6 +14,7 @@ import numpy as np
 
 from gentf.graph._apply import apply_op, constant, convert_to_tensor
 from gentf.graph._core import Tensor
+from gentf.wire._dtypes import DType
 
 __all__ = ["getitem"]
 
@@ -65,6 +66,12 @@ def getitem(tensor: Any, key: Any) -> Tensor:
     strides: list[Any] = []
     masks = {"begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0, "shrink_axis_mask": 0}
     seen_ellipsis = False
+
+    def add(b: Any, e: Any, s: Any) -> None:
+        begin.append(b)
+        end.append(e)
+        strides.append(s)
+
     for k, item in enumerate(items):
         bit = 1 << k
         if item is Ellipsis:
@@ -72,10 +79,10 @@ def getitem(tensor: Any, key: Any) -> Tensor:
                 raise IndexError("an index can only have a single ellipsis ('...')")
             seen_ellipsis = True
             masks["ellipsis_mask"] |= bit
-            begin.append(0), end.append(0), strides.append(1)
+            add(0, 0, 1)
         elif item is None:
             masks["new_axis_mask"] |= bit
-            begin.append(0), end.append(0), strides.append(1)
+            add(0, 0, 1)
         elif isinstance(item, slice):
             step = 1 if item.step is None else item.step
             if not _is_tensor(step) and int(step) == 0:
@@ -93,13 +100,14 @@ def getitem(tensor: Any, key: Any) -> Tensor:
             strides.append(step)
         elif isinstance(item, (int, np.integer)) and not isinstance(item, bool):
             masks["shrink_axis_mask"] |= bit
-            begin.append(int(item)), end.append(int(item) + 1), strides.append(1)
+            add(int(item), int(item) + 1, 1)
         elif _is_tensor(item):
             t = convert_to_tensor(item)
             if not t.dtype.is_integer:
                 raise TypeError(f"gentf indexing: scalar index tensors must be integers, got {t.dtype.name}")
             masks["shrink_axis_mask"] |= bit
-            begin.append(t), end.append(apply_op("AddV2", [t, constant(np.asarray(1, t.dtype.as_numpy_dtype))]).outputs[0])
+            begin.append(t)
+            end.append(apply_op("AddV2", [t, constant(np.asarray(1, t.dtype.as_numpy_dtype))]).outputs[0])
             strides.append(1)
         else:
             raise TypeError(f"gentf indexing: unsupported index {item!r} of type {type(item).__name__}")
@@ -115,10 +123,10 @@ def _pack(values: list[Any]) -> Tensor:
     """A 1-d index tensor: a constant when every entry is a Python int, else a Pack node."""
     if not any(_is_tensor(v) for v in values):
         arr = np.asarray(values, dtype=np.int64)
-        dtype = np.int32 if arr.size == 0 or (arr.max() < 2**31 and arr.min() >= -(2**31)) else np.int64
-        return constant(arr.astype(dtype))
+        small = arr.size == 0 or (arr.max() < 2**31 and arr.min() >= -(2**31))
+        return constant(arr.astype(np.int32 if small else np.int64))
     tensors = [convert_to_tensor(v) for v in values if _is_tensor(v)]
-    dtype = tensors[0].dtype
+    dtype: DType = tensors[0].dtype
     parts = [convert_to_tensor(v) if _is_tensor(v) else constant(np.asarray(v, dtype.as_numpy_dtype)) for v in values]
     parts = [p if p.dtype is dtype else apply_op("Cast", [p], {"DstT": dtype}).outputs[0] for p in parts]
     return apply_op("Pack", [parts], {"axis": 0}).outputs[0]
@@ -131,6 +139,6 @@ def _static_shape(out: Tensor, x: Tensor, items: tuple[Any, ...]) -> None:
     if any(isinstance(i, slice) and any(_is_tensor(v) for v in (i.start, i.stop, i.step)) for i in items):
         return
     try:
-        out.set_shape(np.empty(x.shape, dtype=np.bool_)[items].shape)  # type: ignore[index]
+        out.set_shape(np.empty(tuple(int(d) for d in x.shape if d is not None), dtype=np.bool_)[items].shape)
     except (IndexError, TypeError, ValueError):
         pass

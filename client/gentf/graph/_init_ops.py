@@ -10,7 +10,8 @@ graph ops that draw fresh values on the worker at every run.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -148,10 +149,10 @@ class VarianceScaling(Initializer):
         rng = self._rng()
         if self.distribution == "uniform":
             limit = np.sqrt(3.0 * variance)
-            return rng.uniform(-limit, limit, size=shape)
+            return np.asarray(rng.uniform(-limit, limit, size=shape))
         if self.distribution == "truncated_normal":
-            return np.sqrt(variance) / _TRUNCATED_STDDEV * _truncated(rng, shape)
-        return np.sqrt(variance) * rng.standard_normal(size=shape)
+            return np.asarray(np.sqrt(variance) / _TRUNCATED_STDDEV * _truncated(rng, shape))
+        return np.asarray(np.sqrt(variance) * rng.standard_normal(size=shape))
 
 
 class GlorotUniform(VarianceScaling):

@@ -22,12 +22,12 @@ def _t(x: Any, dtype: Any = None) -> Tensor:
     return convert_to_tensor(x, dtype=dtype)
 
 
-def inv(input: Any, adjoint: bool = False, name: str | None = None) -> Tensor:  # noqa: A002
+def inv(input: Any, adjoint: bool = False, name: str | None = None) -> Tensor:
     """``tf.linalg.inv(input)``: the inverse of each square matrix."""
     return apply_op("MatrixInverse", [_t(input)], {"adjoint": adjoint}, name=name).outputs[0]
 
 
-def cholesky(input: Any, name: str | None = None) -> Tensor:  # noqa: A002
+def cholesky(input: Any, name: str | None = None) -> Tensor:
     """``tf.linalg.cholesky(input)``: lower-triangular L with ``L @ L^T == input``."""
     return _unary("Cholesky", input, name)
 
@@ -53,12 +53,12 @@ def cholesky_solve(chol: Any, rhs: Any, name: str | None = None) -> Tensor:
     return triangular_solve(chol, y, lower=True, adjoint=True, name=name or DefaultName("cholesky_solve"))
 
 
-def det(input: Any, name: str | None = None) -> Tensor:  # noqa: A002
+def det(input: Any, name: str | None = None) -> Tensor:
     """``tf.linalg.det(input)``: the determinant of each square matrix."""
     return _unary("MatrixDeterminant", input, name)
 
 
-def slogdet(input: Any, name: str | None = None) -> tuple[Tensor, Tensor]:  # noqa: A002
+def slogdet(input: Any, name: str | None = None) -> tuple[Tensor, Tensor]:
     """``tf.linalg.slogdet(input)``: ``(sign, log_abs_determinant)``."""
     op = apply_op("LogMatrixDeterminant", [_t(input)], name=name)
     return op.outputs[0], op.outputs[1]
@@ -81,7 +81,7 @@ def diag(diagonal: Any, name: str | None = None, k: int = 0, num_rows: int = -1,
                     {"align": align}, name=name).outputs[0]
 
 
-def diag_part(input: Any, name: str | None = None, k: int = 0, padding_value: Any = 0,  # noqa: A002
+def diag_part(input: Any, name: str | None = None, k: int = 0, padding_value: Any = 0,
               align: str = "RIGHT_LEFT") -> Tensor:
     """``tf.linalg.diag_part(input, k=0)``: diagonal k of each matrix."""
     x = _t(input)
@@ -110,7 +110,7 @@ def adjoint(matrix: Any, name: str | None = None) -> Tensor:
     return matrix_transpose(matrix, conjugate=True, name=name)
 
 
-def band_part(input: Any, num_lower: int, num_upper: int, name: str | None = None) -> Tensor:  # noqa: A002
+def band_part(input: Any, num_lower: int, num_upper: int, name: str | None = None) -> Tensor:
     """``tf.linalg.band_part(input, num_lower, num_upper)``: zero outside the band (-1: keep all)."""
     return apply_op("MatrixBandPart", [_t(input), constant(np.int64(num_lower)), constant(np.int64(num_upper))],
                     name=name).outputs[0]
@@ -129,13 +129,13 @@ def svd(tensor: Any, full_matrices: bool = False, compute_uv: bool = True,
     return (op.outputs[0], op.outputs[1], op.outputs[2]) if compute_uv else op.outputs[0]
 
 
-def qr(input: Any, full_matrices: bool = False, name: str | None = None) -> tuple[Tensor, Tensor]:  # noqa: A002
+def qr(input: Any, full_matrices: bool = False, name: str | None = None) -> tuple[Tensor, Tensor]:
     """``tf.linalg.qr(input, full_matrices=False)``: ``(q, r)``."""
     op = apply_op("Qr", [_t(input)], {"full_matrices": full_matrices}, name=name)
     return op.outputs[0], op.outputs[1]
 
 
-def norm(tensor: Any, ord: Any = "euclidean", axis: Any = None, keepdims: bool = False,  # noqa: A002
+def norm(tensor: Any, ord: Any = "euclidean", axis: Any = None, keepdims: bool = False,
          name: str | None = None) -> Tensor:
     """``tf.norm(tensor, ord="euclidean", axis=None, keepdims=False)``: the 2-norm (or 1 /
     inf norm) of the flattened tensor or along ``axis``."""

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -14,15 +15,71 @@ from gentf.graph._raw_ops import op_result
 from gentf.wire import as_dtype
 
 __all__ = [
-    "acos", "acosh", "add_n", "argmax", "argmin", "asin", "asinh", "atan", "atan2", "atanh",
-    "ceil", "cos", "cosh", "count_nonzero", "cumprod", "cumsum", "digamma", "divide_no_nan",
-    "equal", "erf", "erfc", "expm1", "floor", "floordiv", "floormod", "greater",
-    "greater_equal", "is_finite", "is_inf", "is_nan", "less", "less_equal", "lgamma", "log1p",
-    "log_sigmoid", "logical_and", "logical_not", "logical_or", "logical_xor", "mod",
-    "not_equal", "reciprocal", "reduce_all", "reduce_any", "reduce_euclidean_norm",
-    "reduce_logsumexp", "reduce_std", "reduce_variance", "round", "rsqrt", "sign", "sin",
-    "sinh", "softplus", "softsign", "squared_difference", "tan", "top_k", "truediv",
-    "xdivy", "xlogy", "bitwise_and", "bitwise_or", "bitwise_xor", "invert",
+    "acos",
+    "acosh",
+    "add_n",
+    "argmax",
+    "argmin",
+    "asin",
+    "asinh",
+    "atan",
+    "atan2",
+    "atanh",
+    "bitwise_and",
+    "bitwise_or",
+    "bitwise_xor",
+    "ceil",
+    "cos",
+    "cosh",
+    "count_nonzero",
+    "cumprod",
+    "cumsum",
+    "digamma",
+    "divide_no_nan",
+    "equal",
+    "erf",
+    "erfc",
+    "expm1",
+    "floor",
+    "floordiv",
+    "floormod",
+    "greater",
+    "greater_equal",
+    "invert",
+    "is_finite",
+    "is_inf",
+    "is_nan",
+    "less",
+    "less_equal",
+    "lgamma",
+    "log1p",
+    "log_sigmoid",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
+    "mod",
+    "not_equal",
+    "reciprocal",
+    "reduce_all",
+    "reduce_any",
+    "reduce_euclidean_norm",
+    "reduce_logsumexp",
+    "reduce_std",
+    "reduce_variance",
+    "round",
+    "rsqrt",
+    "sign",
+    "sin",
+    "sinh",
+    "softplus",
+    "softsign",
+    "squared_difference",
+    "tan",
+    "top_k",
+    "truediv",
+    "xdivy",
+    "xlogy",
 ]
 
 
@@ -69,7 +126,7 @@ reciprocal = _unary_fn("Reciprocal", "tf.math.reciprocal")
 sign = _unary_fn("Sign", "tf.math.sign")
 floor = _unary_fn("Floor", "tf.math.floor")
 ceil = _unary_fn("Ceil", "tf.math.ceil")
-round = _unary_fn("Round", "tf.math.round")  # noqa: A001  (banker's rounding, as TensorFlow)
+round = _unary_fn("Round", "tf.math.round")
 erf = _unary_fn("Erf", "tf.math.erf")
 erfc = _unary_fn("Erfc", "tf.math.erfc")
 lgamma = _unary_fn("Lgamma", "tf.math.lgamma")
@@ -181,7 +238,7 @@ def reduce_euclidean_norm(input_tensor: Any, axis: Any = None, keepdims: bool = 
     return _reduce("EuclideanNorm", _t(input_tensor), axis, keepdims, name)
 
 
-def count_nonzero(input: Any, axis: Any = None, keepdims: bool = False, dtype: Any = "int64",  # noqa: A002
+def count_nonzero(input: Any, axis: Any = None, keepdims: bool = False, dtype: Any = "int64",
                   name: str | None = None) -> Tensor:
     """``tf.math.count_nonzero(input, axis=None, keepdims=False, dtype=int64)``."""
     x = _t(input)
@@ -189,14 +246,14 @@ def count_nonzero(input: Any, axis: Any = None, keepdims: bool = False, dtype: A
     return _reduce("Sum", cast(nonzero, dtype), axis, keepdims, name or DefaultName("count_nonzero"))
 
 
-def argmax(input: Any, axis: int | None = None, output_type: Any = "int64",  # noqa: A002
+def argmax(input: Any, axis: int | None = None, output_type: Any = "int64",
            name: str | None = None) -> Tensor:
     """``tf.math.argmax(input, axis=None, output_type=int64)``; ``axis=None`` means 0."""
     return apply_op("ArgMax", [_t(input), constant(np.int32(axis or 0))],
                     {"output_type": as_dtype(output_type)}, name=name).outputs[0]
 
 
-def argmin(input: Any, axis: int | None = None, output_type: Any = "int64",  # noqa: A002
+def argmin(input: Any, axis: int | None = None, output_type: Any = "int64",
            name: str | None = None) -> Tensor:
     """``tf.math.argmin(input, axis=None, output_type=int64)``; ``axis=None`` means 0."""
     return apply_op("ArgMin", [_t(input), constant(np.int32(axis or 0))],
@@ -217,7 +274,7 @@ def cumprod(x: Any, axis: int = 0, exclusive: bool = False, reverse: bool = Fals
                     {"exclusive": exclusive, "reverse": reverse}, name=name).outputs[0]
 
 
-def top_k(input: Any, k: int = 1, sorted: bool = True, name: str | None = None) -> tuple[Tensor, Tensor]:  # noqa: A002
+def top_k(input: Any, k: int = 1, sorted: bool = True, name: str | None = None) -> tuple[Tensor, Tensor]:
     """``tf.math.top_k(input, k=1, sorted=True)``: ``(values, indices)`` of the k largest
     entries along the last dimension."""
     op = apply_op("TopKV2", [_t(input), constant(np.int32(k))], {"sorted": sorted}, name=name)

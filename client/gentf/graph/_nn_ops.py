@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from gentf.graph._apply import apply_op, constant, convert_to_tensor
 from gentf.graph._core import DefaultName, Tensor
-from gentf.graph._ops import _along_last, _binary, _reduce, _unary, reduce_mean, reshape
 from gentf.graph._math_ops import log_sigmoid
+from gentf.graph._ops import _along_last, _binary, _reduce, _unary, reduce_mean, reshape
 from gentf.wire import as_dtype
 
 __all__ = [
@@ -37,7 +38,7 @@ def _four(value: Any, data_format: str, what: str) -> list[int]:
     raise ValueError(f"{what} must have 1, 2 or 4 entries, got {value!r}")
 
 
-def conv2d(input: Any, filters: Any, strides: Any, padding: Any, data_format: str = "NHWC",  # noqa: A002
+def conv2d(input: Any, filters: Any, strides: Any, padding: Any, data_format: str = "NHWC",
            dilations: Any = None, name: str | None = None) -> Tensor:
     """``tf.nn.conv2d(input, filters, strides, padding, data_format="NHWC", dilations=None)``.
 
@@ -55,7 +56,7 @@ def conv2d(input: Any, filters: Any, strides: Any, padding: Any, data_format: st
     return apply_op("Conv2D", [x, _t(filters, x.dtype)], attrs, name=name).outputs[0]
 
 
-def conv2d_transpose(input: Any, filters: Any, output_shape: Any, strides: Any, padding: str = "SAME",  # noqa: A002
+def conv2d_transpose(input: Any, filters: Any, output_shape: Any, strides: Any, padding: str = "SAME",
                      data_format: str = "NHWC", dilations: Any = None, name: str | None = None) -> Tensor:
     """``tf.nn.conv2d_transpose(input, filters, output_shape, strides, padding="SAME")``:
     the gradient of conv2d with respect to its input; ``filters`` is ``[fh, fw, out, in]``."""
@@ -67,7 +68,7 @@ def conv2d_transpose(input: Any, filters: Any, output_shape: Any, strides: Any, 
     return apply_op("Conv2DBackpropInput", [sizes, _t(filters, x.dtype), x], attrs, name=name).outputs[0]
 
 
-def depthwise_conv2d(input: Any, filter: Any, strides: Any, padding: str,  # noqa: A002
+def depthwise_conv2d(input: Any, filter: Any, strides: Any, padding: str,
                      data_format: str = "NHWC", dilations: Any = None, name: str | None = None) -> Tensor:
     """``tf.nn.depthwise_conv2d(input, filter, strides, padding)``: ``filter`` is
     ``[fh, fw, in_channels, channel_multiplier]``."""
@@ -78,7 +79,7 @@ def depthwise_conv2d(input: Any, filter: Any, strides: Any, padding: str,  # noq
     return apply_op("DepthwiseConv2dNative", [x, _t(filter, x.dtype)], attrs, name=name).outputs[0]
 
 
-def max_pool2d(input: Any, ksize: Any, strides: Any, padding: str, data_format: str = "NHWC",  # noqa: A002
+def max_pool2d(input: Any, ksize: Any, strides: Any, padding: str, data_format: str = "NHWC",
                name: str | None = None) -> Tensor:
     """``tf.nn.max_pool2d(input, ksize, strides, padding, data_format="NHWC")``."""
     attrs = {"ksize": _four(ksize, data_format, "ksize"), "strides": _four(strides, data_format, "strides"),
@@ -86,7 +87,7 @@ def max_pool2d(input: Any, ksize: Any, strides: Any, padding: str, data_format: 
     return apply_op("MaxPool", [_t(input)], attrs, name=name).outputs[0]
 
 
-def avg_pool2d(input: Any, ksize: Any, strides: Any, padding: str, data_format: str = "NHWC",  # noqa: A002
+def avg_pool2d(input: Any, ksize: Any, strides: Any, padding: str, data_format: str = "NHWC",
                name: str | None = None) -> Tensor:
     """``tf.nn.avg_pool2d(input, ksize, strides, padding, data_format="NHWC")``."""
     attrs = {"ksize": _four(ksize, data_format, "ksize"), "strides": _four(strides, data_format, "strides"),

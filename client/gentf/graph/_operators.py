@@ -11,7 +11,8 @@ equality. ``tensor[...]`` indexes like numpy (see ``_indexing``).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gentf.graph import _math_ops, _ops
 from gentf.graph._apply import convert_to_tensor
@@ -52,14 +53,14 @@ def _install(cls: type) -> None:
     for key, fn in table.items():
         setattr(cls, f"__{key}__", binary(fn))
         setattr(cls, f"__r{key}__", binary(fn, True))
-    cls.__lt__ = binary(_math_ops.less)  # type: ignore[attr-defined]
-    cls.__le__ = binary(_math_ops.less_equal)  # type: ignore[attr-defined]
-    cls.__gt__ = binary(_math_ops.greater)  # type: ignore[attr-defined]
-    cls.__ge__ = binary(_math_ops.greater_equal)  # type: ignore[attr-defined]
-    cls.__neg__ = lambda self: _ops.negative(self)  # type: ignore[attr-defined]
-    cls.__abs__ = lambda self: _ops.abs(self)  # type: ignore[attr-defined]
-    cls.__invert__ = _invert  # type: ignore[attr-defined]
-    cls.__getitem__ = getitem  # type: ignore[attr-defined]
+    setattr(cls, "__lt__", binary(_math_ops.less))  # noqa: B010
+    setattr(cls, "__le__", binary(_math_ops.less_equal))  # noqa: B010
+    setattr(cls, "__gt__", binary(_math_ops.greater))  # noqa: B010
+    setattr(cls, "__ge__", binary(_math_ops.greater_equal))  # noqa: B010
+    setattr(cls, "__neg__", lambda self: _ops.negative(self))  # noqa: B010
+    setattr(cls, "__abs__", lambda self: _ops.abs(self))  # noqa: B010
+    setattr(cls, "__invert__", _invert)  # noqa: B010
+    setattr(cls, "__getitem__", getitem)  # noqa: B010
 
 
 _install(Tensor)

@@ -6,7 +6,8 @@ same arguments where they matter, same broadcasting and dtype rules.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -15,11 +16,47 @@ from gentf.graph._core import DefaultName, Operation, Tensor, get_default_graph
 from gentf.wire import as_dtype
 
 __all__ = [
-    "abs", "add", "cast", "concat", "exp", "expand_dims", "fill", "group", "identity", "log",
-    "log_softmax", "matmul", "maximum", "minimum", "multiply", "negative", "no_op", "ones",
-    "ones_like", "placeholder", "pow", "rank", "reduce_max", "reduce_mean", "reduce_min",
-    "reduce_prod", "reduce_sum", "relu", "reshape", "shape", "sigmoid", "softmax", "sqrt",
-    "square", "squeeze", "stop_gradient", "subtract", "tanh", "transpose", "divide", "zeros",
+    "abs",
+    "add",
+    "cast",
+    "concat",
+    "divide",
+    "exp",
+    "expand_dims",
+    "fill",
+    "group",
+    "identity",
+    "log",
+    "log_softmax",
+    "matmul",
+    "maximum",
+    "minimum",
+    "multiply",
+    "negative",
+    "no_op",
+    "ones",
+    "ones_like",
+    "placeholder",
+    "pow",
+    "rank",
+    "reduce_max",
+    "reduce_mean",
+    "reduce_min",
+    "reduce_prod",
+    "reduce_sum",
+    "relu",
+    "reshape",
+    "shape",
+    "sigmoid",
+    "softmax",
+    "sqrt",
+    "square",
+    "squeeze",
+    "stop_gradient",
+    "subtract",
+    "tanh",
+    "transpose",
+    "zeros",
     "zeros_like",
 ]
 
@@ -129,7 +166,7 @@ def minimum(x: Any, y: Any, name: str | None = None) -> Tensor:
     return _binary("Minimum", x, y, name)
 
 
-def pow(x: Any, y: Any, name: str | None = None) -> Tensor:  # noqa: A001
+def pow(x: Any, y: Any, name: str | None = None) -> Tensor:
     """``tf.pow(x, y)``."""
     return _binary("Pow", x, y, name)
 
@@ -139,7 +176,7 @@ def negative(x: Any, name: str | None = None) -> Tensor:
     return _unary("Neg", x, name)
 
 
-def abs(x: Any, name: str | None = None) -> Tensor:  # noqa: A001
+def abs(x: Any, name: str | None = None) -> Tensor:
     """``tf.abs(x)``."""
     return _unary("Abs", x, name)
 
@@ -276,13 +313,13 @@ def reshape(tensor: Any, shape: Any, name: str | None = None) -> Tensor:
     return out
 
 
-def squeeze(input: Any, axis: Any = None, name: str | None = None) -> Tensor:  # noqa: A002
+def squeeze(input: Any, axis: Any = None, name: str | None = None) -> Tensor:
     """``tf.squeeze(x, axis=None)``: removes size-1 dimensions (those in ``axis`` if given)."""
     dims = [] if axis is None else [int(a) for a in np.asarray(axis).reshape(-1)]
     return apply_op("Squeeze", [_t(input)], {"squeeze_dims": dims}, name=name).outputs[0]
 
 
-def expand_dims(input: Any, axis: int, name: str | None = None) -> Tensor:  # noqa: A002
+def expand_dims(input: Any, axis: int, name: str | None = None) -> Tensor:
     """``tf.expand_dims(x, axis)``: inserts a size-1 dimension at ``axis``."""
     return apply_op("ExpandDims", [_t(input), constant(np.int32(axis))], name=name).outputs[0]
 

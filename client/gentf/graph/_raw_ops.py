@@ -21,7 +21,8 @@ from __future__ import annotations
 import inspect
 import keyword
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gentf.errors import InvalidArgumentError
 from gentf.graph._apply import apply_op

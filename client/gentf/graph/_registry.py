@@ -18,7 +18,7 @@ import pathlib
 import re
 import tempfile
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from gentf.errors import InvalidArgumentError
 from gentf.v1 import graph_pb2, worker_pb2

@@ -7,7 +7,8 @@ graph and stores the worker's inferred shapes.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -17,19 +18,9 @@ __all__ = ["broadcast_shapes", "const_value", "infer_shapes"]
 
 Shape = tuple[int | None, ...] | None
 
-_UNARY = set("""
-Abs Acos Acosh Asin Asinh Atan Atanh Cast Ceil Cos Cosh Digamma Elu Erf Erfc Exp Expm1 Floor
-Identity Inv Invert IsFinite IsInf IsNan LeakyRelu Lgamma Log Log1p LogSoftmax LogicalNot Neg
-OnesLike Reciprocal Relu Relu6 Rint Round Rsqrt Selu Sigmoid Sign Sin Sinh Softmax Softplus
-Softsign Sqrt Square StopGradient Tan Tanh ZerosLike BiasAdd CheckNumerics PreventGradient
-Snapshot
-""".split())
+_UNARY = {"Abs", "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Cast", "Ceil", "Cos", "Cosh", "Digamma", "Elu", "Erf", "Erfc", "Exp", "Expm1", "Floor", "Identity", "Inv", "Invert", "IsFinite", "IsInf", "IsNan", "LeakyRelu", "Lgamma", "Log", "Log1p", "LogSoftmax", "LogicalNot", "Neg", "OnesLike", "Reciprocal", "Relu", "Relu6", "Rint", "Round", "Rsqrt", "Selu", "Sigmoid", "Sign", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Sqrt", "Square", "StopGradient", "Tan", "Tanh", "ZerosLike", "BiasAdd", "CheckNumerics", "PreventGradient", "Snapshot"}
 
-_BINARY = set("""
-Add AddV2 Atan2 BitwiseAnd BitwiseOr BitwiseXor Div DivNoNan Equal FloorDiv FloorMod Greater
-GreaterEqual Less LessEqual LogicalAnd LogicalOr Maximum Minimum Mod Mul MulNoNan NotEqual Pow
-RealDiv SquaredDifference Sub TruncateDiv TruncateMod Xdivy Xlogy Xlog1py Zeta Igamma Igammac
-""".split())
+_BINARY = {"Add", "AddV2", "Atan2", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "Div", "DivNoNan", "Equal", "FloorDiv", "FloorMod", "Greater", "GreaterEqual", "Less", "LessEqual", "LogicalAnd", "LogicalOr", "Maximum", "Minimum", "Mod", "Mul", "MulNoNan", "NotEqual", "Pow", "RealDiv", "SquaredDifference", "Sub", "TruncateDiv", "TruncateMod", "Xdivy", "Xlogy", "Xlog1py", "Zeta", "Igamma", "Igammac"}
 
 _REDUCE = {"Sum", "Mean", "Max", "Min", "Prod", "All", "Any"}
 

@@ -9,7 +9,8 @@ With GenTF's gradient accumulators (which point uphill), pass the negated accumu
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -119,10 +120,10 @@ class RMSPropOptimizer(Optimizer):
 
     def _apply_one(self, grad: Any, var: Variable) -> Operation:
         if var not in self.slots:
-            slots = (_slot(var, "RMSProp", 1.0), _slot(var, "RMSProp_1", 0.0))
+            slots = [_slot(var, "RMSProp", 1.0), _slot(var, "RMSProp_1", 0.0)]
             if self.centered:
-                slots = (*slots, _slot(var, "RMSProp_2", 0.0))
-            self.slots[var] = slots
+                slots.append(_slot(var, "RMSProp_2", 0.0))
+            self.slots[var] = tuple(slots)
         ms, mom, *mg = self.slots[var]
         hyper = [_scalar(x, var) for x in (self.learning_rate, self.decay, self.momentum, self.epsilon)]
         if self.centered:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -169,7 +170,7 @@ def get_variable(
     """
     graph = get_default_graph()
     full = graph.unique_name(name)
-    if full != "/".join([*graph._scopes, name]):  # noqa: SLF001
+    if full != "/".join([*graph._scopes, name]):
         raise ValueError(f"variable {name!r} already exists in the graph")
     d = as_dtype(dtype) if dtype is not None else None
     if initializer is None or callable(initializer):

@@ -94,7 +94,7 @@ def attr_from_tf(tf: Any, value: Any, where: str) -> graph_pb2.AttrValue:
         lst.i.extend(value.list.i)
         lst.f.extend(value.list.f)
         lst.b.extend(value.list.b)
-        lst.type.extend(int(t) for t in value.list.type)  # type: ignore[misc]
+        lst.type.extend(int(t) for t in value.list.type)
         for s in value.list.shape:
             lst.shape.add().CopyFrom(_shape_from_tf(s))
         for t in value.list.tensor:

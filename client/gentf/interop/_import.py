@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -122,7 +123,7 @@ class _Copier:
         inputs = [self.tensors[t.name] for t in tf_op.inputs]
         controls = [self.ops[c.name] for c in tf_op.control_inputs if c.name in self.ops]
         dtypes = [as_dtype(t.dtype.name) for t in tf_op.outputs]
-        with self.target._lock:  # noqa: SLF001
+        with self.target._lock:
             name = self.target.unique_name(tf_op.name, scoped=False)
             op = Operation(self.target, name, tf_op.type, inputs, [len(inputs)], attrs, dtypes, controls)
             op.explicit_name = True

@@ -6,8 +6,19 @@ value, or pass the initializer to ``tf.get_variable(..., initializer=init)``.
 """
 
 from gentf.graph._init_ops import (
-    Constant, GlorotNormal, GlorotUniform, HeNormal, HeUniform, Initializer, LecunNormal, Ones,
-    RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling, Zeros,
+    Constant,
+    GlorotNormal,
+    GlorotUniform,
+    HeNormal,
+    HeUniform,
+    Initializer,
+    LecunNormal,
+    Ones,
+    RandomNormal,
+    RandomUniform,
+    TruncatedNormal,
+    VarianceScaling,
+    Zeros,
 )
 
 constant = Constant

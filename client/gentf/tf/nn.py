@@ -2,11 +2,30 @@
 
 from gentf.graph._math_ops import log_sigmoid, top_k
 from gentf.graph._nn_ops import (
-    avg_pool2d, batch_normalization, bias_add, conv2d, conv2d_transpose, depthwise_conv2d,
-    dropout, elu, embedding_lookup, gelu, l2_loss, l2_normalize, leaky_relu, max_pool2d,
-    moments, relu6, selu, sigmoid_cross_entropy_with_logits, silu,
-    softmax_cross_entropy_with_logits, softplus, softsign,
-    sparse_softmax_cross_entropy_with_logits, swish,
+    avg_pool2d,
+    batch_normalization,
+    bias_add,
+    conv2d,
+    conv2d_transpose,
+    depthwise_conv2d,
+    dropout,
+    elu,
+    embedding_lookup,
+    gelu,
+    l2_loss,
+    l2_normalize,
+    leaky_relu,
+    max_pool2d,
+    moments,
+    relu6,
+    selu,
+    sigmoid_cross_entropy_with_logits,
+    silu,
+    softmax_cross_entropy_with_logits,
+    softplus,
+    softsign,
+    sparse_softmax_cross_entropy_with_logits,
+    swish,
 )
 from gentf.graph._ops import log_softmax, relu, sigmoid, softmax, tanh
 

@@ -103,7 +103,7 @@ def _docs(name: str) -> tuple[str, str]:
     for line in lines[1:]:
         if line.strip() in ("Args:", "Returns:"):
             break
-        body.append(line[2:] if line.startswith("  ") else line)
+        body.append(line.removeprefix("  "))
     return summary, "\n".join(body).strip()
 
 
