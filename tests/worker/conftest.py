@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from gentf import tf
 from gentf.graph import Graph
 

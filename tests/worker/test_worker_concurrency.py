@@ -6,7 +6,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-
 from gentf import (
     FixedStepGradientDescent,
     TFFunction,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from gentf import (
     TFFunction,
     accumulate_param_gradients,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import gentf
 import numpy as np
 import pytest
-
-import gentf
 from gentf import (
     EmptyChoiceMap,
     NoChange,
@@ -48,7 +47,7 @@ def _acc(f, W):
 
 
 def test_simulate(matvec):
-    W, f = matvec
+    _W, f = matvec
     trace = simulate(f, (X0,))
     assert isinstance(trace, TFTrace)
     assert trace.get_gen_fn() is f
@@ -60,7 +59,7 @@ def test_simulate(matvec):
 
 
 def test_generate_empty_and_nonempty_constraints(matvec, core_session):
-    W, f = matvec
+    _W, f = matvec
     trace, weight = generate(f, (X0,), choicemap())
     assert weight == 0.0
     np.testing.assert_array_equal(trace.get_retval(), W0 @ X0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from gentf import (
     TFFunction,
     accumulate_param_gradients,
@@ -16,7 +15,7 @@ from gentf import (
     tf,
 )
 
-TOL = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=2e-5, atol=2e-6)}
+TOL = {"float64": {"rtol": 1e-10, "atol": 1e-12}, "float32": {"rtol": 2e-5, "atol": 2e-6}}
 
 
 def _mlp_values(dtype, seed, d_in=5, hidden=7, d_out=3, batch=4):
