@@ -6,7 +6,7 @@ gRPC; this package is the thin client, with no TensorFlow in it. Build a computa
 it from ``@gen`` probabilistic programs and train it remotely.
 """
 
-from gentf import errors, tf
+from gentf import errors, interop, tf
 from gentf.dsl import (
     Distribution,
     GenFunction,
@@ -161,6 +161,7 @@ __all__ = [
     "get_session",
     "importance_resampling",
     "importance_sampling",
+    "interop",
     "init_param",
     "inv_gamma",
     "laplace",

@@ -60,9 +60,8 @@ class Session:
         info = self._transport.call("GetWorkerInfo", worker_pb2.GetWorkerInfoRequest(),
                                     wait_for_ready=True, timeout=min(timeout, 120.0))
         self.worker_info = info
-        reg = registry()
-        if reg.names() and info.registry_fingerprint != reg.fingerprint:
-            reg.install(self._transport.call("GetOpRegistry", worker_pb2.GetOpRegistryRequest()))
+        registry().ensure(info.registry_fingerprint, lambda: self._transport.call(
+            "GetOpRegistry", worker_pb2.GetOpRegistryRequest()))
         reply = self._transport.call("CreateSession",
                                      worker_pb2.CreateSessionRequest(lease_seconds=lease_seconds))
         self.session_id: str = reply.session_id
