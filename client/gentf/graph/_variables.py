@@ -134,7 +134,10 @@ def _update(op_type: str, ref: Variable, value: Any, name: str | None) -> Tensor
     if not isinstance(ref, Variable):
         raise TypeError(f"{op_type} needs a Variable, got {type(ref).__name__}")
     value = convert_to_tensor(value, dtype=ref.dtype)
-    op = apply_op(op_type, [ref.handle, value], {"dtype": ref.dtype}, name=name or DefaultName(op_type))
+    attrs: dict[str, Any] = {"dtype": ref.dtype}
+    if op_type == "AssignVariableOp":
+        attrs["validate_shape"] = True  # never reshape a variable (a trained parameter)
+    op = apply_op(op_type, [ref.handle, value], attrs, name=name or DefaultName(op_type))
     read = apply_op("ReadVariableOp", [ref.handle], {"dtype": ref.dtype},
                     full_name=f"{op.name}/read", control_inputs=[op])
     read.outputs[0].set_shape(ref.shape)

@@ -56,7 +56,7 @@ class WorkerParamUpdater:
                                [a.handle, constant(np.zeros(a.shape, a.dtype.as_numpy_dtype))],
                                {"dtype": a.dtype}, control_inputs=[step]) for a in accs]
             self.op: Operation = group(step, *resets, name="apply")
-        fn.session.sync()
+        fn.session.sync([self.op])
 
     def apply(self) -> None:
         """Applies one step and zeroes the accumulators (one worker call)."""

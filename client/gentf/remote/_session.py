@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -66,7 +66,7 @@ class Session:
                                      worker_pb2.CreateSessionRequest(lease_seconds=lease_seconds))
         self.session_id: str = reply.session_id
         self.lease_seconds: float = reply.lease_seconds
-        self._synced = 0
+        self._sent: set[str] = set()
         self._sync_lock = threading.Lock()
         self.closed = False
         if _DEFAULT.session is None:
@@ -118,13 +118,19 @@ class Session:
             raise FailedPreconditionError(f"{method}: session {self.session_id} is closed")
         return self._transport.call(method, request)
 
-    def sync(self) -> None:
-        """Sends the graph's nodes the worker has not seen (no call when there are none)."""
+    def sync(self, roots: Sequence[Operation] | None = None) -> None:
+        """Sends the worker the nodes it has not seen: those ``roots`` need (with their
+        ancestors), or every node of the graph when ``roots`` is None. No call is made when
+        there is nothing to send. A node the worker rejects is not sent again by requests
+        that do not need it.
+        """
         with self._sync_lock:
-            ops = self.graph.operations
-            if self._synced >= len(ops):
+            if roots is not None and all(op.name in self._sent for op in roots):
                 return
-            new = ops[self._synced:]
+            needed = self._unsent_ancestors(roots)
+            if not needed:
+                return
+            new = [op for op in self.graph.operations if op.name in needed]
             request = worker_pb2.ExtendGraphRequest(session_id=self.session_id)
             request.nodes.extend(op.to_node_def() for op in new)
             reply = self.call("ExtendGraph", request)
@@ -134,7 +140,21 @@ class Session:
                         tensor.set_shape(None)
                     else:
                         tensor.set_shape([None if d < 0 else int(d) for d in out.shape.dims])
-            self._synced = len(ops)
+                self._sent.add(op.name)
+
+    def _unsent_ancestors(self, roots: Sequence[Operation] | None) -> set[str]:
+        if roots is None:
+            return {op.name for op in self.graph.operations if op.name not in self._sent}
+        needed: set[str] = set()
+        stack = [op for op in roots if op.name not in self._sent]
+        while stack:
+            op = stack.pop()
+            if op.name in needed or op.name in self._sent:
+                continue
+            needed.add(op.name)
+            stack.extend(t.op for t in op.inputs)
+            stack.extend(op.control_inputs)
+        return needed
 
     def run(self, fetches: Any, feed_dict: Mapping[Any, Any] | None = None) -> Any:
         """``sess.run(fetches, feed_dict=None)``: values of tensors and variables, ``None`` for ops.
@@ -172,7 +192,10 @@ class Session:
             fill_tensor(request.feeds[tensor.op.name], prepare_value(value, tensor.dtype, tensor.name))
         request.fetches.extend(fetch_names)
         request.targets.extend(dict.fromkeys(targets))
-        self.sync()
+        roots = [self.graph.get_operation_by_name(n.rpartition(":")[0]) for n in fetch_names]
+        roots += [self.graph.get_operation_by_name(n) for n in targets]
+        roots += [self.graph.get_operation_by_name(n) for n in request.feeds]
+        self.sync(roots)
         reply = self.call("RunOp", request)
         values = [decode_tensor(t) for t in reply.fetched]
 

@@ -106,7 +106,7 @@ class TFFunction(GenerativeFunction):
                                {"dtype": acc.dtype})
                       for acc in self._accumulators.values()]
             self._reset_op = group(*resets, name="reset_param_grads")
-        self.session.sync()
+        self.session.sync([self.output.op, self._reset_op, *(p.op for p in self.params), *(x.op for x in self.inputs)])
         request = worker_pb2.ConstructRequest(
             session_id=self.session.session_id,
             params=[p.op.name for p in self.params],
