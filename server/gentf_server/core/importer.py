@@ -61,15 +61,15 @@ class SubgraphImporter:
         self.variable_nodes = [n for n in needed if graph.nodes[n].op == VARIABLE]
         self._variables = {n: variables[n] for n in self.variable_nodes}
         mapped = set(self.placeholders) | set(self.variable_nodes)
-        self._graph_def = graph.subgraph_def(needed, mapped)
+        self.graph_def = graph.subgraph_def(needed, mapped)
         referenced: set[str] = set()
-        for node in self._graph_def.node:
+        for node in self.graph_def.node:
             for text in node.input:
                 name, index = parse_input(text)
                 if index >= 0 and name in mapped:
                     referenced.add(f"{name}:{index}")
         self._referenced = sorted(referenced)
-        imported = {n.name for n in self._graph_def.node}
+        imported = {n.name for n in self.graph_def.node}
         self._return_fetches = [f for f in self.fetches if parse_input(f)[0] in imported]
         self._return_targets = [t for t in self.targets if t in imported]
 
@@ -85,9 +85,9 @@ class SubgraphImporter:
             name, _ = parse_input(key)
             mapped[key] = self.handle(name) if name in self._variables else by_name[name]
         results: dict[str, Any] = {}
-        if self._graph_def.node:
+        if self.graph_def.node:
             out = tf.graph_util.import_graph_def(
-                self._graph_def, input_map=mapped,
+                self.graph_def, input_map=mapped,
                 return_elements=self._return_fetches + self._return_targets, name="g")
             results = dict(zip(self._return_fetches, out[: len(self._return_fetches)]))
         fetched = []

@@ -13,6 +13,9 @@ from gentf_server.core.importer import SubgraphImporter
 
 __all__ = ["Runner"]
 
+_READ_ONLY = frozenset({"ReadVariableOp", "VariableShape", "VarIsInitializedOp",
+                        "ResourceGather", "ResourceGatherNd"})
+
 
 class Runner:
     """One compiled (feeds, fetches, targets) signature; cached by the session."""
@@ -43,12 +46,26 @@ class Runner:
             graph.node(parse_input(name)[0], "target")
         self._importer = SubgraphImporter(graph, variables, fetches, targets, list(feeds),
                                           f"run of {list(fetches) + list(targets)}")
+        self.written = self._written_variables(graph, variables)
         specs = [spec for _, spec in self.feed_specs]
         importer = self._importer
         # A closure per runner (not a bound method): tf.function counts retraces per
         # Python function, and every runner traces exactly once.
         self._run = tf.function(lambda *args: importer(args), input_signature=specs,
                                 autograph=False)
+
+    def _written_variables(self, graph: SessionGraph, variables: dict[str, tf.Variable]) -> list[tf.Variable]:
+        """The variables an op of this run may write (every use but a plain read counts)."""
+        mapped = set(self._importer.variable_nodes)
+        written: set[str] = set()
+        for node in self._importer.graph_def.node:
+            if node.op in _READ_ONLY:
+                continue
+            for text in node.input:
+                name, index = parse_input(text)
+                if index >= 0 and name in mapped:
+                    written.add(name)
+        return [variables[n] for n in sorted(written)]
 
     def __call__(self, feed_values: Sequence[Any]) -> list[Any]:
         """Runs once with the feed values in ``feeds`` order; returns fetched tensors."""

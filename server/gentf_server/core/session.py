@@ -178,9 +178,17 @@ class Session:
     # ---- runs --------------------------------------------------------------------------
 
     def run(
-        self, feeds: dict[str, np.ndarray[Any, Any]], fetches: Sequence[str], targets: Sequence[str]
+        self,
+        feeds: dict[str, np.ndarray[Any, Any]],
+        fetches: Sequence[str],
+        targets: Sequence[str],
+        max_result_bytes: int | None = None,
     ) -> list[np.ndarray[Any, Any]]:
-        """Feeds, runs targets, returns fetched values (one compiled function per signature)."""
+        """Feeds, runs targets, returns fetched values (one compiled function per signature).
+
+        All or nothing: when TensorFlow fails during the run, or the fetched values exceed
+        ``max_result_bytes``, every variable the run may have written is restored.
+        """
         names = sorted(feeds)
         key = (tuple(names), tuple(fetches), tuple(targets))
         with self._lock:
@@ -195,8 +203,24 @@ class Session:
             for name, spec in runner.feed_specs:
                 check_value(feeds[name], spec.dtype, spec.shape, f"feed {name!r}")
                 values.append(tf.constant(feeds[name]))
+            # Reads of resource variables are snapshots (TensorFlow copies on write).
+            snapshot = [(v, v.read_value()) for v in runner.written]
             try:
-                out = runner(values)
-            except tf.errors.InvalidArgumentError as exc:
-                raise errors.InvalidArgument(f"run: {exc.message}") from None
-            return [t.numpy() for t in out]
+                results = [t.numpy() for t in runner(values)]
+            except tf.errors.OpError as exc:
+                _restore(snapshot)
+                if isinstance(exc, tf.errors.InvalidArgumentError):
+                    raise errors.InvalidArgument(f"run: {exc.message}") from None
+                raise
+            size = sum(int(r.nbytes) for r in results)
+            if max_result_bytes is not None and size > max_result_bytes:
+                _restore(snapshot)
+                raise errors.ResourceExhausted(
+                    f"run: the fetched values take {size} bytes, over the worker's message cap "
+                    f"({max_result_bytes} bytes); nothing was changed")
+            return results
+
+
+def _restore(snapshot: list[tuple[tf.Variable, Any]]) -> None:
+    for variable, value in snapshot:
+        variable.assign(value)

@@ -171,7 +171,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
                 feeds[name] = decode_tensor(t)
             except (ValueError, TypeError) as exc:
                 raise errors.InvalidArgument(f"feed {name!r}: {exc}") from None
-        values = session.run(feeds, list(request.fetches), list(request.targets))
+        values = session.run(feeds, list(request.fetches), list(request.targets),
+                             max_result_bytes=self._max_message_bytes - 1024)
         reply = worker_pb2.RunOpResponse()
         for v in values:
             fill_tensor(reply.fetched.add(), v)
