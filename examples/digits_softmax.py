@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from gentf import TFFunction, accumulate_param_gradients, choicemap, generate, tf
+from gentf import TFFunction, accumulate_param_gradients_only, choicemap, generate, tf
 from gentf.dsl import categorical, gen
 from gentf.inference import FixedStepGradientDescent, ParamUpdate
 from sklearn.datasets import load_digits
@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> float:
                       f"= {args.batch_size * np.log(0.1):.4f}")
             # Gen sums gradients over a minibatch; scaling by 1/batch makes the step size
             # apply to the mean.
-            accumulate_param_gradients(trace, None, 1.0 / args.batch_size)
+            accumulate_param_gradients_only(trace, None, 1.0 / args.batch_size)
             update.apply()
             loglik.append(weight / args.batch_size)
             if (i + 1) % 50 == 0 or i + 1 == args.steps:

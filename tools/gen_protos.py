@@ -1,7 +1,7 @@
 """Regenerates the Python stubs in client/gentf/v1 from proto/gentf/v1/*.proto.
 
 Usage: python tools/gen_protos.py [OUTPUT_ROOT]   (default: client)
-The generated files are committed; tests/test_protos_current.py checks they match.
+The generated files are committed; tests/worker/test_worker_process.py::test_committed_stubs_are_current checks they match.
 """
 
 from __future__ import annotations

@@ -46,6 +46,8 @@ class GentfError(Exception):
         super().__init__(details if code is None else f"{code}: {details}")
         self.details = details
         self.code = code
+        self.failed_call: int | None = None
+        """For a failed Batch: the index of the call that failed."""
 
 
 class InvalidArgumentError(GentfError, ValueError):

@@ -123,8 +123,9 @@ class _Site:
             start += size
         return self.rebuild(vals, True)
 
-    def backward(self, g: np.ndarray) -> tuple[Any, ...]:
-        """Calls the callee with the return value's cotangent; returns its argument gradients."""
+    def backward(self, g: np.ndarray, need_arg_grads: bool = True) -> tuple[Any, ...]:
+        """Calls the callee with the return value's cotangent; returns its argument gradients
+        (none when ``need_arg_grads`` is False: the callee may then defer its work)."""
         if self.visited:
             raise RuntimeError(f"gentf internal error: call at {self.key!r} visited twice")
         self.visited = True
@@ -137,7 +138,10 @@ class _Site:
             retval_grad = self.rebuild(vals, False)
         else:
             retval_grad = None
-        if self.mode == _PARAMS:
+        if self.mode == _PARAMS and not need_arg_grads:
+            self.callee.accumulate_param_gradients_only(self.subtrace, retval_grad, self.scale)
+            arg_grads: Any = ()
+        elif self.mode == _PARAMS:
             arg_grads = self.callee.accumulate_param_gradients(self.subtrace, retval_grad, self.scale)
         else:
             arg_grads, values, grads = self.callee.choice_gradients(
@@ -181,7 +185,8 @@ def _site_vjp(
     site: _Site = args[1]
 
     def vjp(g: Any) -> list[Any]:
-        arg_grads = site.backward(np.asarray(g, dtype=np.float64))
+        arg_grads = site.backward(np.asarray(g, dtype=np.float64),
+                                  need_arg_grads=any(n >= 2 for n in argnums))
         out: list[Any] = []
         for n in argnums:
             if n == 0:
@@ -301,12 +306,16 @@ class _Replay(BodyHandler):
 
 
 def _backprop(
-    trace: GenTrace, mode: str, selection: Selection, retval_grad: Any, scale: float
+    trace: GenTrace, mode: str, selection: Selection, retval_grad: Any, scale: float,
+    track_args: bool = True,
 ) -> tuple[tuple[Any, ...], list[Hashable], list[Any], _Replay]:
-    """``(arg_grads, choice_keys, choice_grads, replay) = _backprop(...)``; adds param grads."""
+    """``(arg_grads, choice_keys, choice_grads, replay) = _backprop(...)``; adds param grads.
+
+    ``track_args=False``: arguments are not differentiated (their gradients come back None).
+    """
     gen_fn = trace.get_gen_fn()
     args = trace.get_args()
-    arg_idx = [i for i, a in enumerate(args) if is_float_value(a)]
+    arg_idx = [i for i, a in enumerate(args) if is_float_value(a)] if track_args else []
     param_names = gen_fn.get_params() if mode == _PARAMS else []
     choice_keys: list[Hashable] = []
     if mode == _CHOICES:
@@ -367,11 +376,11 @@ def _backprop(
 
 
 def accumulate_param_gradients_gen(
-    trace: GenTrace, retval_grad: Any, scale_factor: float
+    trace: GenTrace, retval_grad: Any, scale_factor: float, track_args: bool = True
 ) -> tuple[Any, ...]:
     """``arg_grads = accumulate_param_gradients_gen(trace, retval_grad, scale_factor)``."""
     arg_grads, _, _, _ = _backprop(trace, _PARAMS, EmptySelection(), retval_grad,
-                                   float(scale_factor))
+                                   float(scale_factor), track_args=track_args)
     return arg_grads
 
 

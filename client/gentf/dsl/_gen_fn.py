@@ -218,6 +218,17 @@ class GenFunction(GenerativeFunction):
 
         return accumulate_param_gradients_gen(_own_trace(self, trace), retval_grad, scale_factor)
 
+    def accumulate_param_gradients_only(
+        self, trace: Trace, retval_grad: Any, scale_factor: float = 1.0
+    ) -> None:
+        """As :meth:`accumulate_param_gradients`, for a caller that needs no argument
+        gradients: arguments are not differentiated, so callees on them (a TFFunction on
+        data) can defer their work."""
+        from gentf.dsl._backprop import accumulate_param_gradients_gen
+
+        accumulate_param_gradients_gen(_own_trace(self, trace), retval_grad, scale_factor,
+                                       track_args=False)
+
     def __repr__(self) -> str:
         return f"<@gen function {self.name}>"
 

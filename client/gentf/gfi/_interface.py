@@ -29,6 +29,7 @@ __all__ = [
     "ParamUpdater",
     "Trace",
     "accumulate_param_gradients",
+    "accumulate_param_gradients_only",
     "assess",
     "choice_gradients",
     "generate",
@@ -171,6 +172,16 @@ class GenerativeFunction(ABC):
         respect to the arguments.
         """
 
+    def accumulate_param_gradients_only(self, trace: Trace, retval_grad: Any,
+                                        scale_factor: float = 1.0) -> None:
+        """``accumulate_param_gradients_only(trace, retval_grad, scale_factor)``.
+
+        :meth:`accumulate_param_gradients` for a caller that needs no argument gradients
+        (the modeling layer, when a call's arguments carry none). Implementations may skip
+        computing them or defer the work; the default calls accumulate_param_gradients.
+        """
+        self.accumulate_param_gradients(trace, retval_grad, scale_factor)
+
     def has_argument_grads(self) -> tuple[bool, ...]:
         """For each argument, whether gradients with respect to it are supported."""
         return ()
@@ -303,6 +314,19 @@ def accumulate_param_gradients(
     ``retval_grad=None``: nothing flows back through the return value.
     """
     return trace.get_gen_fn().accumulate_param_gradients(trace, retval_grad, float(scale_factor))
+
+
+def accumulate_param_gradients_only(
+    trace: Trace, retval_grad: Any = None, scale_factor: float = 1.0
+) -> None:
+    """``accumulate_param_gradients_only(trace, retval_grad=None, scale_factor=1.0)``.
+
+    :func:`accumulate_param_gradients` when the argument gradients are not needed (a
+    training loop): nothing is differentiated with respect to the arguments, and worker
+    calls are deferred to the next call that needs a reply, so a step of ``generate``,
+    this and ``ParamUpdate.apply()`` is one round trip to each worker.
+    """
+    trace.get_gen_fn().accumulate_param_gradients_only(trace, retval_grad, float(scale_factor))
 
 
 def get_args(trace: Trace) -> tuple[Any, ...]:

@@ -11,7 +11,7 @@ from gentf.gfi._choicemap import ChoiceMap
 from gentf.gfi._interface import (
     GenerativeFunction,
     Trace,
-    accumulate_param_gradients,
+    accumulate_param_gradients_only,
     generate,
     simulate,
 )
@@ -55,7 +55,7 @@ def black_box_vi(
             _, model_weight = generate(model, model_args, constraints)
             log_weight = model_weight - trace.get_score()
             elbo += log_weight / samples_per_iter
-            accumulate_param_gradients(trace, None, log_weight / samples_per_iter)
+            accumulate_param_gradients_only(trace, None, log_weight / samples_per_iter)
             traces.append(trace)
         update.apply()
         history[it] = elbo

@@ -9,7 +9,7 @@ import numpy as np
 
 from gentf.dsl._rng import get_rng
 from gentf.gfi._choicemap import ChoiceMap
-from gentf.gfi._interface import GenerativeFunction, accumulate_param_gradients, generate
+from gentf.gfi._interface import GenerativeFunction, accumulate_param_gradients_only, generate
 from gentf.inference._param_update import ParamUpdate
 from gentf.inference._progress import ProgressBar
 
@@ -58,7 +58,7 @@ def train(
                 args, constraints = examples[i]
                 trace, weight = generate(gen_fn, args, constraints)
                 objective += weight
-                accumulate_param_gradients(trace)
+                accumulate_param_gradients_only(trace)
             update.apply()
             objective /= minibatch_size
             if callback is not None:

@@ -59,11 +59,15 @@ class WorkerParamUpdater:
         fn.session.sync([self.op])
 
     def apply(self) -> None:
-        """Applies one step and zeroes the accumulators (one worker call)."""
+        """Applies one step and zeroes the accumulators.
+
+        The step is deferred: it travels with the session's next call (which any read of
+        the parameters is), so it costs no round trip of its own.
+        """
         self._t += 1
         feed = None
         if self._step_size is not None:
             conf = self._conf
             step = conf.step_size_init * (conf.step_size_beta + 1) / (conf.step_size_beta + self._t)
             feed = {self._step_size: np.float64(step)}
-        self._fn.session.run(self.op, feed_dict=feed)
+        self._fn.session.run_later(self.op, feed_dict=feed)

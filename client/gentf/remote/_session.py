@@ -8,15 +8,17 @@ worker it starts on loopback.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from gentf.errors import FailedPreconditionError
+from gentf.errors import FailedPreconditionError, GentfError
 from gentf.graph._core import Graph, Operation, Tensor, get_default_graph
 from gentf.graph._registry import registry
 from gentf.graph._variables import Variable
@@ -24,6 +26,7 @@ from gentf.remote._embedded import embedded_worker_address
 from gentf.remote._transport import Transport
 from gentf.v1 import worker_pb2
 from gentf.wire import decode_tensor, fill_tensor
+from gentf.wire._errors import TraceNotFoundError
 from gentf.wire._dtypes import DType
 
 __all__ = ["Session", "get_default_session", "prepare_value"]
@@ -67,6 +70,9 @@ class Session:
         self.session_id: str = reply.session_id
         self.lease_seconds: float = reply.lease_seconds
         self._sent: set[str] = set()
+        self._pending: list[tuple[str, Any, Any]] = []
+        self._pending_lock = threading.Lock()
+        _OPEN_SESSIONS.add(self)
         self._sync_lock = threading.Lock()
         self.closed = False
         if _DEFAULT.session is None:
@@ -78,6 +84,12 @@ class Session:
         """Closes the worker session (idempotent); variables and functions are freed."""
         if self.closed:
             return
+        try:
+            self.flush()
+        finally:
+            self._close_worker_session()
+
+    def _close_worker_session(self) -> None:
         self.closed = True
         try:
             self._transport.call("CloseSession", worker_pb2.CloseSessionRequest(session_id=self.session_id),
@@ -113,10 +125,73 @@ class Session:
     # ---- calls -------------------------------------------------------------------------
 
     def call(self, method: str, request: Any) -> Any:
-        """Calls a worker RPC for this session (raises gentf exceptions)."""
+        """Calls a worker RPC for this session (raises gentf exceptions).
+
+        Deferred calls (see :meth:`defer`) travel with it in one Batch, ahead of it; if one
+        of them fails, its error is raised here and this call does not run.
+        """
         if self.closed:
             raise FailedPreconditionError(f"{method}: session {self.session_id} is closed")
-        return self._transport.call(method, request)
+        if method not in _BATCH_FIELDS:
+            self.flush()
+            return self._transport.call(method, request)
+        pending = self._take_pending()
+        if not pending:
+            return self._transport.call(method, request)
+        return self._send_batch([*pending, (method, request, None)])[-1]
+
+    def defer(self, method: str, request: Any, trace_args: Sequence[Any] | None = None) -> None:
+        """Queues a call whose reply nobody waits for (``Generate``, ``ChoiceGradients``,
+        ``AccumulateParamGradients`` or ``RunOp``); it is sent, in order, with this session's
+        next call or :meth:`flush` (or once ``MAX_DEFERRED_CALLS`` are queued). Its errors surface there. ``trace_args``: for a gradient
+        call by trace handle, the trace's arguments, resent if the worker dropped the trace."""
+        if method not in _BATCH_FIELDS:
+            raise ValueError(f"{method} cannot be deferred; deferrable: {sorted(_BATCH_FIELDS)}")
+        if self.closed:
+            raise FailedPreconditionError(f"{method}: session {self.session_id} is closed")
+        with self._pending_lock:
+            self._pending.append((method, request, trace_args))
+            full = len(self._pending) >= MAX_DEFERRED_CALLS
+        if full:  # back-pressure: a caller that only defers still waits for the worker
+            self.flush()
+
+    def flush(self) -> None:
+        """Sends the deferred calls now (one round trip; nothing when there are none)."""
+        pending = self._take_pending()
+        if pending:
+            self._send_batch(pending)
+
+    def _take_pending(self) -> list[tuple[str, Any, Any]]:
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    def _send_batch(self, calls: list[tuple[str, Any, Any]]) -> list[Any]:
+        """Runs ``calls`` in one Batch; returns their replies. A deferred gradient call whose
+        trace the worker dropped is resent with its arguments, from that call on."""
+        replies: list[Any] = []
+        while True:
+            request = worker_pb2.BatchRequest(session_id=self.session_id)
+            for method, inner, _ in calls:
+                getattr(request.calls.add(), _BATCH_FIELDS[method]).CopyFrom(inner)
+            try:
+                reply = self._transport.call("Batch", request)
+            except TraceNotFoundError as exc:
+                k = exc.failed_call
+                if k is None or not _resend_arguments(calls[k][1], calls[k][2]):
+                    raise
+                replies.extend(_unwrap(r) for r in _partial_results(k))
+                calls = calls[k:]
+                continue
+            except GentfError as exc:
+                k = exc.failed_call
+                if k is not None and k < len(calls) - 1:
+                    exc.details = (f"a deferred {calls[k][0]} call failed (the calls after it did "
+                                   f"not run): {exc.details}")
+                    exc.args = (f"{exc.code}: {exc.details}",)
+                raise
+            replies.extend(_unwrap(r) for r in reply.results)
+            return replies
 
     def sync(self, roots: Sequence[Operation] | None = None) -> None:
         """Sends the worker the nodes it has not seen: those ``roots`` need (with their
@@ -162,12 +237,39 @@ class Session:
         ``fetches`` may be a tensor, variable, operation, or a list, tuple or dict of them
         (the result has the same structure). ``feed_dict`` maps placeholders to values.
         """
+        request, structure = self._run_request(fetches, feed_dict)
+        reply = self.call("RunOp", request)
+        values = [decode_tensor(t) for t in reply.fetched]
+
+        def rebuild(item: Any) -> Any:
+            if isinstance(item, list):
+                return [rebuild(x) for x in item]
+            if isinstance(item, tuple):
+                return tuple(rebuild(x) for x in item)
+            if isinstance(item, dict):
+                return {k: rebuild(v) for k, v in item.items()}
+            return None if item is None else values[item]
+
+        return rebuild(structure)
+
+    def run_later(self, ops: Any, feed_dict: Mapping[Any, Any] | None = None) -> None:
+        """Runs operations (no fetches) with this session's next call, in order, with no
+        round trip of their own; errors surface at that call (see :meth:`defer`)."""
+        request, _ = self._run_request(ops, feed_dict)
+        if request.fetches:
+            raise TypeError("run_later runs operations only; fetch values with run()")
+        self.defer("RunOp", request)
+
+    def _run_request(self, fetches: Any, feed_dict: Mapping[Any, Any] | None) -> tuple[Any, Any]:
+        """The RunOp request for ``fetches``/``feed_dict`` (nodes synced) and the fetch structure."""
         fetch_names: list[str] = []
         targets: list[str] = []
 
         def collect(item: Any) -> Any:
-            if isinstance(item, (list, tuple)):
-                return type(item)(collect(x) for x in item) if isinstance(item, list) else tuple(collect(x) for x in item)
+            if isinstance(item, list):
+                return [collect(x) for x in item]
+            if isinstance(item, tuple):
+                return tuple(collect(x) for x in item)
             if isinstance(item, dict):
                 return {k: collect(v) for k, v in item.items()}
             if isinstance(item, Operation):
@@ -196,19 +298,7 @@ class Session:
         roots += [self.graph.get_operation_by_name(n) for n in targets]
         roots += [self.graph.get_operation_by_name(n) for n in request.feeds]
         self.sync(roots)
-        reply = self.call("RunOp", request)
-        values = [decode_tensor(t) for t in reply.fetched]
-
-        def rebuild(item: Any) -> Any:
-            if isinstance(item, list):
-                return [rebuild(x) for x in item]
-            if isinstance(item, tuple):
-                return tuple(rebuild(x) for x in item)
-            if isinstance(item, dict):
-                return {k: rebuild(v) for k, v in item.items()}
-            return None if item is None else values[item]
-
-        return rebuild(structure)
+        return request, structure
 
     def _check_graph(self, graph: Graph, name: str) -> None:
         if graph is not self.graph:
@@ -228,3 +318,49 @@ _DEFAULT = _Default()
 def get_default_session() -> Session | None:
     """The default session (``with sess.as_default()``, else the first session created), or None."""
     return _DEFAULT.session
+
+
+MAX_DEFERRED_CALLS = 32
+"""Deferred calls held at most; the next one sends them (one round trip)."""
+
+_BATCH_FIELDS = {
+    "Generate": "generate",
+    "ChoiceGradients": "choice_gradients",
+    "AccumulateParamGradients": "accumulate_param_gradients",
+    "RunOp": "run_op",
+}
+
+_OPEN_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
+
+
+def _unwrap(result: Any) -> Any:
+    kind = result.WhichOneof("result")
+    return getattr(result, kind) if kind else None
+
+
+def _partial_results(count: int) -> list[Any]:
+    # The worker does not return the results of calls before a failure; deferred calls
+    # have none that anyone reads, so their places are filled with None.
+    return [worker_pb2.BatchResult() for _ in range(count)]
+
+
+def _resend_arguments(request: Any, args: Sequence[Any] | None) -> bool:
+    """Puts a gradient request's trace arguments inline (True if it was one that can)."""
+    if args is None or not request.trace_handle:
+        return False
+    request.trace_handle = 0
+    del request.args[:]
+    for a in args:
+        fill_tensor(request.args.add(), a)
+    return True
+
+
+@atexit.register
+def _flush_open_sessions() -> None:
+    """Deferred calls (such as a last parameter update) reach the worker before exit."""
+    for session in list(_OPEN_SESSIONS):
+        if not session.closed:
+            try:
+                session.flush()
+            except Exception:  # noqa: BLE001 - nothing to report to at exit
+                pass

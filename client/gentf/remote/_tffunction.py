@@ -227,6 +227,24 @@ class TFFunction(GenerativeFunction):
             return self._zero_arg_grads(trace)
         return self._gradient_call("AccumulateParamGradients", trace, retval_grad, float(scale_factor))
 
+    def accumulate_param_gradients_only(self, trace: Trace, retval_grad: Any,
+                                        scale_factor: float = 1.0) -> None:
+        """Like :meth:`accumulate_param_gradients` for a caller that needs no argument
+        gradients: the worker computes none, and the call is deferred (it travels with the
+        session's next call, so a training step costs one round trip)."""
+        assert isinstance(trace, TFTrace)
+        if retval_grad is None:
+            return
+        grad = prepare_value(retval_grad, self.output_dtype, "retval_grad")
+        request = worker_pb2.GradientRequest(function_id=self.function_id,
+                                             trace_handle=trace.handle,
+                                             scale_factor=float(scale_factor), skip_arg_grads=True)
+        fill_tensor(request.retval_grad, grad)
+        if not trace.handle:
+            for a in trace.get_args():
+                fill_tensor(request.args.add(), a)
+        self.session.defer("AccumulateParamGradients", request, trace_args=trace.get_args())
+
     def has_argument_grads(self) -> tuple[bool, ...]:
         """True for each floating-point argument."""
         return tuple(d.is_differentiable for d in self._input_dtypes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 import grpc
@@ -32,10 +33,13 @@ class Transport:
         ]
         self._channel = grpc.insecure_channel(address, options=options)
         self._stub = worker_pb2_grpc.WorkerStub(self._channel)  # type: ignore[no-untyped-call]
+        self.calls: collections.Counter[str] = collections.Counter()
+        """Round trips made, by RPC name (for benchmarks and tests)."""
 
     def call(self, method: str, request: Any, timeout: float | None = None,
              wait_for_ready: bool = False) -> Any:
         """Calls ``method`` (e.g. ``"Generate"``); returns the reply or raises a GentfError."""
+        self.calls[method] += 1
         try:
             return getattr(self._stub, method)(request, timeout=timeout or self.timeout,
                                                wait_for_ready=wait_for_ready)

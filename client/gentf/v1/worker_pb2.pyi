@@ -137,20 +137,22 @@ class GenerateResponse(_message.Message):
     def __init__(self, retval: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., trace_handle: _Optional[int] = ...) -> None: ...
 
 class GradientRequest(_message.Message):
-    __slots__ = ("session_id", "function_id", "trace_handle", "args", "retval_grad", "scale_factor")
+    __slots__ = ("session_id", "function_id", "trace_handle", "args", "retval_grad", "scale_factor", "skip_arg_grads")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
     TRACE_HANDLE_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     RETVAL_GRAD_FIELD_NUMBER: _ClassVar[int]
     SCALE_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    SKIP_ARG_GRADS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     function_id: str
     trace_handle: int
     args: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Tensor]
     retval_grad: _tensor_pb2.Tensor
     scale_factor: float
-    def __init__(self, session_id: _Optional[str] = ..., function_id: _Optional[str] = ..., trace_handle: _Optional[int] = ..., args: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., retval_grad: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., scale_factor: _Optional[float] = ...) -> None: ...
+    skip_arg_grads: bool
+    def __init__(self, session_id: _Optional[str] = ..., function_id: _Optional[str] = ..., trace_handle: _Optional[int] = ..., args: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., retval_grad: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., scale_factor: _Optional[float] = ..., skip_arg_grads: _Optional[bool] = ...) -> None: ...
 
 class GradientResponse(_message.Message):
     __slots__ = ("arg_grads",)
@@ -182,3 +184,39 @@ class RunOpResponse(_message.Message):
     FETCHED_FIELD_NUMBER: _ClassVar[int]
     fetched: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Tensor]
     def __init__(self, fetched: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ...) -> None: ...
+
+class BatchCall(_message.Message):
+    __slots__ = ("generate", "choice_gradients", "accumulate_param_gradients", "run_op")
+    GENERATE_FIELD_NUMBER: _ClassVar[int]
+    CHOICE_GRADIENTS_FIELD_NUMBER: _ClassVar[int]
+    ACCUMULATE_PARAM_GRADIENTS_FIELD_NUMBER: _ClassVar[int]
+    RUN_OP_FIELD_NUMBER: _ClassVar[int]
+    generate: GenerateRequest
+    choice_gradients: GradientRequest
+    accumulate_param_gradients: GradientRequest
+    run_op: RunOpRequest
+    def __init__(self, generate: _Optional[_Union[GenerateRequest, _Mapping]] = ..., choice_gradients: _Optional[_Union[GradientRequest, _Mapping]] = ..., accumulate_param_gradients: _Optional[_Union[GradientRequest, _Mapping]] = ..., run_op: _Optional[_Union[RunOpRequest, _Mapping]] = ...) -> None: ...
+
+class BatchRequest(_message.Message):
+    __slots__ = ("session_id", "calls")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    calls: _containers.RepeatedCompositeFieldContainer[BatchCall]
+    def __init__(self, session_id: _Optional[str] = ..., calls: _Optional[_Iterable[_Union[BatchCall, _Mapping]]] = ...) -> None: ...
+
+class BatchResult(_message.Message):
+    __slots__ = ("generate", "gradients", "run_op")
+    GENERATE_FIELD_NUMBER: _ClassVar[int]
+    GRADIENTS_FIELD_NUMBER: _ClassVar[int]
+    RUN_OP_FIELD_NUMBER: _ClassVar[int]
+    generate: GenerateResponse
+    gradients: GradientResponse
+    run_op: RunOpResponse
+    def __init__(self, generate: _Optional[_Union[GenerateResponse, _Mapping]] = ..., gradients: _Optional[_Union[GradientResponse, _Mapping]] = ..., run_op: _Optional[_Union[RunOpResponse, _Mapping]] = ...) -> None: ...
+
+class BatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[BatchResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[BatchResult, _Mapping]]] = ...) -> None: ...

@@ -89,6 +89,11 @@ class WorkerStub:
                 request_serializer=gentf_dot_v1_dot_worker__pb2.RunOpRequest.SerializeToString,
                 response_deserializer=gentf_dot_v1_dot_worker__pb2.RunOpResponse.FromString,
                 _registered_method=True)
+        self.Batch = channel.unary_unary(
+                '/gentf.v1.Worker/Batch',
+                request_serializer=gentf_dot_v1_dot_worker__pb2.BatchRequest.SerializeToString,
+                response_deserializer=gentf_dot_v1_dot_worker__pb2.BatchResponse.FromString,
+                _registered_method=True)
 
 
 class WorkerServicer:
@@ -171,6 +176,17 @@ class WorkerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Batch(self, request, context):
+        """Runs several calls of one session in order, in one round trip (a client sends calls
+        whose results it does not wait for together with its next call). Stops at the first
+        call that fails: the calls before it took effect, it changed nothing, the calls after
+        it did not run. Its status is the failing call's, the message starts "call K (kind):"
+        and trailing metadata "gentf-failed-call" is K (0-based).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -228,6 +244,11 @@ def add_WorkerServicer_to_server(servicer, server):
                     servicer.RunOp,
                     request_deserializer=gentf_dot_v1_dot_worker__pb2.RunOpRequest.FromString,
                     response_serializer=gentf_dot_v1_dot_worker__pb2.RunOpResponse.SerializeToString,
+            ),
+            'Batch': grpc.unary_unary_rpc_method_handler(
+                    servicer.Batch,
+                    request_deserializer=gentf_dot_v1_dot_worker__pb2.BatchRequest.FromString,
+                    response_serializer=gentf_dot_v1_dot_worker__pb2.BatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -527,6 +548,33 @@ class Worker:
             '/gentf.v1.Worker/RunOp',
             gentf_dot_v1_dot_worker__pb2.RunOpRequest.SerializeToString,
             gentf_dot_v1_dot_worker__pb2.RunOpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Batch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gentf.v1.Worker/Batch',
+            gentf_dot_v1_dot_worker__pb2.BatchRequest.SerializeToString,
+            gentf_dot_v1_dot_worker__pb2.BatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

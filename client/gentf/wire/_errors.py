@@ -6,13 +6,16 @@ import grpc
 
 from gentf import errors
 
-__all__ = ["REASON_KEY", "TRACE_NOT_FOUND", "TraceNotFoundError", "translate_rpc_error"]
+__all__ = ["FAILED_CALL_KEY", "REASON_KEY", "TRACE_NOT_FOUND", "TraceNotFoundError", "translate_rpc_error"]
 
 REASON_KEY = "gentf-reason"
 """Trailing-metadata key the worker sets to say why a call failed, where it matters."""
 
 TRACE_NOT_FOUND = "trace-not-found"
 """Reason value: the trace handle was dropped; resend the arguments."""
+
+FAILED_CALL_KEY = "gentf-failed-call"
+"""Trailing-metadata key of a failed Batch: the 0-based index of the call that failed."""
 
 
 class TraceNotFoundError(errors.NotFoundError):
@@ -44,13 +47,19 @@ def translate_rpc_error(exc: grpc.RpcError, method: str) -> errors.GentfError:
     code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
     details = (exc.details() if isinstance(exc, grpc.Call) else None) or str(exc)
     reason = ""
+    failed_call = None
     if isinstance(exc, grpc.Call):
         for key, value in exc.trailing_metadata() or ():
+            text = value if isinstance(value, str) else value.decode()
             if key == REASON_KEY:
-                reason = value if isinstance(value, str) else value.decode()
-    if code == grpc.StatusCode.NOT_FOUND and reason == TRACE_NOT_FOUND:
-        return TraceNotFoundError(details, code.name)
+                reason = text
+            elif key == FAILED_CALL_KEY:
+                failed_call = int(text)
     cls = _BY_CODE.get(code, errors.InternalError)
+    if code == grpc.StatusCode.NOT_FOUND and reason == TRACE_NOT_FOUND:
+        cls = TraceNotFoundError
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         details = f"{method}: {details}"
-    return cls(details, code.name)
+    error = cls(details, code.name)
+    error.failed_call = failed_call
+    return error

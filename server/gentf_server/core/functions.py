@@ -75,6 +75,10 @@ class CompiledFunction:
         self._accumulate = tf.function(lambda *a: self._accumulate_body(*a),
                                        input_signature=[*self.input_specs, grad_spec, scale_spec],
                                        autograph=False)
+        # Without argument gradients (callers that need none): TensorFlow prunes their work.
+        self._accumulate_params = tf.function(lambda *a: self._accumulate_params_body(*a),
+                                              input_signature=[*self.input_specs, grad_spec, scale_spec],
+                                              autograph=False)
 
     @staticmethod
     def _variable(graph: SessionGraph, variables: dict[str, tf.Variable], name: str, what: str) -> tf.Variable:
@@ -89,13 +93,13 @@ class CompiledFunction:
         return self._importer(args)[0]
 
     def _gradients(
-        self, args: Sequence[Any], grad: Any, with_params: bool
+        self, args: Sequence[Any], grad: Any, with_params: bool, with_args: bool = True
     ) -> tuple[list[Any], list[Any], Any]:
         (y,) = self._importer(args)
         check = tf.debugging.assert_equal(
             tf.shape(grad), tf.shape(y),
             message="retval_grad must have the shape of the return value")
-        xs = [a for a, d in zip(args, self._differentiable) if d]
+        xs = [a for a, d in zip(args, self._differentiable) if d] if with_args else []
         # A param the output does not depend on is not imported: its gradient is zero.
         used = [n in self._importer.variable_nodes for n in self._param_nodes] if with_params else []
         handles = [self._importer.handle(n) for n, u in zip(self._param_nodes, used) if u]
@@ -107,7 +111,7 @@ class CompiledFunction:
             raw = tf.gradients(y, xs + handles, grad_ys=grad)
         it = iter(raw[: len(xs)])
         arg_grads = []
-        for a, d in zip(args, self._differentiable):
+        for a, d in zip(args, self._differentiable) if with_args else ():
             g = next(it) if d else None
             arg_grads.append(tf.zeros_like(a) if g is None else tf.convert_to_tensor(g))
         param_grads = []
@@ -124,9 +128,13 @@ class CompiledFunction:
         arg_grads, _, _ = self._gradients(args, grad, with_params=False)
         return arg_grads
 
-    def _accumulate_body(self, *args_grad_scale: Any) -> Any:
+    def _accumulate_params_body(self, *args_grad_scale: Any) -> Any:
+        return self._accumulate_body(*args_grad_scale, with_args=False)
+
+    def _accumulate_body(self, *args_grad_scale: Any, with_args: bool = True) -> Any:
         *args, grad, scale = args_grad_scale
-        arg_grads, param_grads, check = self._gradients(args, grad, with_params=True)
+        arg_grads, param_grads, check = self._gradients(args, grad, with_params=True,
+                                                        with_args=with_args)
         with tf.control_dependencies([*arg_grads, *param_grads, check]):
             for acc, g in zip(self._accumulators, param_grads):
                 acc.assign_add(tf.cast(scale, g.dtype) * g)
@@ -155,6 +163,8 @@ class CompiledFunction:
         """Argument gradients of ``<retval, grad>``."""
         return list(self._vjp(*args, grad))
 
-    def accumulate(self, args: Sequence[Any], grad: Any, scale: float) -> list[Any]:
-        """Adds ``scale * param gradient`` to the accumulators; returns unscaled argument gradients."""
-        return list(self._accumulate(*args, grad, tf.constant(scale, tf.float64)))
+    def accumulate(self, args: Sequence[Any], grad: Any, scale: float, with_args: bool = True) -> list[Any]:
+        """Adds ``scale * param gradient`` to the accumulators; returns unscaled argument
+        gradients (none when ``with_args`` is False)."""
+        fn = self._accumulate if with_args else self._accumulate_params
+        return list(fn(*args, grad, tf.constant(scale, tf.float64)))

@@ -153,8 +153,10 @@ class Session:
         args: Sequence[np.ndarray[Any, Any]],
         retval_grad: np.ndarray[Any, Any],
         scale_factor: float | None,
+        skip_arg_grads: bool = False,
     ) -> list[np.ndarray[Any, Any]]:
-        """Argument gradients; with ``scale_factor`` set, also accumulates parameter gradients."""
+        """Argument gradients; with ``scale_factor`` set, also accumulates parameter gradients
+        (and, with ``skip_arg_grads``, returns no argument gradients)."""
         with self._lock:
             self._check_open()
             fn = self._function(function_id)
@@ -170,7 +172,7 @@ class Session:
                 if scale_factor is None:
                     out = fn.vjp(tensors, grad)
                 else:
-                    out = fn.accumulate(tensors, grad, scale_factor)
+                    out = fn.accumulate(tensors, grad, scale_factor, with_args=not skip_arg_grads)
             except tf.errors.InvalidArgumentError as exc:
                 raise errors.InvalidArgument(f"function {function_id}: {exc.message}") from None
             return [g.numpy() for g in out]

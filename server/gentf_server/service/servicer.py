@@ -11,11 +11,12 @@ import grpc
 import tensorflow as tf
 from gentf.v1 import graph_pb2, tensor_pb2, worker_pb2, worker_pb2_grpc
 from gentf.wire import decode_tensor, fill_tensor
-from gentf.wire._errors import REASON_KEY, TRACE_NOT_FOUND
+from gentf.wire._errors import FAILED_CALL_KEY, REASON_KEY, TRACE_NOT_FOUND
 
 from gentf_server import __version__
 from gentf_server.core import errors
 from gentf_server.core.convert import shape_from_tf
+from gentf_server.core.session import Session
 from gentf_server.core.sessions import SessionManager
 
 __all__ = ["WorkerServicer"]
@@ -42,8 +43,13 @@ def _rpc(method: F) -> F:
         try:
             return method(self, request, context)
         except errors.CoreError as exc:
+            metadata = []
             if isinstance(exc, errors.TraceNotFound):
-                context.set_trailing_metadata(((REASON_KEY, TRACE_NOT_FOUND),))
+                metadata.append((REASON_KEY, TRACE_NOT_FOUND))
+            if hasattr(exc, "batch_index"):
+                metadata.append((FAILED_CALL_KEY, str(exc.batch_index)))
+            if metadata:
+                context.set_trailing_metadata(tuple(metadata))
             code = next(c for cls, c in _STATUS if isinstance(exc, cls))
             context.abort(code, exc.message)
         except (ValueError, TypeError) as exc:
@@ -126,7 +132,51 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
 
     @_rpc
     def Generate(self, request: Any, context: Any) -> worker_pb2.GenerateResponse:
+        return self._generate(self._sessions.get(request.session_id), request)
+
+    @_rpc
+    def ChoiceGradients(self, request: Any, context: Any) -> worker_pb2.GradientResponse:
+        return self._gradients(self._sessions.get(request.session_id), request, None)
+
+    @_rpc
+    def AccumulateParamGradients(self, request: Any, context: Any) -> worker_pb2.GradientResponse:
+        return self._gradients(self._sessions.get(request.session_id), request, request.scale_factor)
+
+    @_rpc
+    def RunOp(self, request: Any, context: Any) -> worker_pb2.RunOpResponse:
+        return self._run_op(self._sessions.get(request.session_id), request)
+
+    @_rpc
+    def Batch(self, request: Any, context: Any) -> worker_pb2.BatchResponse:
         session = self._sessions.get(request.session_id)
+        reply = worker_pb2.BatchResponse()
+        for index, call in enumerate(request.calls):
+            kind = call.WhichOneof("call")
+            try:
+                inner = getattr(call, kind) if kind else None
+                if inner is None:
+                    raise errors.InvalidArgument("the call is empty")
+                if inner.session_id and inner.session_id != request.session_id:
+                    raise errors.InvalidArgument(
+                        f"the call names session {inner.session_id!r}, not the batch's")
+                result = reply.results.add()
+                if kind == "generate":
+                    result.generate.CopyFrom(self._generate(session, inner))
+                elif kind == "choice_gradients":
+                    result.gradients.CopyFrom(self._gradients(session, inner, None))
+                elif kind == "accumulate_param_gradients":
+                    result.gradients.CopyFrom(self._gradients(session, inner, inner.scale_factor))
+                else:
+                    result.run_op.CopyFrom(self._run_op(session, inner))
+            except errors.CoreError as exc:
+                exc.message = f"call {index} ({kind}): {exc.message}"
+                exc.batch_index = index  # type: ignore[attr-defined]
+                raise
+        return reply
+
+    # ---- the calls, shared by their RPCs and Batch -------------------------------------
+
+    def _generate(self, session: Session, request: Any) -> worker_pb2.GenerateResponse:
         args = _decode_all(request.args, "argument")
         retval, handle = session.generate(request.function_id, args, request.keep_trace)
         reply = worker_pb2.GenerateResponse(trace_handle=handle)
@@ -142,29 +192,19 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
                 f"with its reply) is over the worker's message cap of {cap} bytes")
         return reply
 
-    def _gradients(self, request: Any, scale: float | None) -> worker_pb2.GradientResponse:
-        session = self._sessions.get(request.session_id)
+    def _gradients(self, session: Session, request: Any, scale: float | None) -> worker_pb2.GradientResponse:
         args = [] if request.trace_handle else _decode_all(request.args, "argument")
         if not request.HasField("retval_grad"):
             raise errors.InvalidArgument("retval_grad is required")
         (grad,) = _decode_all([request.retval_grad], "retval_grad")
-        grads = session.gradients(request.function_id, request.trace_handle, args, grad, scale)
+        grads = session.gradients(request.function_id, request.trace_handle, args, grad, scale,
+                                  skip_arg_grads=scale is not None and request.skip_arg_grads)
         reply = worker_pb2.GradientResponse()
         for g in grads:
             fill_tensor(reply.arg_grads.add(), g)
         return reply
 
-    @_rpc
-    def ChoiceGradients(self, request: Any, context: Any) -> worker_pb2.GradientResponse:
-        return self._gradients(request, None)
-
-    @_rpc
-    def AccumulateParamGradients(self, request: Any, context: Any) -> worker_pb2.GradientResponse:
-        return self._gradients(request, request.scale_factor)
-
-    @_rpc
-    def RunOp(self, request: Any, context: Any) -> worker_pb2.RunOpResponse:
-        session = self._sessions.get(request.session_id)
+    def _run_op(self, session: Session, request: Any) -> worker_pb2.RunOpResponse:
         feeds = {}
         for name, t in request.feeds.items():
             try:
