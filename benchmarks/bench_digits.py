@@ -14,7 +14,7 @@ import argparse
 import os
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -49,9 +49,18 @@ def output_grad(p: np.ndarray, ys: np.ndarray) -> np.ndarray:
 
 
 def bench_gentf(xs: np.ndarray, ys: np.ndarray, iters: int, address: str | None) -> dict[str, float]:
-    from gentf import (FixedStepGradientDescent, TFFunction, accumulate_param_gradients,
-                       accumulate_param_gradients_only, choicemap, generate,
-                       get_param_grad_tf_var, reset_param_grads_tf_op, runtf, tf)
+    from gentf import (
+        FixedStepGradientDescent,
+        TFFunction,
+        accumulate_param_gradients,
+        accumulate_param_gradients_only,
+        choicemap,
+        generate,
+        get_param_grad_tf_var,
+        reset_param_grads_tf_op,
+        runtf,
+        tf,
+    )
 
     sess = tf.Session(address)
     x = tf.placeholder(tf.float32, shape=(None, 64), name="xs")

@@ -23,10 +23,10 @@ from gentf.v1 import worker_pb2
 
 
 def _regression(session):
+    """GenTF's max-likelihood model: mu = w[0] * xs + w[1], as a TFFunction of xs."""
     w = tf.Variable(np.zeros(2), name="w")
     xs = tf.placeholder(tf.float64, shape=(None,), name="xs")
-    mu = w[0] * xs + w[1] if hasattr(tf.Tensor, "__getitem__") else None
-    return w, xs, TFFunction([w], [xs], mu, session)
+    return w, TFFunction([w], [xs], w[0] * xs + w[1], session)
 
 
 XS = np.array([-2.0, -1.0, 1.0, 2.0])
@@ -34,7 +34,7 @@ YS = np.array([5.0, 3.0, -1.0, -3.0])
 
 
 def test_deferred_steps_give_the_synchronous_trajectory(session):
-    w, xs, f = _regression(session)
+    w, f = _regression(session)
     updater = f.make_param_updater(FixedStepGradientDescent(0.01))
     for _ in range(2):
         trace = simulate(f, (XS,))
@@ -77,7 +77,7 @@ def test_a_gen_training_step_is_one_round_trip(session):
 
 
 def test_a_deferred_failure_surfaces_at_the_next_call(session, snapshot, assert_unchanged):
-    w, xs, f = _regression(session)
+    w, f = _regression(session)
     q = tf.placeholder(tf.float64, shape=(2,), name="q")
     check = tf.raw_ops.CheckNumerics(tensor=q, message="q has a NaN")
     bump = tf.group(tf.assign_add(w, np.ones(2)), check)
@@ -95,7 +95,7 @@ def test_a_deferred_failure_surfaces_at_the_next_call(session, snapshot, assert_
 
 def test_a_dropped_trace_is_resent_for_a_deferred_accumulate(tiny_trace_worker, session_on):
     with session_on(tiny_trace_worker.address) as sess:
-        w, xs, f = _regression(sess)
+        w, f = _regression(sess)
         t1 = simulate(f, (XS,))
         t2 = simulate(f, (XS * 2,))   # 64-byte store: t1's arguments are dropped
         f.accumulate_param_gradients_only(t1, YS, 1.0)
@@ -107,7 +107,7 @@ def test_a_dropped_trace_is_resent_for_a_deferred_accumulate(tiny_trace_worker, 
 
 def test_close_sends_deferred_calls(worker, session_on):
     with session_on(worker.address) as sess:
-        w, xs, f = _regression(sess)
+        w, f = _regression(sess)
         trace = simulate(f, (XS,))
         f.accumulate_param_gradients_only(trace, YS, 1.0)
         core = worker.sessions.get(sess.session_id)
@@ -118,7 +118,7 @@ def test_close_sends_deferred_calls(worker, session_on):
 
 
 def test_batch_rpc_runs_calls_in_order_and_reports_the_failing_index(session):
-    w, xs, f = _regression(session)
+    w, f = _regression(session)
     trace = simulate(f, (XS,))
     ok = worker_pb2.GradientRequest(function_id=f.function_id, trace_handle=trace.handle,
                                     scale_factor=1.0, skip_arg_grads=True)

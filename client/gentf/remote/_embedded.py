@@ -42,7 +42,7 @@ def embedded_worker_address() -> str:
         env = dict(os.environ, GENTF_EMBEDDED="1", TF_CPP_MIN_LOG_LEVEL="2")
         env.setdefault("MALLOC_MMAP_THRESHOLD_", "33554432")
         env.setdefault("MALLOC_TRIM_THRESHOLD_", "1073741824")
-        log = open(log_path, "wb")
+        log = open(log_path, "wb")  # noqa: SIM115 - the worker writes to it for its lifetime
         proc = subprocess.Popen(
             [sys.executable, "-m", "gentf_server", "--host", "127.0.0.1", "--port", "0",
              "--port-file", port_file, "--log-level", "WARNING"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import threading
 import weakref
@@ -26,8 +27,8 @@ from gentf.remote._embedded import embedded_worker_address
 from gentf.remote._transport import Transport
 from gentf.v1 import worker_pb2
 from gentf.wire import decode_tensor, fill_tensor
-from gentf.wire._errors import TraceNotFoundError
 from gentf.wire._dtypes import DType
+from gentf.wire._errors import TraceNotFoundError
 
 __all__ = ["Session", "get_default_session", "prepare_value"]
 
@@ -94,14 +95,14 @@ class Session:
         try:
             self._transport.call("CloseSession", worker_pb2.CloseSessionRequest(session_id=self.session_id),
                                  timeout=10)
-        except Exception:  # noqa: BLE001 - the worker may already be gone
-            pass
+        except Exception as exc:  # noqa: BLE001 - the worker may already be gone
+            _log.debug("closing session %s: %s", self.session_id, exc)
         finally:
             self._transport.close()
             if _DEFAULT.session is self:
                 _DEFAULT.session = None
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Session:  # noqa: PYI034 - Session is not meant to be subclassed
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -320,6 +321,8 @@ def get_default_session() -> Session | None:
     return _DEFAULT.session
 
 
+_log = logging.getLogger("gentf")
+
 MAX_DEFERRED_CALLS = 32
 """Deferred calls held at most; the next one sends them (one round trip)."""
 
@@ -362,5 +365,5 @@ def _flush_open_sessions() -> None:
         if not session.closed:
             try:
                 session.flush()
-            except Exception:  # noqa: BLE001 - nothing to report to at exit
-                pass
+            except Exception as exc:  # noqa: BLE001 - nothing to raise to at exit
+                _log.warning("deferred calls of session %s were not sent: %s", session.session_id, exc)
