@@ -247,6 +247,20 @@ def assess(
     return gen_fn.assess(tuple(args), choices)
 
 
+def _args_and_diffs(
+    trace: Trace, args: tuple[Any, ...] | None, argdiffs: Sequence[Diff] | None
+) -> tuple[tuple[Any, ...], tuple[Diff, ...]]:
+    """``args=None``: the trace's arguments, NoChange each; new ``args`` without diffs:
+    UnknownChange each."""
+    if args is None:
+        args = trace.get_args()
+        if argdiffs is None:
+            argdiffs = tuple(NoChange for _ in args)
+    elif argdiffs is None:
+        argdiffs = tuple(UnknownChange for _ in args)
+    return tuple(args), tuple(argdiffs)
+
+
 def update(
     trace: Trace,
     args: tuple[Any, ...] | None = None,
@@ -258,13 +272,9 @@ def update(
     ``args=None`` keeps the trace's arguments (with ``NoChange`` diffs); ``argdiffs=None``
     with new arguments means ``UnknownChange`` for each.
     """
-    if args is None:
-        args = trace.get_args()
-        argdiffs = argdiffs if argdiffs is not None else tuple(NoChange for _ in args)
-    elif argdiffs is None:
-        argdiffs = tuple(UnknownChange for _ in args)
+    args, argdiffs = _args_and_diffs(trace, args, argdiffs)
     return trace.get_gen_fn().update(
-        trace, tuple(args), tuple(argdiffs), EmptyChoiceMap() if constraints is None else constraints
+        trace, args, argdiffs, EmptyChoiceMap() if constraints is None else constraints
     )
 
 
@@ -280,13 +290,9 @@ def regenerate(
     """
     from gentf.gfi._selection import select
 
-    if args is None:
-        args = trace.get_args()
-        argdiffs = argdiffs if argdiffs is not None else tuple(NoChange for _ in args)
-    elif argdiffs is None:
-        argdiffs = tuple(UnknownChange for _ in args)
+    args, argdiffs = _args_and_diffs(trace, args, argdiffs)
     return trace.get_gen_fn().regenerate(
-        trace, tuple(args), tuple(argdiffs), select() if selection is None else selection
+        trace, args, argdiffs, select() if selection is None else selection
     )
 
 
