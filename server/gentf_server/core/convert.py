@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -43,67 +44,48 @@ def _tensor_to_tf(t: tensor_pb2.Tensor) -> Any:
     return tf.make_tensor_proto(decode_tensor(t), dtype=tf.as_dtype(int(t.dtype)))
 
 
-def attr_to_tf(value: graph_pb2.AttrValue) -> attr_value_pb2.AttrValue:
-    """Wire attribute value to TensorFlow's AttrValue; ValueError for an unset value."""
+def _tensor_from_tf(t: Any) -> tensor_pb2.Tensor:
+    return encode_tensor(tf.make_ndarray(t))
+
+
+def _convert_attr(value: Any, out: Any, shape: Callable[[Any], Any], tensor: Callable[[Any], Any]) -> bool:
+    """Copies an attribute value between the two AttrValue kinds (same field names), with
+    ``shape`` and ``tensor`` converting those; False when the value is unset (or a kind
+    the other side lacks, such as a function)."""
     kind = value.WhichOneof("value")
-    out = attr_value_pb2.AttrValue()
-    if kind == "s":
-        out.s = value.s
-    elif kind == "i":
-        out.i = value.i
-    elif kind == "f":
-        out.f = value.f
-    elif kind == "b":
-        out.b = value.b
+    if kind in ("s", "i", "f", "b"):
+        setattr(out, kind, getattr(value, kind))
     elif kind == "type":
         out.type = int(value.type)
     elif kind == "shape":
-        out.shape.CopyFrom(shape_to_tf(value.shape))
+        out.shape.CopyFrom(shape(value.shape))
     elif kind == "tensor":
-        out.tensor.CopyFrom(_tensor_to_tf(value.tensor))
+        out.tensor.CopyFrom(tensor(value.tensor))
     elif kind == "list":
-        lst = value.list
-        out.list.SetInParent()
-        out.list.s.extend(lst.s)
-        out.list.i.extend(lst.i)
-        out.list.f.extend(lst.f)
-        out.list.b.extend(lst.b)
-        out.list.type.extend(int(t) for t in lst.type)
-        out.list.shape.extend(shape_to_tf(s) for s in lst.shape)
-        out.list.tensor.extend(_tensor_to_tf(t) for t in lst.tensor)
+        src, dst = value.list, out.list
+        dst.SetInParent()
+        for field in ("s", "i", "f", "b"):
+            getattr(dst, field).extend(getattr(src, field))
+        dst.type.extend(int(t) for t in src.type)
+        dst.shape.extend(shape(x) for x in src.shape)
+        dst.tensor.extend(tensor(x) for x in src.tensor)
     else:
+        return False
+    return True
+
+
+def attr_to_tf(value: graph_pb2.AttrValue) -> attr_value_pb2.AttrValue:
+    """Wire attribute value to TensorFlow's AttrValue; ValueError for an unset value."""
+    out = attr_value_pb2.AttrValue()
+    if not _convert_attr(value, out, shape_to_tf, _tensor_to_tf):
         raise ValueError("attribute value is unset")
     return out
 
 
 def attr_from_tf(value: attr_value_pb2.AttrValue) -> graph_pb2.AttrValue:
     """TensorFlow's AttrValue to a wire attribute value (func and placeholder kinds are dropped)."""
-    kind = value.WhichOneof("value")
     out = graph_pb2.AttrValue()
-    if kind == "s":
-        out.s = value.s
-    elif kind == "i":
-        out.i = value.i
-    elif kind == "f":
-        out.f = value.f
-    elif kind == "b":
-        out.b = value.b
-    elif kind == "type":
-        out.type = int(value.type)  # type: ignore[assignment]
-    elif kind == "shape":
-        out.shape.CopyFrom(shape_from_tf(value.shape))
-    elif kind == "tensor":
-        out.tensor.CopyFrom(encode_tensor(tf.make_ndarray(value.tensor)))
-    elif kind == "list":
-        lst = value.list
-        out.list.SetInParent()
-        out.list.s.extend(lst.s)
-        out.list.i.extend(lst.i)
-        out.list.f.extend(lst.f)
-        out.list.b.extend(lst.b)
-        out.list.type.extend(int(t) for t in lst.type)
-        out.list.shape.extend(shape_from_tf(s) for s in lst.shape)
-        out.list.tensor.extend(encode_tensor(tf.make_ndarray(t)) for t in lst.tensor)
+    _convert_attr(value, out, shape_from_tf, _tensor_from_tf)
     return out
 
 
