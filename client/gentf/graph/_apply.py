@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from gentf.errors import InvalidArgumentError
-from gentf.graph._core import DefaultName, Graph, Operation, Tensor, get_default_graph
+from gentf.graph._core import DefaultName, Operation, Tensor, get_default_graph
 from gentf.graph._registry import registry
 from gentf.v1 import graph_pb2
 from gentf.wire import DTYPES, as_dtype, encode_tensor
@@ -294,11 +294,3 @@ def _bind_type(values: dict[str, Any], attr: str, dtype: DType, op_type: str, ar
     elif as_dtype(bound) is not dtype:
         raise TypeError(f"{op_type} input {arg!r} has dtype {dtype.name}, but {attr} is already "
                         f"{as_dtype(bound).name} from another input")
-
-
-def graph_of(values: Sequence[Any]) -> Graph:
-    """The graph of the first tensor among ``values``, else the default graph."""
-    for v in values:
-        if isinstance(v, Tensor):
-            return v.graph
-    return get_default_graph()

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from gentf.graph._apply import apply_op, constant, convert_to_tensor
-from gentf.graph._core import DefaultName, Operation, Tensor, get_default_graph
+from gentf.graph._core import DefaultName, Operation, Tensor
 from gentf.wire import as_dtype
 
 __all__ = [
@@ -391,4 +391,3 @@ def group(*inputs: Any, name: str | None = None) -> Operation:
     return apply_op("NoOp", [], name=name or DefaultName("group_deps"), control_inputs=ops)
 
 
-_ = get_default_graph

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 from gentf.v1 import graph_pb2, tensor_pb2
 from gentf.wire import decode_tensor, encode_tensor
@@ -96,8 +95,3 @@ def node_to_tf(node: graph_pb2.NodeDef) -> node_def_pb2.NodeDef:
     for key, value in node.attrs.items():
         out.attr[key].CopyFrom(attr_to_tf(value))
     return out
-
-
-def as_numpy(t: tensor_pb2.Tensor) -> np.ndarray[Any, Any]:
-    """Decodes a wire tensor (ValueError when its bytes do not match its shape)."""
-    return decode_tensor(t)

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 from gentf.v1 import graph_pb2
+from gentf.wire import decode_tensor
 from tensorflow.core.framework import graph_pb2 as tf_graph_pb2
 from tensorflow.core.framework import node_def_pb2
 
 from gentf_server.core import errors
-from gentf_server.core.convert import as_numpy, attr_to_tf, node_to_tf
+from gentf_server.core.convert import attr_to_tf, node_to_tf
 from gentf_server.core.registry import OpRegistry, is_refused
 
 __all__ = ["GraphNode", "SessionGraph", "parse_input", "tensor_name"]
@@ -76,7 +77,6 @@ class ExtendPlan:
 
     new_nodes: list[GraphNode]
     requested: list[str]
-    scratch: tf.Graph
 
 
 class SessionGraph:
@@ -167,7 +167,7 @@ class SessionGraph:
         for node in new_nodes:
             op = scratch.get_operation_by_name(node.name)
             node.outputs = [(t.dtype, t.shape) for t in op.outputs]
-        return ExtendPlan(new_nodes, requested, scratch)
+        return ExtendPlan(new_nodes, requested)
 
     def commit(self, plan: ExtendPlan) -> None:
         """Adds a validated batch (no checks, cannot fail)."""
@@ -213,7 +213,7 @@ class SessionGraph:
         if not wire.HasField("initial_value"):
             raise errors.InvalidArgument(f"{desc}: a variable needs an initial value")
         try:
-            value = as_numpy(wire.initial_value)
+            value = decode_tensor(wire.initial_value)
         except ValueError as exc:
             raise errors.InvalidArgument(f"{desc}: initial value: {exc}") from None
         dtype = tf.as_dtype(attr_to_tf(wire.attrs["dtype"]).type) if "dtype" in wire.attrs else None

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import grpc
 import tensorflow as tf
-from gentf.v1 import graph_pb2, tensor_pb2, worker_pb2, worker_pb2_grpc
+from gentf.v1 import graph_pb2, worker_pb2, worker_pb2_grpc
 from gentf.wire import decode_tensor, fill_tensor
 from gentf.wire._errors import FAILED_CALL_KEY, REASON_KEY, TRACE_NOT_FOUND
 
@@ -218,5 +218,3 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
             fill_tensor(reply.fetched.add(), v)
         return reply
 
-
-_ = tensor_pb2  # the wire tensor type, used through fill_tensor
