@@ -13,18 +13,22 @@ class GetWorkerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetWorkerInfoResponse(_message.Message):
-    __slots__ = ("gentf_version", "tensorflow_version", "devices", "max_message_bytes", "registry_fingerprint")
+    __slots__ = ("gentf_version", "tensorflow_version", "devices", "max_message_bytes", "registry_fingerprint", "wire_version", "min_client_wire_version")
     GENTF_VERSION_FIELD_NUMBER: _ClassVar[int]
     TENSORFLOW_VERSION_FIELD_NUMBER: _ClassVar[int]
     DEVICES_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     REGISTRY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    WIRE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MIN_CLIENT_WIRE_VERSION_FIELD_NUMBER: _ClassVar[int]
     gentf_version: str
     tensorflow_version: str
     devices: _containers.RepeatedScalarFieldContainer[str]
     max_message_bytes: int
     registry_fingerprint: str
-    def __init__(self, gentf_version: _Optional[str] = ..., tensorflow_version: _Optional[str] = ..., devices: _Optional[_Iterable[str]] = ..., max_message_bytes: _Optional[int] = ..., registry_fingerprint: _Optional[str] = ...) -> None: ...
+    wire_version: int
+    min_client_wire_version: int
+    def __init__(self, gentf_version: _Optional[str] = ..., tensorflow_version: _Optional[str] = ..., devices: _Optional[_Iterable[str]] = ..., max_message_bytes: _Optional[int] = ..., registry_fingerprint: _Optional[str] = ..., wire_version: _Optional[int] = ..., min_client_wire_version: _Optional[int] = ...) -> None: ...
 
 class GetOpRegistryRequest(_message.Message):
     __slots__ = ("names",)

@@ -9,19 +9,17 @@ from concurrent import futures
 from dataclasses import dataclass
 
 import grpc
-from gentf.v1 import worker_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from gentf_server.core.registry import op_registry
 from gentf_server.core.session import SessionLimits
 from gentf_server.core.sessions import SessionManager
-from gentf_server.service.servicer import WorkerServicer
+from gentf_server.core.dispatch import Dispatcher
+from gentf_server.service.servicer import SERVICE_NAME, worker_handler
 
 __all__ = ["WorkerConfig", "WorkerServer", "background_server"]
 
 log = logging.getLogger("gentf_server")
-
-SERVICE_NAME = "gentf.v1.Worker"
 
 
 @dataclass(frozen=True)
@@ -55,8 +53,8 @@ class WorkerServer:
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.threads,
                                                               thread_name_prefix="gentf-rpc"),
                                    options=options)
-        worker_pb2_grpc.add_WorkerServicer_to_server(
-            WorkerServicer(self.sessions, config.max_message_bytes), self._server)
+        self.dispatcher = Dispatcher(self.sessions, config.max_message_bytes)
+        self._server.add_generic_rpc_handlers((worker_handler(self.dispatcher.handle),))
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         self.port = self._server.add_insecure_port(f"{config.host}:{config.port}")

@@ -1,0 +1,260 @@
+"""Requests in, replies out: the worker's calls as bytes, with no gRPC in sight.
+
+:class:`Dispatcher` takes a method name and the serialized ``gentf.v1`` request, calls the
+core, and returns an :class:`Outcome`: a status name (gRPC's spelling, e.g.
+``"INVALID_ARGUMENT"``), a message, trailing metadata and the serialized reply. The front
+door (``service/``) forwards raw request bytes to it, in a session process or in its own
+process, and turns the outcome into a gRPC status; it never needs TensorFlow to do so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import tensorflow as tf
+from gentf.v1 import graph_pb2, worker_pb2
+from gentf.wire import decode_tensor, fill_tensor
+from gentf.wire._errors import FAILED_CALL_KEY, REASON_KEY, TRACE_NOT_FOUND
+from google.protobuf.message import DecodeError
+
+from gentf_server import __version__
+from gentf_server.calls import METHOD_NAMES, Outcome
+from gentf_server.core import errors
+from gentf_server.core.convert import shape_from_tf
+from gentf_server.core.session import Session
+from gentf_server.core.sessions import SessionManager
+
+__all__ = ["METHODS", "MIN_CLIENT_WIRE_VERSION", "WIRE_VERSION", "Dispatcher"]
+
+log = logging.getLogger("gentf_server.dispatch")
+
+WIRE_VERSION = 2
+"""Revision of ``gentf.v1`` this worker speaks (additive changes raise it)."""
+
+MIN_CLIENT_WIRE_VERSION = 1
+"""The oldest client revision this worker serves."""
+
+METHODS: dict[str, tuple[type[Any], type[Any]]] = {
+    "GetWorkerInfo": (worker_pb2.GetWorkerInfoRequest, worker_pb2.GetWorkerInfoResponse),
+    "GetOpRegistry": (worker_pb2.GetOpRegistryRequest, worker_pb2.GetOpRegistryResponse),
+    "CreateSession": (worker_pb2.CreateSessionRequest, worker_pb2.CreateSessionResponse),
+    "RenewLease": (worker_pb2.RenewLeaseRequest, worker_pb2.RenewLeaseResponse),
+    "CloseSession": (worker_pb2.CloseSessionRequest, worker_pb2.CloseSessionResponse),
+    "ExtendGraph": (worker_pb2.ExtendGraphRequest, worker_pb2.ExtendGraphResponse),
+    "Construct": (worker_pb2.ConstructRequest, worker_pb2.ConstructResponse),
+    "Generate": (worker_pb2.GenerateRequest, worker_pb2.GenerateResponse),
+    "ChoiceGradients": (worker_pb2.GradientRequest, worker_pb2.GradientResponse),
+    "AccumulateParamGradients": (worker_pb2.GradientRequest, worker_pb2.GradientResponse),
+    "RunOp": (worker_pb2.RunOpRequest, worker_pb2.RunOpResponse),
+    "Batch": (worker_pb2.BatchRequest, worker_pb2.BatchResponse),
+}
+"""Every ``gentf.v1.Worker`` method: its request and reply message classes."""
+
+_STATUS: list[tuple[type[errors.CoreError], str]] = [
+    (errors.InvalidArgument, "INVALID_ARGUMENT"),
+    (errors.NotFound, "NOT_FOUND"),
+    (errors.AlreadyExists, "ALREADY_EXISTS"),
+    (errors.PermissionDenied, "PERMISSION_DENIED"),
+    (errors.ResourceExhausted, "RESOURCE_EXHAUSTED"),
+    (errors.FailedPrecondition, "FAILED_PRECONDITION"),
+]
+
+# TensorFlow failures: which status each means for the caller.
+_TF_STATUS: list[tuple[type[Exception], str]] = [
+    (tf.errors.InvalidArgumentError, "INVALID_ARGUMENT"),
+    (tf.errors.OutOfRangeError, "INVALID_ARGUMENT"),
+    (tf.errors.ResourceExhaustedError, "RESOURCE_EXHAUSTED"),
+    (tf.errors.FailedPreconditionError, "FAILED_PRECONDITION"),
+    (tf.errors.NotFoundError, "NOT_FOUND"),
+    (tf.errors.PermissionDeniedError, "PERMISSION_DENIED"),
+    (tf.errors.UnimplementedError, "INVALID_ARGUMENT"),
+    (tf.errors.DeadlineExceededError, "DEADLINE_EXCEEDED"),
+]
+
+
+def _output_info(dtype: tf.DType, shape: tf.TensorShape) -> graph_pb2.OutputInfo:
+    return graph_pb2.OutputInfo(dtype=dtype.as_datatype_enum, shape=shape_from_tf(shape))
+
+
+def _decode_all(tensors: Any, what: str) -> list[Any]:
+    out = []
+    for i, t in enumerate(tensors):
+        try:
+            out.append(decode_tensor(t))
+        except (ValueError, TypeError) as exc:
+            raise errors.InvalidArgument(f"{what} {i}: {exc}") from None
+    return out
+
+
+class Dispatcher:
+    """Serves ``gentf.v1.Worker`` calls as bytes on a :class:`SessionManager`."""
+
+    def __init__(self, sessions: SessionManager, max_message_bytes: int) -> None:
+        self.sessions = sessions
+        self.max_message_bytes = max_message_bytes
+        self._handlers: dict[str, Callable[[Any], Any]] = {
+            name: getattr(self, f"_{name}") for name in METHODS}
+        assert tuple(METHODS) == METHOD_NAMES
+
+    def handle(self, method: str, request_bytes: bytes) -> Outcome:
+        """Runs one call; never raises (every failure becomes an Outcome with a status)."""
+        classes = METHODS.get(method)
+        if classes is None:
+            return Outcome("UNIMPLEMENTED", f"the worker has no method {method!r}")
+        request = classes[0]()
+        try:
+            request.ParseFromString(request_bytes)
+        except (DecodeError, ValueError) as exc:
+            return Outcome("INVALID_ARGUMENT",
+                           f"{method}: the request is not a valid {classes[0].__name__}: {exc}")
+        try:
+            reply = self._handlers[method](request)
+            return Outcome("OK", reply=reply.SerializeToString())
+        except errors.CoreError as exc:
+            metadata = []
+            if isinstance(exc, errors.TraceNotFound):
+                metadata.append((REASON_KEY, TRACE_NOT_FOUND))
+            index = getattr(exc, "batch_index", None)
+            if index is not None:
+                metadata.append((FAILED_CALL_KEY, str(index)))
+            code = next(c for cls, c in _STATUS if isinstance(exc, cls))
+            return Outcome(code, exc.message, metadata)
+        except (ValueError, TypeError) as exc:
+            return Outcome("INVALID_ARGUMENT", f"{method}: {exc}")
+        except tf.errors.OpError as exc:
+            code = next((c for cls, c in _TF_STATUS if isinstance(exc, cls)), "INTERNAL")
+            if code == "INTERNAL":
+                log.exception("%s failed in TensorFlow", method)
+            return Outcome(code, f"{method}: TensorFlow: {exc.message}")
+        except MemoryError:
+            return Outcome("RESOURCE_EXHAUSTED", f"{method}: the session process ran out of memory")
+
+    # ---- one method each ---------------------------------------------------------------
+
+    def _GetWorkerInfo(self, request: Any) -> worker_pb2.GetWorkerInfoResponse:
+        devices = [d.name for d in tf.config.list_logical_devices()]
+        return worker_pb2.GetWorkerInfoResponse(
+            gentf_version=__version__, tensorflow_version=tf.__version__, devices=devices,
+            max_message_bytes=self.max_message_bytes,
+            registry_fingerprint=self.sessions.registry.fingerprint,
+            wire_version=WIRE_VERSION, min_client_wire_version=MIN_CLIENT_WIRE_VERSION)
+
+    def _GetOpRegistry(self, request: Any) -> worker_pb2.GetOpRegistryResponse:
+        return self.sessions.registry.response(list(request.names))
+
+    def _CreateSession(self, request: Any) -> worker_pb2.CreateSessionResponse:
+        session = self.sessions.create(request.lease_seconds)
+        return worker_pb2.CreateSessionResponse(session_id=session.session_id,
+                                                lease_seconds=session.lease_seconds)
+
+    def _RenewLease(self, request: Any) -> worker_pb2.RenewLeaseResponse:
+        session = self.sessions.get(request.session_id)
+        return worker_pb2.RenewLeaseResponse(lease_seconds=session.lease_seconds)
+
+    def _CloseSession(self, request: Any) -> worker_pb2.CloseSessionResponse:
+        self.sessions.close(request.session_id)
+        return worker_pb2.CloseSessionResponse()
+
+    def _ExtendGraph(self, request: Any) -> worker_pb2.ExtendGraphResponse:
+        session = self.sessions.get(request.session_id)
+        nodes = session.extend(list(request.nodes))
+        reply = worker_pb2.ExtendGraphResponse()
+        for node in nodes:
+            info = reply.nodes.add(name=node.name)
+            info.outputs.extend(_output_info(d, s) for d, s in node.outputs)
+        return reply
+
+    def _Construct(self, request: Any) -> worker_pb2.ConstructResponse:
+        session = self.sessions.get(request.session_id)
+        fn = session.construct(list(request.params), list(request.inputs), request.output,
+                               list(request.accumulators))
+        reply = worker_pb2.ConstructResponse(function_id=fn.function_id)
+        reply.output.CopyFrom(_output_info(fn.output_dtype, fn.output_shape))
+        reply.inputs.extend(_output_info(s.dtype, s.shape) for s in fn.input_specs)
+        return reply
+
+    def _Generate(self, request: Any) -> worker_pb2.GenerateResponse:
+        return self._generate(self.sessions.get(request.session_id), request)
+
+    def _ChoiceGradients(self, request: Any) -> worker_pb2.GradientResponse:
+        return self._gradients(self.sessions.get(request.session_id), request, None)
+
+    def _AccumulateParamGradients(self, request: Any) -> worker_pb2.GradientResponse:
+        return self._gradients(self.sessions.get(request.session_id), request, request.scale_factor)
+
+    def _RunOp(self, request: Any) -> worker_pb2.RunOpResponse:
+        return self._run_op(self.sessions.get(request.session_id), request)
+
+    def _Batch(self, request: Any) -> worker_pb2.BatchResponse:
+        session = self.sessions.get(request.session_id)
+        reply = worker_pb2.BatchResponse()
+        for index, call in enumerate(request.calls):
+            kind = call.WhichOneof("call")
+            try:
+                inner = getattr(call, kind) if kind else None
+                if inner is None:
+                    raise errors.InvalidArgument("the call is empty")
+                if inner.session_id and inner.session_id != request.session_id:
+                    raise errors.InvalidArgument(
+                        f"the call names session {inner.session_id!r}, not the batch's")
+                result = reply.results.add()
+                if kind == "generate":
+                    result.generate.CopyFrom(self._generate(session, inner))
+                elif kind == "choice_gradients":
+                    result.gradients.CopyFrom(self._gradients(session, inner, None))
+                elif kind == "accumulate_param_gradients":
+                    result.gradients.CopyFrom(self._gradients(session, inner, inner.scale_factor))
+                else:
+                    result.run_op.CopyFrom(self._run_op(session, inner))
+            except errors.CoreError as exc:
+                exc.message = f"call {index} ({kind}): {exc.message}"
+                exc.batch_index = index  # type: ignore[attr-defined]
+                raise
+        return reply
+
+    # ---- the calls, shared by their methods and Batch ----------------------------------
+
+    def _generate(self, session: Session, request: Any) -> worker_pb2.GenerateResponse:
+        args = _decode_all(request.args, "argument")
+        retval, handle = session.generate(request.function_id, args, request.keep_trace)
+        reply = worker_pb2.GenerateResponse(trace_handle=handle)
+        fill_tensor(reply.retval, retval)
+        cap = self.max_message_bytes
+        # A reply over the cap would fail in gRPC after the trace was kept: check first
+        # (exactly only when near the cap: ByteSize serializes).
+        if (retval.dtype == object or retval.nbytes > cap - 4096) and reply.ByteSize() > cap:
+            if handle:
+                session.drop_trace(handle)
+            raise errors.ResourceExhausted(
+                f"the return value of function {request.function_id} ({reply.ByteSize()} bytes "
+                f"with its reply) is over the worker's message cap of {cap} bytes")
+        return reply
+
+    def _gradients(self, session: Session, request: Any,
+                   scale: float | None) -> worker_pb2.GradientResponse:
+        args = [] if request.trace_handle else _decode_all(request.args, "argument")
+        if not request.HasField("retval_grad"):
+            raise errors.InvalidArgument("retval_grad is required")
+        (grad,) = _decode_all([request.retval_grad], "retval_grad")
+        grads = session.gradients(request.function_id, request.trace_handle, args, grad, scale,
+                                  skip_arg_grads=scale is not None and request.skip_arg_grads)
+        reply = worker_pb2.GradientResponse()
+        for g in grads:
+            fill_tensor(reply.arg_grads.add(), g)
+        return reply
+
+    def _run_op(self, session: Session, request: Any) -> worker_pb2.RunOpResponse:
+        feeds = {}
+        for name, t in request.feeds.items():
+            try:
+                feeds[name] = decode_tensor(t)
+            except (ValueError, TypeError) as exc:
+                raise errors.InvalidArgument(f"feed {name!r}: {exc}") from None
+        values = session.run(feeds, list(request.fetches), list(request.targets),
+                             max_result_bytes=self.max_message_bytes - 1024)
+        reply = worker_pb2.RunOpResponse()
+        for v in values:
+            fill_tensor(reply.fetched.add(), v)
+        return reply
