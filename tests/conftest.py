@@ -18,7 +18,7 @@ def worker() -> Iterator[object]:
     """One worker for the whole test run, serving on a free loopback port."""
     from gentf_server.service.server import WorkerConfig, background_server
 
-    with background_server(WorkerConfig(port=0, max_message_bytes=64 << 20)) as server:
+    with background_server(WorkerConfig(port=0, max_message_bytes=64 << 20, isolation="none")) as server:
         yield server
 
 

@@ -8,9 +8,12 @@ catches a rejected argument whichever layer found it::
     ├── InvalidArgumentError(GentfError, ValueError)        INVALID_ARGUMENT, OUT_OF_RANGE
     ├── NotFoundError(GentfError, LookupError)              NOT_FOUND
     ├── AlreadyExistsError(GentfError, ValueError)          ALREADY_EXISTS
-    ├── PermissionDeniedError(GentfError, PermissionError)  PERMISSION_DENIED, UNAUTHENTICATED
+    ├── PermissionDeniedError(GentfError, PermissionError)  PERMISSION_DENIED
+    │   └── UnauthenticatedError                            UNAUTHENTICATED: no or a wrong token
     ├── ResourceExhaustedError(GentfError, MemoryError)     RESOURCE_EXHAUSTED
-    ├── FailedPreconditionError(GentfError, RuntimeError)   FAILED_PRECONDITION, ABORTED
+    ├── FailedPreconditionError(GentfError, RuntimeError)   FAILED_PRECONDITION
+    │   ├── AbortedError                                    ABORTED: the session process died
+    │   └── WireVersionError                                client and worker cannot talk
     ├── UnavailableError(GentfError, ConnectionError)       UNAVAILABLE, CANCELLED
     ├── DeadlineExceededError(GentfError, TimeoutError)     DEADLINE_EXCEEDED
     ├── UnimplementedError(GentfError, NotImplementedError) UNIMPLEMENTED
@@ -24,6 +27,7 @@ error found on the client) and ``details`` (the worker's message).
 from __future__ import annotations
 
 __all__ = [
+    "AbortedError",
     "AlreadyExistsError",
     "DeadlineExceededError",
     "FailedPreconditionError",
@@ -33,8 +37,10 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "ResourceExhaustedError",
+    "UnauthenticatedError",
     "UnavailableError",
     "UnimplementedError",
+    "WireVersionError",
     "WorkerStartError",
 ]
 
@@ -66,12 +72,26 @@ class PermissionDeniedError(GentfError, PermissionError):
     """The worker refuses the request (e.g. an op that touches its files)."""
 
 
+class UnauthenticatedError(PermissionDeniedError):
+    """The worker needs a token (``tf.Session(token=...)`` or ``$GENTF_TOKEN``) and got none
+    or a wrong one."""
+
+
 class ResourceExhaustedError(GentfError, MemoryError):
     """A message exceeded the size cap, or the worker ran out of a resource."""
 
 
 class FailedPreconditionError(GentfError, RuntimeError):
     """The request is valid but the state does not allow it (e.g. a closed session)."""
+
+
+class AbortedError(FailedPreconditionError):
+    """The session's process on the worker died (a TensorFlow crash, an out-of-memory kill,
+    a call past its deadline): the session's state is lost; open a new session."""
+
+
+class WireVersionError(FailedPreconditionError):
+    """The worker speaks a revision of the gentf wire protocol this client cannot."""
 
 
 class UnavailableError(GentfError, ConnectionError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import signal
@@ -11,43 +12,129 @@ import threading
 
 __all__ = ["main", "parse_args"]
 
+log = logging.getLogger("gentf_server")
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parses the command line (see ``gentf-worker --help``)."""
     p = argparse.ArgumentParser(prog="gentf-worker", description="Serve gentf sessions over gRPC.")
-    p.add_argument("--host", default=os.environ.get("GENTF_HOST", "127.0.0.1"),
-                   help="address to listen on (0.0.0.0 for every interface; default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("GENTF_PORT", "50051")),
-                   help="port (0 picks a free one; default 50051)")
-    p.add_argument("--max-message-mb", type=int, default=256,
-                   help="cap on one message in either direction, MiB (default 256)")
-    p.add_argument("--threads", type=int, default=8, help="RPC threads (default 8)")
-    p.add_argument("--lease-seconds", type=float, default=3600.0,
-                   help="default session lease, renewed by every call (default 3600)")
-    p.add_argument("--max-sessions", type=int, default=64, help="most sessions at once (default 64)")
-    p.add_argument("--trace-mb", type=int, default=256,
-                   help="per-session memory for kept trace arguments, MiB (default 256)")
-    p.add_argument("--port-file", default=None,
-                   help="write the bound port to this file once serving (for launchers)")
+    net = p.add_argument_group("listening and access")
+    net.add_argument("--host", default=os.environ.get("GENTF_HOST", "127.0.0.1"),
+                     help="address to listen on (0.0.0.0 for every interface; default 127.0.0.1)")
+    net.add_argument("--port", type=int, default=int(os.environ.get("GENTF_PORT", "50051")),
+                     help="port (0 picks a free one; default 50051)")
+    net.add_argument("--port-file", default=None,
+                     help="write the bound port to this file once serving (for launchers)")
+    net.add_argument("--token-file", default=None,
+                     help="bearer tokens, one a line: every RPC but health needs "
+                          "'authorization: Bearer <token>'; a token names its owner")
+    net.add_argument("--tls-cert", default=None, help="PEM certificate chain: serve TLS")
+    net.add_argument("--tls-key", default=None, help="PEM private key for --tls-cert")
+    net.add_argument("--insecure", action="store_true",
+                     help="allow a non-loopback --host without --token-file and TLS")
+    net.add_argument("--metrics-port", type=int, default=None,
+                     help="serve Prometheus metrics on this port (same host; 0: any free port)")
+    lim = p.add_argument_group("sessions and limits")
+    lim.add_argument("--max-message-mb", type=int, default=256,
+                     help="cap on one gRPC message in either direction, MiB (default 256)")
+    lim.add_argument("--max-reply-mb", type=int, default=None,
+                     help="most one call may return, MiB (default: --max-message-mb)")
+    lim.add_argument("--lease-seconds", type=float, default=3600.0,
+                     help="default session lease, renewed by every call (default 3600)")
+    lim.add_argument("--max-sessions", type=int, default=64,
+                     help="most sessions one owner may hold at once (default 64)")
+    lim.add_argument("--trace-mb", type=int, default=256,
+                     help="per-session memory for kept trace arguments, MiB (default 256)")
+    lim.add_argument("--max-graph-nodes", type=int, default=100_000,
+                     help="most nodes in one session's graph (default 100000)")
+    lim.add_argument("--max-graph-mb", type=int, default=256,
+                     help="most bytes of one session's graph definition, MiB (default 256)")
+    lim.add_argument("--max-variable-mb", type=int, default=16384,
+                     help="most bytes of one session's variables, MiB (default 16384)")
+    lim.add_argument("--max-tensor-mb", type=int, default=4096,
+                     help="largest tensor an op may produce by its static shape, MiB (default 4096)")
+    lim.add_argument("--call-deadline-seconds", type=float, default=600.0,
+                     help="longest one call may run; past it the call is DEADLINE_EXCEEDED and "
+                          "its session process is stopped (default 600)")
+    iso = p.add_argument_group("session processes")
+    iso.add_argument("--isolation", choices=["process", "none"], default="process",
+                     help="'process' (default): each owner's sessions run in a supervised child "
+                          "process; 'none': in the worker's own process (single user only)")
+    iso.add_argument("--max-session-processes", type=int, default=16,
+                     help="most owners with a session process at once (default 16)")
+    iso.add_argument("--warm-processes", type=int, default=1,
+                     help="session processes kept started ahead, TensorFlow imported (default 1)")
+    iso.add_argument("--session-memory-mb", type=int, default=0,
+                     help="RLIMIT_DATA of each session process, MiB (default 0: no limit)")
+    p.add_argument("--threads", type=int, default=8,
+                   help="call threads of the in-process backend (--isolation none; default 8)")
     p.add_argument("--log-level", default=os.environ.get("GENTF_LOG_LEVEL", "INFO"),
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level (default INFO)")
     return p.parse_args(argv)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _read(path: str, flag: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise SystemExit(f"gentf-worker: {flag} {path}: cannot read it ({exc.strerror})") from None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs a worker until SIGINT/SIGTERM (or the parent of an embedded worker goes away)."""
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from gentf_server.core.devices import configure_devices
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("gentf-worker: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    if not _is_loopback(args.host) and not args.insecure and not (args.token_file and args.tls_cert):
+        print(f"gentf-worker: refusing to listen on {args.host}, which is not loopback, without "
+              "both --token-file and --tls-cert/--tls-key: any client on the network could run "
+              "programs on this host. Give both, or pass --insecure to accept the risk.",
+              file=sys.stderr)
+        return 2
+    from gentf_server.service.auth import load_tokens
     from gentf_server.service.server import WorkerConfig, WorkerServer
 
-    configure_devices()
+    tokens: tuple[str, ...] = ()
+    if args.token_file:
+        try:
+            tokens = tuple(load_tokens(args.token_file))
+        except ValueError as exc:
+            print(f"gentf-worker: {exc}", file=sys.stderr)
+            return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    limits = {
+        "max_graph_nodes": args.max_graph_nodes, "max_graph_bytes": args.max_graph_mb << 20,
+        "max_variable_bytes": args.max_variable_mb << 20,
+        "max_tensor_bytes": args.max_tensor_mb << 20,
+        "max_reply_bytes": (args.max_reply_mb or args.max_message_mb) << 20,
+    }
     server = WorkerServer(WorkerConfig(
         host=args.host, port=args.port, max_message_bytes=args.max_message_mb << 20,
         threads=args.threads, default_lease_seconds=args.lease_seconds,
-        max_sessions=args.max_sessions, trace_bytes=args.trace_mb << 20))
-    server.start()
+        max_sessions=args.max_sessions, trace_bytes=args.trace_mb << 20, tokens=tokens,
+        tls_cert=_read(args.tls_cert, "--tls-cert") if args.tls_cert else None,
+        tls_key=_read(args.tls_key, "--tls-key") if args.tls_key else None,
+        isolation=args.isolation, max_session_processes=args.max_session_processes,
+        warm_processes=args.warm_processes, session_memory_mb=args.session_memory_mb,
+        call_deadline_seconds=args.call_deadline_seconds, metrics_port=args.metrics_port,
+        limits=limits, log_level=args.log_level))
+    try:
+        server.start()
+    except OSError as exc:
+        print(f"gentf-worker: {exc}", file=sys.stderr)
+        return 1
     if args.port_file:
         tmp = args.port_file + ".tmp"
         with open(tmp, "w") as f:
@@ -56,19 +143,29 @@ def main(argv: list[str] | None = None) -> int:
     done = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
-        logging.getLogger("gentf_server").info("signal %d received", signum)
+        log.info("signal %d received", signum)
         done.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    parent = os.getppid()
-    watch_parent = os.environ.get("GENTF_EMBEDDED") == "1"
-    while not done.wait(1.0):
-        if watch_parent and os.getppid() != parent:
-            logging.getLogger("gentf_server").info("parent process gone")
-            break
-    server.stop()
+    if os.environ.get("GENTF_EMBEDDED") == "1":
+        threading.Thread(target=_exit_with_parent, args=(done,), name="gentf-parent-watch",
+                         daemon=True).start()
+    done.wait()
+    server.stop(grace_seconds=float(os.environ.get("GENTF_STOP_GRACE_SECONDS", "5")))
     return 0
+
+
+def _exit_with_parent(done: threading.Event) -> None:
+    """An embedded worker's stdin is a pipe from its client: EOF means the client is gone,
+    however it ended (SIGKILL included)."""
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except OSError:
+        pass
+    log.info("the client that started this embedded worker is gone")
+    done.set()
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def tiny_trace_worker() -> Iterator[Any]:
     """A worker whose per-session trace store holds at most 64 bytes of arguments."""
     from gentf_server.service.server import WorkerConfig, background_server
 
-    with background_server(WorkerConfig(port=0, trace_bytes=64)) as server:
+    with background_server(WorkerConfig(port=0, trace_bytes=64, isolation="none")) as server:
         yield server
 
 
@@ -46,7 +46,7 @@ def capped_worker() -> Iterator[Any]:
     """A worker that accepts and sends messages of at most 1 MiB."""
     from gentf_server.service.server import WorkerConfig, background_server
 
-    with background_server(WorkerConfig(port=0, max_message_bytes=1 << 20)) as server:
+    with background_server(WorkerConfig(port=0, max_message_bytes=1 << 20, isolation="none")) as server:
         yield server
 
 

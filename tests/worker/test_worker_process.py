@@ -223,7 +223,7 @@ def test_session_manager_limits():
 def test_too_many_sessions_is_resource_exhausted():
     from gentf_server.service.server import WorkerConfig, background_server
 
-    with background_server(WorkerConfig(port=0, max_sessions=1)) as server:
+    with background_server(WorkerConfig(port=0, max_sessions=1, isolation="none")) as server:
         live = Transport(server.address)
         try:
             live.call("CreateSession", worker_pb2.CreateSessionRequest())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -13,7 +14,7 @@ import time
 
 from gentf.errors import WorkerStartError
 
-__all__ = ["embedded_worker_address", "stop_embedded_worker"]
+__all__ = ["embedded_worker", "embedded_worker_address", "stop_embedded_worker"]
 
 _LOCK = threading.Lock()
 _STATE: dict[str, object] = {}
@@ -21,15 +22,23 @@ START_TIMEOUT_SECONDS = 300.0
 
 
 def embedded_worker_address() -> str:
-    """``127.0.0.1:PORT`` of this process's embedded worker, starting it if needed.
+    """``127.0.0.1:PORT`` of this process's embedded worker, starting it if needed."""
+    return embedded_worker()[0]
 
-    Raises WorkerStartError when TensorFlow or the worker package is not installed here,
-    or when the worker does not come up.
+
+def embedded_worker() -> tuple[str, str]:
+    """``("127.0.0.1:PORT", token)`` of this process's embedded worker, starting it if needed.
+
+    The worker is this program's alone: it accepts only a random token it got from this
+    process (in a file only this user can read), and it exits when this process ends,
+    however it ends (its stdin is a pipe from here). Raises WorkerStartError when
+    TensorFlow or the worker package is not installed here, or when the worker does not
+    come up.
     """
     with _LOCK:
         proc = _STATE.get("proc")
         if isinstance(proc, subprocess.Popen) and proc.poll() is None:
-            return str(_STATE["address"])
+            return str(_STATE["address"]), str(_STATE["token"])
         for module in ("gentf_server", "tensorflow"):
             if importlib.util.find_spec(module) is None:
                 raise WorkerStartError(
@@ -38,6 +47,11 @@ def embedded_worker_address() -> str:
                     "pip install 'gentf[server]', or start a worker elsewhere and set GENTF_ADDRESS")
         workdir = tempfile.mkdtemp(prefix="gentf-worker-")
         port_file = os.path.join(workdir, "port")
+        token = secrets.token_urlsafe(32)
+        token_file = os.path.join(workdir, "token")
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
         log_path = os.path.join(workdir, "worker.log")
         env = dict(os.environ, GENTF_EMBEDDED="1", TF_CPP_MIN_LOG_LEVEL="2")
         env.setdefault("MALLOC_MMAP_THRESHOLD_", "33554432")
@@ -45,8 +59,9 @@ def embedded_worker_address() -> str:
         log = open(log_path, "wb")  # noqa: SIM115 - the worker writes to it for its lifetime
         proc = subprocess.Popen(
             [sys.executable, "-m", "gentf_server", "--host", "127.0.0.1", "--port", "0",
-             "--port-file", port_file, "--log-level", "WARNING"],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+             "--port-file", port_file, "--token-file", token_file, "--log-level", "WARNING"],
+            stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env,
+            start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not os.path.exists(port_file):
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -58,8 +73,8 @@ def embedded_worker_address() -> str:
             time.sleep(0.05)
         with open(port_file) as f:
             address = f"127.0.0.1:{int(f.read())}"
-        _STATE.update(proc=proc, address=address, log=log, log_path=log_path)
-        return address
+        _STATE.update(proc=proc, address=address, log=log, log_path=log_path, token=token)
+        return address, token
 
 
 def stop_embedded_worker() -> None:

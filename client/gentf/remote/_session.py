@@ -19,14 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from gentf.errors import FailedPreconditionError, GentfError
+from gentf.errors import FailedPreconditionError, GentfError, WireVersionError
 from gentf.graph._core import Graph, Operation, Tensor, get_default_graph
 from gentf.graph._registry import registry
 from gentf.graph._variables import Variable
-from gentf.remote._embedded import embedded_worker_address
+from gentf.remote._embedded import embedded_worker
 from gentf.remote._transport import Transport
 from gentf.v1 import worker_pb2
-from gentf.wire import decode_tensor, fill_tensor
+from gentf.wire import WIRE_VERSION, decode_tensor, fill_tensor
 from gentf.wire._dtypes import DType
 from gentf.wire._errors import TraceNotFoundError
 
@@ -46,23 +46,58 @@ def prepare_value(value: Any, dtype: DType, what: str) -> np.ndarray[Any, Any]:
     return arr
 
 
+def _root_certificates(value: bytes | str | None) -> bytes | None:
+    """PEM root certificates from bytes, a file path, or ``$GENTF_TLS_CA`` (None: no TLS)."""
+    if value is None:
+        value = os.environ.get("GENTF_TLS_CA") or None
+    if value is None or isinstance(value, bytes):
+        return value
+    try:
+        with open(value, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise FileNotFoundError(f"root certificates {value!r} (root_certificates or "
+                                f"$GENTF_TLS_CA): {exc.strerror}") from None
+
+
+def _check_wire_version(info: Any, address: str) -> None:
+    """WireVersionError unless this client speaks a revision the worker serves."""
+    if info.min_client_wire_version > WIRE_VERSION:
+        raise WireVersionError(
+            f"the worker at {address} speaks gentf wire revision {info.wire_version} and serves "
+            f"clients of revision {info.min_client_wire_version} or later; this client speaks "
+            f"revision {WIRE_VERSION}: upgrade gentf here", "FAILED_PRECONDITION")
+
+
 class Session:
     """``tf.Session(address=None, graph=None)``: runs a client graph on a worker.
 
     ``address`` is ``"host:port"`` (a ``grpc://`` prefix is accepted); ``None`` uses
-    ``$GENTF_ADDRESS``, else starts an embedded worker on loopback. The first session
-    created becomes the default session. Use as a context manager to close it.
+    ``$GENTF_ADDRESS``, else starts an embedded worker on loopback. ``token`` (default
+    ``$GENTF_TOKEN``) is the bearer token a worker started with ``--token-file`` needs;
+    ``root_certificates`` (PEM bytes, or a PEM file's path; default the file named by
+    ``$GENTF_TLS_CA``) makes the connection TLS, checked against those roots. The first
+    session created becomes the default session. Use as a context manager to close it.
+
+    Raises UnauthenticatedError when the worker refuses the token, WireVersionError when
+    the worker's protocol revision and this client's cannot talk.
     """
 
     def __init__(self, address: str | None = None, graph: Graph | None = None, *,
-                 lease_seconds: float = 0.0, timeout: float = 300.0) -> None:
-        address = address or os.environ.get("GENTF_ADDRESS") or embedded_worker_address()
+                 lease_seconds: float = 0.0, timeout: float = 300.0, token: str | None = None,
+                 root_certificates: bytes | str | None = None) -> None:
+        address = address or os.environ.get("GENTF_ADDRESS")
+        token = token or os.environ.get("GENTF_TOKEN") or None
+        if not address:
+            address, token = embedded_worker()
         address = address.removeprefix("grpc://")
         self.address = address
         self.graph = graph if graph is not None else get_default_graph()
-        self._transport = Transport(address, timeout=timeout)
+        self._transport = Transport(address, timeout=timeout, token=token,
+                                    root_certificates=_root_certificates(root_certificates))
         info = self._transport.call("GetWorkerInfo", worker_pb2.GetWorkerInfoRequest(),
                                     wait_for_ready=True, timeout=min(timeout, 120.0))
+        _check_wire_version(info, address)
         self.worker_info = info
         registry().ensure(info.registry_fingerprint, lambda: self._transport.call(
             "GetOpRegistry", worker_pb2.GetOpRegistryRequest()))

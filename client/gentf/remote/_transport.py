@@ -1,4 +1,5 @@
-"""The client's connection to one worker: a gRPC channel, the stub, error translation."""
+"""The client's connection to one worker: a gRPC channel (TLS when given root certificates),
+the bearer token sent with every call, the stub, error translation."""
 
 from __future__ import annotations
 
@@ -22,16 +23,22 @@ class Transport:
     """
 
     def __init__(self, address: str, timeout: float = 300.0,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, *,
+                 token: str | None = None, root_certificates: bytes | None = None) -> None:
         self.address = address
         self.timeout = timeout
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         options = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.keepalive_time_ms", 60_000),
             ("grpc.keepalive_timeout_ms", 20_000),
         ]
-        self._channel = grpc.insecure_channel(address, options=options)
+        if root_certificates is not None:
+            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            self._channel = grpc.secure_channel(address, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(address, options=options)
         self._stub = worker_pb2_grpc.WorkerStub(self._channel)  # type: ignore[no-untyped-call]
         self.calls: collections.Counter[str] = collections.Counter()
         """Round trips made, by RPC name (for benchmarks and tests)."""
@@ -42,7 +49,8 @@ class Transport:
         self.calls[method] += 1
         try:
             return getattr(self._stub, method)(request, timeout=timeout or self.timeout,
-                                               wait_for_ready=wait_for_ready)
+                                               wait_for_ready=wait_for_ready,
+                                               metadata=self._metadata)
         except grpc.RpcError as exc:
             raise translate_rpc_error(exc, method) from exc
 

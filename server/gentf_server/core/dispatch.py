@@ -15,7 +15,7 @@ from typing import Any
 
 import tensorflow as tf
 from gentf.v1 import graph_pb2, worker_pb2
-from gentf.wire import decode_tensor, fill_tensor
+from gentf.wire import WIRE_VERSION, decode_tensor, fill_tensor
 from gentf.wire._errors import FAILED_CALL_KEY, REASON_KEY, TRACE_NOT_FOUND
 from google.protobuf.message import DecodeError
 
@@ -30,8 +30,6 @@ __all__ = ["METHODS", "MIN_CLIENT_WIRE_VERSION", "WIRE_VERSION", "Dispatcher"]
 
 log = logging.getLogger("gentf_server.dispatch")
 
-WIRE_VERSION = 2
-"""Revision of ``gentf.v1`` this worker speaks (additive changes raise it)."""
 
 MIN_CLIENT_WIRE_VERSION = 1
 """The oldest client revision this worker serves."""

@@ -8,6 +8,7 @@ and accumulation adds only after every gradient was computed.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -27,7 +28,7 @@ from gentf_server.core.registry import OpRegistry
 from gentf_server.core.runner import Runner
 from gentf_server.core.traces import TraceRecord, TraceStore
 
-__all__ = ["Session", "SessionLimits"]
+__all__ = ["Session", "SessionLimits", "session_limits"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,12 @@ class SessionLimits:
     trace_bytes: int = 256 << 20
     max_traces: int = 100_000
     max_runners: int = 256
+
+
+def session_limits(values: dict[str, Any]) -> SessionLimits:
+    """SessionLimits from a mapping, ignoring names this core does not know."""
+    known = {f.name for f in dataclasses.fields(SessionLimits)}
+    return SessionLimits(**{k: v for k, v in values.items() if k in known})
 
 
 class Session:
@@ -70,6 +77,10 @@ class Session:
             self._runners.clear()
             self._traces.clear()
             self._variables.clear()
+
+    def kept_trace_bytes(self) -> int:
+        """Bytes of trace arguments the session keeps (for statistics; no lock needed)."""
+        return self._traces.nbytes
 
     def _check_open(self) -> None:
         if self.closed:

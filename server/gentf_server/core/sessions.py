@@ -98,6 +98,11 @@ class SessionManager:
         with self._lock:
             return len(self._sessions)
 
+    def snapshot(self) -> list[Session]:
+        """The open sessions, as a list (for statistics)."""
+        with self._lock:
+            return list(self._sessions.values())
+
     def start_reaper(self, interval_seconds: float = 30.0) -> None:
         """Starts a daemon thread that expires sessions every ``interval_seconds``."""
         def loop() -> None:

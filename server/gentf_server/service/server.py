@@ -1,21 +1,31 @@
-"""Building, starting and stopping a worker's gRPC server."""
+"""Building, starting and stopping a worker: the gRPC front door on its own event loop.
+
+:class:`WorkerServer` has a plain synchronous interface (``start``, ``stop``, ``port``) and
+runs a ``grpc.aio`` server in a thread of its own: the front door only forwards bytes, so
+one event loop serves every client however long their calls take in their session
+processes. Health and server reflection are served beside ``gentf.v1.Worker``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator
-from concurrent import futures
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
+from gentf.v1 import worker_pb2  # noqa: F401 - registers gentf.v1 descriptors for reflection
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
-from gentf_server.core.registry import op_registry
-from gentf_server.core.session import SessionLimits
-from gentf_server.core.sessions import SessionManager
-from gentf_server.core.dispatch import Dispatcher
-from gentf_server.service.servicer import SERVICE_NAME, worker_handler
+from gentf_server.service.auth import Authenticator, AuthInterceptor
+from gentf_server.service.frontdoor import SERVICE_NAME, FrontDoor
+from gentf_server.service.metrics import WorkerMetrics
+from gentf_server.supervisor.supervisor import Supervisor, SupervisorConfig
 
 __all__ = ["WorkerConfig", "WorkerServer", "background_server"]
 
@@ -24,7 +34,7 @@ log = logging.getLogger("gentf_server")
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    """How a worker listens and what it allows."""
+    """How a worker listens, whom it lets in, and what it allows."""
 
     host: str = "127.0.0.1"
     port: int = 50051
@@ -33,33 +43,48 @@ class WorkerConfig:
     default_lease_seconds: float = 3600.0
     max_sessions: int = 64
     trace_bytes: int = 256 << 20
+    tokens: tuple[str, ...] = ()
+    tls_cert: bytes | None = None
+    tls_key: bytes | None = None
+    isolation: str = "process"
+    max_session_processes: int = 16
+    warm_processes: int = 1
+    session_memory_mb: int = 0
+    call_deadline_seconds: float = 600.0
+    metrics_port: int | None = None
+    limits: dict[str, Any] = field(default_factory=dict)
+    log_level: str = "INFO"
+
+    def child_config(self) -> dict[str, Any]:
+        """The configuration a session process gets."""
+        return {
+            "max_message_bytes": self.max_message_bytes,
+            "lease_seconds": self.default_lease_seconds,
+            "max_sessions": self.max_sessions,
+            "memory_mb": self.session_memory_mb,
+            "limits": {"trace_bytes": self.trace_bytes, **self.limits},
+            "log_level": self.log_level,
+        }
 
 
 class WorkerServer:
-    """A running worker: gRPC server, health service and session manager."""
+    """A running worker: front door, health, reflection, metrics, session processes."""
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
-        self.sessions = SessionManager(
-            op_registry(), default_lease_seconds=config.default_lease_seconds,
-            max_sessions=config.max_sessions, limits=SessionLimits(trace_bytes=config.trace_bytes))
-        options = [
-            ("grpc.max_send_message_length", config.max_message_bytes),
-            ("grpc.max_receive_message_length", config.max_message_bytes),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_ping_interval_without_data_ms", 30_000),
-            ("grpc.so_reuseport", 0),
-        ]
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.threads,
-                                                              thread_name_prefix="gentf-rpc"),
-                                   options=options)
-        self.dispatcher = Dispatcher(self.sessions, config.max_message_bytes)
-        self._server.add_generic_rpc_handlers((worker_handler(self.dispatcher.handle),))
-        self.health = health.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
-        self.port = self._server.add_insecure_port(f"{config.host}:{config.port}")
-        if self.port == 0:
-            raise OSError(f"cannot listen on {config.host}:{config.port}")
+        self.metrics = WorkerMetrics()
+        self.supervisor = Supervisor(SupervisorConfig(
+            child=config.child_config(), isolation=config.isolation,
+            max_processes=config.max_session_processes, warm_processes=config.warm_processes,
+            threads=config.threads))
+        self.supervisor.counters.listeners.append(lambda reason: self.metrics.restarts.inc())
+        self.port = 0
+        self.metrics_port: int | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="gentf-frontdoor",
+                                        daemon=True)
+        self._server: grpc.aio.Server | None = None
+        self.health: Any = None
 
     @property
     def address(self) -> str:
@@ -67,28 +92,96 @@ class WorkerServer:
         host = self.config.host if self.config.host not in ("0.0.0.0", "::", "[::]") else "127.0.0.1"
         return f"{host}:{self.port}"
 
+    @property
+    def sessions(self) -> Any:
+        """The in-process SessionManager (isolation "none" only; for tests and tools)."""
+        backend = self.supervisor.inprocess
+        if backend is None:
+            raise AttributeError("sessions live in session processes (isolation 'process')")
+        return backend.manager
+
+    def _run(self, coro: Any, timeout: float | None = None) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return future.result(timeout)
+
     def start(self) -> None:
-        """Starts serving and reports SERVING on the health service."""
-        self._server.start()
-        self.sessions.start_reaper()
+        """Binds the port, starts the session processes' pool and serves; OSError when the
+        address cannot be bound."""
+        self._thread.start()
+        try:
+            self._run(self._start())
+        except BaseException:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+            raise
+        if self.config.metrics_port is not None:
+            self.metrics.bind(
+                lambda: float(self.supervisor.session_count()),
+                lambda: float(self.supervisor.process_count()),
+                lambda: float(self._run(self.supervisor.stats(), 10)["trace_bytes"]))
+            self.metrics_port = self.metrics.serve(self.config.metrics_port, self.config.host)
+            log.info("metrics on http://%s:%d/metrics", self.config.host, self.metrics_port)
+        log.info("gentf worker listening on %s (%s, isolation %s)", self.address,
+                 "TLS" if self.config.tls_cert else "plaintext", self.config.isolation)
+
+    async def _start(self) -> None:
+        config = self.config
+        auth = Authenticator(config.tokens)
+        options = [
+            ("grpc.max_send_message_length", config.max_message_bytes),
+            ("grpc.max_receive_message_length", config.max_message_bytes),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 30_000),
+            ("grpc.so_reuseport", 0),
+        ]
+        server = grpc.aio.server(interceptors=[AuthInterceptor(auth)], options=options)
+        door = FrontDoor(self.supervisor, auth, self.metrics, config.call_deadline_seconds)
+        server.add_generic_rpc_handlers((door.handler(),))
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        target = f"{config.host}:{config.port}"
+        if config.tls_cert is not None and config.tls_key is not None:
+            creds = grpc.ssl_server_credentials([(config.tls_key, config.tls_cert)])
+            self.port = server.add_secure_port(target, creds)
+        else:
+            self.port = server.add_insecure_port(target)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {target}")
+        await self.supervisor.start()
+        await server.start()
+        self._server = server
         for name in ("", SERVICE_NAME):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("gentf worker listening on %s", self.address)
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     def wait(self) -> None:
         """Blocks until the server stops."""
-        self._server.wait_for_termination()
+        self._thread.join()
 
     def stop(self, grace_seconds: float = 5.0) -> None:
-        """Ordered shutdown: NOT_SERVING, stop with a grace period, close sessions."""
-        log.info("shutting down: health NOT_SERVING")
-        self.health.enter_graceful_shutdown()
-        log.info("stopping the gRPC server (grace %.1f s)", grace_seconds)
-        self._server.stop(grace_seconds).wait()
-        self.sessions.stop_reaper()
-        log.info("closing %d session(s)", len(self.sessions))
-        self.sessions.close_all()
+        """Ordered shutdown: NOT_SERVING, calls in flight get the grace period, then every
+        session process ends. Returns within about twice the grace period."""
+        if not self._thread.is_alive():
+            return
+        log.info("shutting down (grace %.1f s)", grace_seconds)
+        try:
+            self._run(self._stop(grace_seconds), timeout=2 * grace_seconds + 10)
+        except Exception as exc:  # noqa: BLE001 - stop anyway
+            log.warning("shutdown did not finish cleanly: %s", exc)
+        self.metrics.close()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
         log.info("worker stopped")
+
+    async def _stop(self, grace_seconds: float) -> None:
+        if self.health is not None:
+            await self.health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(grace_seconds)
+        self.supervisor.config.grace_seconds = min(self.supervisor.config.grace_seconds,
+                                                   grace_seconds)
+        await self.supervisor.stop()
 
 
 @contextlib.contextmanager

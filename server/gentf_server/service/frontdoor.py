@@ -1,0 +1,123 @@
+"""The front door: every ``gentf.v1.Worker`` call, authenticated, routed, forwarded as bytes.
+
+A call's request bytes are never parsed here beyond the session id at their head; they go
+to the caller's session process (see ``supervisor/``) and its outcome comes back as a gRPC
+status. The front door decides only what needs no TensorFlow: who the caller is, which
+session and process the call belongs to, whether that process is alive, and how long the
+call may take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import grpc
+from gentf.v1 import worker_pb2
+
+from gentf_server.calls import METHOD_NAMES, SESSION_METHODS, Outcome, session_id_of
+from gentf_server.service.auth import Authenticator
+from gentf_server.service.metrics import WorkerMetrics
+from gentf_server.supervisor.process import ProcessDied
+from gentf_server.supervisor.supervisor import Refused, Supervisor
+
+__all__ = ["SERVICE_NAME", "FrontDoor"]
+
+log = logging.getLogger("gentf_server.frontdoor")
+
+SERVICE_NAME = "gentf.v1.Worker"
+
+
+class FrontDoor:
+    """Serves ``gentf.v1.Worker`` on a Supervisor's session processes."""
+
+    def __init__(self, supervisor: Supervisor, auth: Authenticator, metrics: WorkerMetrics,
+                 call_deadline_seconds: float) -> None:
+        self.supervisor = supervisor
+        self.auth = auth
+        self.metrics = metrics
+        self.call_deadline_seconds = call_deadline_seconds
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        """A generic handler for every Worker method, requests and replies as raw bytes."""
+        def make(method: str) -> grpc.RpcMethodHandler:
+            async def handle(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+                return await self._serve(method, request, context)
+            return grpc.unary_unary_rpc_method_handler(handle)
+
+        return grpc.method_handlers_generic_handler(
+            SERVICE_NAME, {name: make(name) for name in METHOD_NAMES})
+
+    async def _serve(self, method: str, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        start = time.perf_counter()
+        owner = self.auth.owner(context.invocation_metadata()) or ""
+        session_id = ""
+        try:
+            if method in SESSION_METHODS:
+                try:
+                    session_id = session_id_of(request)
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise Refused("INVALID_ARGUMENT",
+                                  f"{method}: the request is not a valid message: {exc}") from None
+            outcome = await self._route(method, request, owner, session_id)
+        except Refused as refused:
+            outcome = refused.outcome
+        except asyncio.CancelledError:
+            self.metrics.observe(method, "CANCELLED", time.perf_counter() - start)
+            raise
+        self.metrics.observe(method, outcome.code, time.perf_counter() - start)
+        if outcome.ok:
+            return outcome.reply
+        log.warning("%s failed: %s (session %s, owner %s): %s", method, outcome.code,
+                    session_id or "-", owner, outcome.message)
+        if outcome.metadata:
+            context.set_trailing_metadata(tuple(outcome.metadata))
+        await context.abort(getattr(grpc.StatusCode, outcome.code), outcome.message)
+        raise AssertionError("unreachable")
+
+    async def _route(self, method: str, request: bytes, owner: str, session_id: str) -> Outcome:
+        sup = self.supervisor
+        if method in ("GetWorkerInfo", "GetOpRegistry"):
+            backend = await sup.any_process(owner)
+            return await self._forward(backend, method, request, None)
+        if method == "CreateSession":
+            backend = await sup.process_for(owner)
+            outcome = await self._forward(backend, method, request, None)
+            if outcome.ok:
+                reply = worker_pb2.CreateSessionResponse.FromString(outcome.reply)
+                sup.add_session(reply.session_id, owner, backend, reply.lease_seconds)
+                log.info("session %s opened for owner %s (process %d)", reply.session_id, owner,
+                         backend.number)
+            return outcome
+        entry = sup.lookup(session_id, owner)
+        entry.in_flight += 1
+        try:
+            outcome = await self._forward(entry.backend, method, request, entry)
+        finally:
+            entry.in_flight -= 1
+        if method == "CloseSession" and outcome.code in ("OK", "NOT_FOUND"):
+            sup.forget(session_id)
+        elif outcome.ok:
+            entry.renew()
+        return outcome
+
+    async def _forward(self, backend: Any, method: str, request: bytes, entry: Any) -> Outcome:
+        deadline = self.call_deadline_seconds
+        try:
+            return await backend.call(method, request, deadline)
+        except ProcessDied as died:
+            where = f"session {entry.session_id}: " if entry is not None else ""
+            return Outcome("ABORTED", f"{where}session process died: {died.reason}; "
+                                      "the session's state is lost")
+        except asyncio.TimeoutError:
+            where = f"session {entry.session_id}: " if entry is not None else ""
+            consequence = "it goes on in the background"
+            if entry is not None and backend is not self.supervisor.inprocess:
+                self.supervisor.lose(entry, f"a {method} call ran over the per-call deadline "
+                                            f"of {deadline:g} s")
+                consequence = "the session process running it was stopped; its sessions are lost"
+            return Outcome("DEADLINE_EXCEEDED",
+                           f"{where}{method} ran over the worker's per-call deadline of "
+                           f"{deadline:g} s (--call-deadline-seconds); {consequence}")

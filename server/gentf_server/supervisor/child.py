@@ -1,0 +1,117 @@
+"""The session process: one owner's sessions and TensorFlow runtime, served on a Unix socket.
+
+Started by the supervisor as ``python -m gentf_server.supervisor.child CONFIG_JSON`` (spawned,
+never forked from a process holding gRPC or TensorFlow state). It sets its memory limit
+before importing TensorFlow, listens on the socket path in its configuration, prints
+``READY`` on stdout, and serves each connection in its own thread: a call is read whole,
+handed to the core Dispatcher, and answered. It exits when its stdin closes (the front door
+went away, however it died) or on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import signal
+import socket
+import sys
+import threading
+from typing import Any
+
+from gentf_server.calls import METHOD_NAMES, Outcome
+from gentf_server.supervisor.protocol import CONTROL_STATS, encode_reply, recv_request
+
+__all__ = ["main"]
+
+log = logging.getLogger("gentf_server.session_process")
+
+
+def _watch_parent() -> None:
+    """Exits the process when stdin reaches EOF: the front door is gone."""
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    finally:
+        os._exit(0)
+
+
+def _limit_memory(megabytes: int) -> None:
+    if megabytes > 0:
+        limit = megabytes << 20
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def _serve_connection(conn: socket.socket, dispatcher: Any) -> None:
+    with conn:
+        while True:
+            try:
+                request = recv_request(conn)
+            except ConnectionError:
+                return
+            if request is None:
+                return
+            index, payload = request
+            if index == CONTROL_STATS:
+                outcome = Outcome("OK", reply=json.dumps(_stats(dispatcher.sessions)).encode())
+            elif index < len(METHOD_NAMES):
+                outcome = dispatcher.handle(METHOD_NAMES[index], bytes(payload))
+            else:
+                outcome = Outcome("UNIMPLEMENTED", f"unknown call {index}")
+            del payload
+            try:
+                _sendall_frames(conn, encode_reply(outcome))
+            except OSError:
+                return
+
+
+def _stats(sessions: Any) -> dict[str, int]:
+    """Numbers for the front door's metrics: sessions and kept-trace bytes."""
+    live = sessions.snapshot()
+    return {"sessions": len(live),
+            "trace_bytes": sum(s.kept_trace_bytes() for s in live)}
+
+
+def _sendall_frames(conn: socket.socket, frames: list[bytes]) -> None:
+    conn.sendall(b"".join(frames[:2]))
+    conn.sendall(frames[2])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs a session process with the JSON configuration in ``argv[0]``."""
+    config = json.loads((argv if argv is not None else sys.argv[1:])[0])
+    logging.basicConfig(level=config.get("log_level", "INFO"),
+                        format=f"%(asctime)s %(levelname)s session-process[{os.getpid()}] %(name)s: %(message)s")
+    threading.Thread(target=_watch_parent, name="gentf-parent-watch", daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    _limit_memory(int(config.get("memory_mb", 0)))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    from gentf_server.core.devices import configure_devices
+    from gentf_server.core.dispatch import Dispatcher
+    from gentf_server.core.registry import op_registry
+    from gentf_server.core.session import session_limits
+    from gentf_server.core.sessions import SessionManager
+
+    configure_devices()
+    limits = session_limits(config.get("limits", {}))
+    sessions = SessionManager(op_registry(), default_lease_seconds=config["lease_seconds"],
+                              max_sessions=config["max_sessions"], limits=limits)
+    dispatcher = Dispatcher(sessions, config["max_message_bytes"])
+    sessions.start_reaper()
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(config["socket"])
+    os.chmod(config["socket"], 0o600)
+    listener.listen(64)
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=_serve_connection, args=(conn, dispatcher),
+                         name="gentf-session-conn", daemon=True).start()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""One session process as the front door sees it: start it, call it, watch it die.
+
+Calls travel over the process's Unix socket as raw bytes (see ``protocol``); each call in
+flight has a connection of its own, taken from a small idle pool, so calls of different
+sessions run concurrently in the process. A connection whose call was abandoned (deadline,
+cancellation) is closed, never reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from gentf_server.calls import Outcome
+from gentf_server.supervisor.protocol import (
+    REPLY_HEADER,
+    decode_reply_meta,
+    encode_request_header,
+)
+
+__all__ = ["ProcessDied", "SessionProcess", "describe_exit"]
+
+log = logging.getLogger("gentf_server.supervisor")
+
+START_TIMEOUT_SECONDS = 180.0
+
+
+class ProcessDied(Exception):
+    """The session process exited during a call (``reason`` says how)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def describe_exit(returncode: int | None) -> str:
+    """``"signal 11 (SIGSEGV)"``, ``"exit status 1"``: how a process ended."""
+    if returncode is None:
+        return "still running"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = "unknown"
+        return f"signal {-returncode} ({name})"
+    return f"exit status {returncode}"
+
+
+async def _recv_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, n: int) -> bytearray:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = await loop.sock_recv_into(sock, view[got:])
+        if k == 0:
+            raise ConnectionError("the session process closed the connection")
+        got += k
+    return buf
+
+
+class SessionProcess:
+    """A child process running ``gentf_server.supervisor.child``; use from one event loop."""
+
+    def __init__(self, number: int, socket_path: str, config: dict[str, Any]) -> None:
+        self.number = number
+        self.socket_path = socket_path
+        self.config = dict(config, socket=socket_path)
+        self.owner: str | None = None
+        self.sessions: set[str] = set()
+        self.proc: asyncio.subprocess.Process | None = None
+        self.ready = asyncio.Event()
+        self.exit_reason: str | None = None
+        self.started_at = time.monotonic()
+        self._idle: list[socket.socket] = []
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def alive(self) -> bool:
+        """True until the process has exited (or was told to)."""
+        return self.exit_reason is None and self.proc is not None and self.proc.returncode is None
+
+    async def start(self) -> None:
+        """Spawns the child and waits until it serves; RuntimeError if it cannot start."""
+        env = dict(os.environ)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env.setdefault("MALLOC_MMAP_THRESHOLD_", "33554432")
+        env.setdefault("MALLOC_TRIM_THRESHOLD_", "1073741824")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gentf_server.supervisor.child", json.dumps(self.config),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env)
+        assert self.proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(self.proc.stdout.readline(), START_TIMEOUT_SECONDS)
+        except asyncio.TimeoutError:
+            line = b""
+        if line.strip() != b"READY":
+            self.kill()
+            await self.proc.wait()
+            self.exit_reason = f"did not start ({describe_exit(self.proc.returncode)})"
+            raise RuntimeError(f"session process {self.number} {self.exit_reason}")
+        self.ready.set()
+        log.info("session process %d (pid %d) ready in %.1f s", self.number, self.pid,
+                 time.monotonic() - self.started_at)
+
+    async def call(self, method: str | int, payload: bytes, timeout: float | None) -> Outcome:
+        """Sends one call and waits for its outcome.
+
+        Raises ProcessDied when the process exits before answering, asyncio.TimeoutError
+        past ``timeout`` seconds (the connection is then discarded).
+        """
+        if not self.alive:
+            raise ProcessDied(self.exit_reason or describe_exit(self.proc.returncode if self.proc else None))
+        loop = asyncio.get_running_loop()
+        sock = self._idle.pop() if self._idle else None
+        reusable = False
+        try:
+            if sock is None:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                await loop.sock_connect(sock, self.socket_path)
+            outcome = await asyncio.wait_for(self._exchange(loop, sock, method, payload), timeout)
+            reusable = True
+            return outcome
+        except (ConnectionError, OSError) as exc:
+            raise ProcessDied(await self._death_reason(exc)) from None
+        finally:
+            if sock is not None:
+                if reusable and self.alive and len(self._idle) < 16:
+                    self._idle.append(sock)
+                else:
+                    sock.close()
+
+    async def _exchange(self, loop: asyncio.AbstractEventLoop, sock: socket.socket,
+                        method: str | int, payload: bytes) -> Outcome:
+        await loop.sock_sendall(sock, encode_request_header(method, len(payload)))
+        if payload:
+            await loop.sock_sendall(sock, payload)
+        header = bytes(await _recv_exactly(loop, sock, REPLY_HEADER.size))
+        _, meta_len, reply_len = REPLY_HEADER.unpack(header)
+        meta = bytes(await _recv_exactly(loop, sock, meta_len))
+        reply = await _recv_exactly(loop, sock, reply_len) if reply_len else b""
+        code, message, metadata = decode_reply_meta(header, meta)
+        return Outcome(code, message, metadata, bytes(reply))
+
+    async def _death_reason(self, exc: Exception) -> str:
+        assert self.proc is not None
+        try:
+            await asyncio.wait_for(self.proc.wait(), 5.0)
+        except asyncio.TimeoutError:
+            return f"the connection to it failed ({exc})"
+        self.exit_reason = self.exit_reason or describe_exit(self.proc.returncode)
+        return self.exit_reason
+
+    async def wait(self) -> int:
+        """Waits for the process to exit; returns its return code and records why."""
+        assert self.proc is not None
+        code = await self.proc.wait()
+        self.exit_reason = self.exit_reason or describe_exit(code)
+        for sock in self._idle:
+            sock.close()
+        self._idle.clear()
+        return code
+
+    def kill(self, reason: str | None = None) -> None:
+        """SIGKILLs the process (``reason`` becomes its exit reason)."""
+        if reason and self.exit_reason is None:
+            self.exit_reason = reason
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Ends the process: its stdin closes (it exits at once); SIGKILL after the grace."""
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        if self.exit_reason is None:
+            self.exit_reason = "stopped by the worker"
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), grace_seconds)
+        except asyncio.TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+        try:
+            os.unlink(self.socket_path)
+        except OSError:
+            pass

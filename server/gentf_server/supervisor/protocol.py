@@ -1,0 +1,79 @@
+"""Framing of calls between the front door and a session process over a Unix socket.
+
+A request is a header (method index, payload length) and the raw serialized request; a
+reply is a header (status index, metadata length, reply length), a small JSON document
+(message and trailing metadata) and the raw serialized reply. The payloads are never
+parsed or copied on the front door's side beyond reading them off the socket.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+
+from gentf_server.calls import METHOD_NAMES, STATUS_NAMES, Outcome
+
+__all__ = [
+    "CONTROL_STATS",
+    "REQUEST_HEADER",
+    "decode_reply_meta",
+    "encode_reply",
+    "encode_request_header",
+    "recv_exactly",
+    "recv_request",
+]
+
+REQUEST_HEADER = struct.Struct("<HQ")
+REPLY_HEADER = struct.Struct("<HIQ")
+
+CONTROL_STATS = 1000
+"""Method index of the control call that returns the process's statistics as JSON."""
+
+_METHOD_INDEX = {name: i for i, name in enumerate(METHOD_NAMES)}
+_STATUS_INDEX = {name: i for i, name in enumerate(STATUS_NAMES)}
+
+
+def encode_request_header(method: str | int, payload_length: int) -> bytes:
+    """The header of a request for ``method`` (a name or a control index)."""
+    index = method if isinstance(method, int) else _METHOD_INDEX[method]
+    return REQUEST_HEADER.pack(index, payload_length)
+
+
+def encode_reply(outcome: Outcome) -> list[bytes]:
+    """The frames of a reply: header, metadata JSON, reply bytes."""
+    meta = json.dumps({"message": outcome.message, "metadata": outcome.metadata}).encode()
+    header = REPLY_HEADER.pack(_STATUS_INDEX.get(outcome.code, _STATUS_INDEX["INTERNAL"]),
+                               len(meta), len(outcome.reply))
+    return [header, meta, outcome.reply]
+
+
+def decode_reply_meta(header: bytes, meta: bytes) -> tuple[str, str, list[tuple[str, str]]]:
+    """(status name, message, metadata) from a reply's header and metadata frames."""
+    status, _, _ = REPLY_HEADER.unpack(header)
+    doc = json.loads(meta)
+    return STATUS_NAMES[status], doc["message"], [tuple(kv) for kv in doc["metadata"]]
+
+
+def recv_exactly(sock: socket.socket, n: int) -> bytearray:
+    """Reads exactly ``n`` bytes into one buffer; ConnectionError on EOF."""
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = sock.recv_into(view[got:])
+        if k == 0:
+            raise ConnectionError("the peer closed the connection")
+        got += k
+    return buf
+
+
+def recv_request(sock: socket.socket) -> tuple[int, bytearray] | None:
+    """(method index, payload) of the next request; None when the peer closed cleanly."""
+    first = sock.recv(REQUEST_HEADER.size, socket.MSG_WAITALL)
+    if not first:
+        return None
+    if len(first) < REQUEST_HEADER.size:
+        first += recv_exactly(sock, REQUEST_HEADER.size - len(first))
+    index, length = REQUEST_HEADER.unpack(first)
+    return index, recv_exactly(sock, length)
