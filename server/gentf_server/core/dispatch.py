@@ -128,6 +128,10 @@ class Dispatcher:
             return Outcome(code, f"{method}: TensorFlow: {exc.message}")
         except MemoryError:
             return Outcome("RESOURCE_EXHAUSTED", f"{method}: the session process ran out of memory")
+        except Exception as exc:
+            log.exception("%s failed unexpectedly", method)
+            return Outcome("INTERNAL", f"{method}: the worker failed unexpectedly: "
+                                       f"{type(exc).__name__}: {exc}")
 
     # ---- one method each ---------------------------------------------------------------
 

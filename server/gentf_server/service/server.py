@@ -85,6 +85,7 @@ class WorkerServer:
                                         daemon=True)
         self._server: grpc.aio.Server | None = None
         self.health: Any = None
+        self.door: FrontDoor | None = None
 
     @property
     def address(self) -> str:
@@ -135,8 +136,8 @@ class WorkerServer:
             ("grpc.so_reuseport", 0),
         ]
         server = grpc.aio.server(interceptors=[AuthInterceptor(auth)], options=options)
-        door = FrontDoor(self.supervisor, auth, self.metrics, config.call_deadline_seconds)
-        server.add_generic_rpc_handlers((door.handler(),))
+        self.door = FrontDoor(self.supervisor, auth, self.metrics, config.call_deadline_seconds)
+        server.add_generic_rpc_handlers((self.door.handler(),))
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(

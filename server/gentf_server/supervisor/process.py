@@ -133,6 +133,8 @@ class SessionProcess:
             outcome = await asyncio.wait_for(self._exchange(loop, sock, method, payload), timeout)
             reusable = True
             return outcome
+        except asyncio.TimeoutError:  # a subclass of OSError since Python 3.11
+            raise
         except (ConnectionError, OSError) as exc:
             raise ProcessDied(await self._death_reason(exc)) from None
         finally:
@@ -168,9 +170,7 @@ class SessionProcess:
         assert self.proc is not None
         code = await self.proc.wait()
         self.exit_reason = self.exit_reason or describe_exit(code)
-        for sock in self._idle:
-            sock.close()
-        self._idle.clear()
+        self._close_idle()
         return code
 
     def kill(self, reason: str | None = None) -> None:
@@ -180,8 +180,14 @@ class SessionProcess:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.kill()
 
+    def _close_idle(self) -> None:
+        for sock in self._idle:
+            sock.close()
+        self._idle.clear()
+
     async def stop(self, grace_seconds: float) -> None:
         """Ends the process: its stdin closes (it exits at once); SIGKILL after the grace."""
+        self._close_idle()
         if self.proc is None or self.proc.returncode is not None:
             return
         if self.exit_reason is None:

@@ -311,8 +311,8 @@ class Supervisor:
             try:
                 out = await backend.call(CONTROL_STATS, b"", 5.0)
                 total += int(json.loads(out.reply)["trace_bytes"])
-            except Exception:  # noqa: BLE001 - statistics are best effort
-                continue
+            except Exception as exc:  # noqa: BLE001 - statistics are best effort
+                log.debug("statistics of process %s: %s", backend.number, exc)
         return {"trace_bytes": total}
 
     async def _reap_leases(self) -> None:
