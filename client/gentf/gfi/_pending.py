@@ -1,5 +1,8 @@
 """Traced calls: ``gen_fn(args) @ addr`` inside a model body.
 
+``addr`` is one key (``"x"``, ``("y", 3)``) or a hierarchical address ``path("data", 3)``
+(Gen's ``{:data => 3} ~ f(...)``): the callee's choices then sit under that path.
+
 While a model body runs, a *call handler* (one per interface operation, provided by the
 ``@gen`` language) sits on a module-level stack. Calling a generative function or a
 distribution then returns a :class:`PendingCall` instead of running it; ``pending @ addr``
@@ -11,10 +14,9 @@ The stack is process-global and not thread-safe, like autograd's tracer.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from typing import Any, NoReturn, Protocol
 
-from gentf.gfi._address import Path
+from gentf.gfi._address import Address, Path
 
 __all__ = ["CallHandler", "PendingCall", "active_handler", "pop_handler", "push_handler"]
 
@@ -22,8 +24,9 @@ __all__ = ["CallHandler", "PendingCall", "active_handler", "pop_handler", "push_
 class CallHandler(Protocol):
     """What a model body's traced calls are sent to."""
 
-    def traced_call(self, callee: Any, args: tuple[Any, ...], key: Hashable) -> Any:
-        """Runs ``callee(*args)`` as the traced call at ``key``; returns its value."""
+    def traced_call(self, callee: Any, args: tuple[Any, ...], addr: Address) -> Any:
+        """Runs ``callee(*args)`` as the traced call at ``addr`` (a key or a ``path(...)``);
+        returns its value."""
         ...
 
 
@@ -70,21 +73,17 @@ class PendingCall:
         self._handler = handler
         self._used = False
 
-    def __matmul__(self, addr: Hashable) -> Any:
+    def __matmul__(self, addr: Address) -> Any:
         if self._used:
             raise RuntimeError(f"{self!r} was already traced; a call is traced once")
-        if isinstance(addr, Path):
-            raise TypeError(
-                f"a traced call's address is one key (a string, number or tuple), not a "
-                f"path; got {addr!r}"
-            )
-        try:
-            hash(addr)
-        except TypeError:
-            raise TypeError(
-                f"a traced call's address must be hashable (a string, number or tuple); "
-                f"got {type(addr).__name__} {addr!r}"
-            ) from None
+        if not isinstance(addr, Path):
+            try:
+                hash(addr)
+            except TypeError:
+                raise TypeError(
+                    f"a traced call's address must be hashable (a string, number or tuple) "
+                    f"or a path(...); got {type(addr).__name__} {addr!r}"
+                ) from None
         if _STACK and _STACK[-1] is not self._handler:
             raise RuntimeError(
                 f"{self!r} was created in one model body and traced in another"
