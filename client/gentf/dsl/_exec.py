@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
+from autograd.tracer import Box, getval
+
 from gentf.dsl.distributions._base import Distribution
 from gentf.gfi._address import Address
 from gentf.gfi._interface import GenerativeFunction
@@ -72,6 +74,14 @@ class BodyHandler:
         """Makes the call at ``key`` (a key or a path); returns the callee's return value."""
         raise NotImplementedError
 
+    def untraced_call(self, callee: Any, args: tuple[Any, ...]) -> Any:
+        """An unaddressed call in the body (``y = f(x)``): ``callee.untraced_call(args)``.
+
+        Nothing is recorded, and no gradient flows through it: values that carry
+        gradients (during a gradient replay) are passed as plain values.
+        """
+        return callee.untraced_call(tuple(_plain(a) for a in args))
+
     def read_param(self, name: str) -> Any:
         """The current value of the function's parameter ``name`` (read-only)."""
         return self.gen_fn.get_param(name)
@@ -99,6 +109,15 @@ def param(name: str) -> Any:
             f"outside one use get_param(gen_fn, {name!r})"
         )
     return handler.read_param(name)
+
+
+def _plain(x: Any) -> Any:
+    """``x`` with autograd's boxes replaced by their values (inside tuples and lists too)."""
+    if isinstance(x, Box):
+        return _plain(getval(x))
+    if isinstance(x, (tuple, list)):
+        return type(x)(_plain(e) for e in x)
+    return x
 
 
 def _keys(addr: Address) -> tuple[Hashable, ...]:

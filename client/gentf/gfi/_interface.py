@@ -213,9 +213,10 @@ class GenerativeFunction(ABC):
     def __call__(self, *args: Any) -> Any:
         """The untraced call: run the function and return its return value only.
 
-        Inside a ``@gen`` body the call is not run yet: it returns a
-        :class:`~gentf.gfi._pending.PendingCall`, and ``gen_fn(args) @ addr`` traces it at
-        ``addr`` (``gen_fn(args).untraced()`` runs it untraced).
+        Inside a ``@gen`` body, ``gen_fn(args) @ addr`` traces the call at ``addr`` (the
+        call returns a :class:`~gentf.gfi._pending.PendingCall` that ``@ addr`` consumes);
+        any other use, ``value = gen_fn(args)`` included, runs it untraced as in Gen: its
+        choices are not recorded and its score is not added.
         """
         handler = active_handler()
         if handler is not None:
