@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 from autograd.tracer import Box, getval
 
 from gentf.dsl.distributions._base import Distribution
-from gentf.gfi._address import Address
+from gentf.gfi._address import Address, Path
 from gentf.gfi._interface import GenerativeFunction
 from gentf.gfi._pending import active_handler, pop_handler, push_handler
-from gentf.gfi._selection import HierarchicalSelection
 
 if TYPE_CHECKING:
     from gentf.dsl._gen_fn import GenFunction
@@ -34,15 +33,17 @@ class BodyHandler:
     def __init__(self, gen_fn: GenFunction) -> None:
         self.gen_fn = gen_fn
         self.visited: set[Hashable] = set()
-        self._visited_tree = HierarchicalSelection()
+        self._taken: set[tuple[Hashable, ...]] = set()  # visited addresses, as key tuples
+        self._inner: set[tuple[Hashable, ...]] = set()  # their proper prefixes
 
     def _visit(self, addr: Address) -> None:
-        if addr in self.visited:
+        keys = _keys(addr)
+        if keys in self._taken:
             raise ValueError(
                 f"@gen function {self.gen_fn.name}: address {addr!r} was used twice in one "
                 f"execution; every random choice and call needs its own address"
             )
-        if addr in self._visited_tree or not self._visited_tree.get_subselection(addr).is_empty():
+        if keys in self._inner or any(keys[:n] in self._taken for n in range(1, len(keys))):
             clash = next(a for a in self.visited if _nested(a, addr) or _nested(addr, a))
             raise ValueError(
                 f"@gen function {self.gen_fn.name}: address {addr!r} and address {clash!r} "
@@ -50,7 +51,9 @@ class BodyHandler:
                 f"inside another one's address"
             )
         self.visited.add(addr)
-        self._visited_tree.add(addr)
+        self._taken.add(keys)
+        for n in range(1, len(keys)):
+            self._inner.add(keys[:n])
 
     def traced_call(self, callee: Any, args: tuple[Any, ...], key: Address) -> Any:
         """Dispatches ``callee(args) @ key`` to :meth:`visit_choice` or :meth:`visit_call`."""
@@ -121,8 +124,6 @@ def _plain(x: Any) -> Any:
 
 
 def _keys(addr: Address) -> tuple[Hashable, ...]:
-    from gentf.gfi._address import Path
-
     return addr.keys if isinstance(addr, Path) else (addr,)
 
 

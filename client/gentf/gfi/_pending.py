@@ -79,7 +79,7 @@ def _run_untraced(handler: CallHandler, callee: Any, args: tuple[Any, ...]) -> A
 # A call site's kind: traced (``f(x) @ addr``), method (``f(x).untraced()``, or an address
 # written first), untraced (anything else), unknown (no source positions).
 _TRACED, _METHOD, _UNTRACED, _UNKNOWN = "traced", "method", "untraced", "unknown"
-_SITES: dict[tuple[CodeType, int], str] = {}
+_SITES: dict[tuple[int, int], tuple[CodeType, str]] = {}
 _INSTRUCTIONS: dict[CodeType, list[dis.Instruction]] = {}
 
 
@@ -156,11 +156,13 @@ def _site_kind(callee: Any) -> str:
     frame = _call_site(callee)
     if frame is None:
         return _UNKNOWN
-    key = (frame.f_code, frame.f_lasti)
-    kind = _SITES.get(key)
-    if kind is None:
-        kind = _SITES[key] = _classify(*key)
-    return kind
+    # Keyed by the code object's id (hashing a code object hashes its bytecode); the entry
+    # holds the code object, so the id is not reused while the entry lives.
+    code, offset = frame.f_code, frame.f_lasti
+    entry = _SITES.get((id(code), offset))
+    if entry is None or entry[0] is not code:
+        entry = _SITES[(id(code), offset)] = (code, _classify(code, offset))
+    return entry[1]
 
 
 def _needs_address(self: PendingCall, *_: Any, **__: Any) -> NoReturn:
