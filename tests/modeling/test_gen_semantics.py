@@ -420,3 +420,31 @@ def test_an_unaddressed_tffunction_call_runs_untraced(session: Any) -> None:
     (x_grad,) = accumulate_param_gradients(trace, None, 1.0)
     assert np.all(x_grad == 0)  # the untraced call is a constant for gradients
     assert np.all(runtf(net, get_param_grad_tf_var(net, W)) == 0)
+
+
+def test_a_tffunction_at_hierarchical_addresses_trains(session: Any) -> None:
+    from gentf import TFFunction, get_param_grad_tf_var, runtf, tf
+
+    W0 = np.array([[0.2, -0.5], [0.4, 0.1]])
+    xs = tf.placeholder(tf.float64, shape=(None, 2), name="xs")
+    W = tf.Variable(W0, name="W")
+    net = TFFunction([W], [xs], tf.tanh(tf.matmul(xs, W)), session)
+    x = np.array([[1.0, -1.0], [0.5, 2.0]])
+
+    @gen
+    def m() -> None:
+        for i in range(2):
+            h = net(x * (i + 1)) @ path("layer", i)
+            normal(h, 1.0) @ path("y", i)
+
+    y = {path("y", i): np.full((2, 2), 0.1 * i) for i in range(2)}
+    trace, w = generate(m, (), choicemap(y))
+    hs = [np.tanh((x * (i + 1)) @ W0) for i in range(2)]
+    assert np.allclose(trace[path("layer", 1)], hs[1])
+    assert w == pytest.approx(sum(float(np.sum(st.norm.logpdf(y[path("y", i)], hs[i], 1.0)))
+                                  for i in range(2)))
+    assert set(trace.get_choices()) == {"y"}  # a TFFunction makes no choices
+    accumulate_param_gradients(trace)
+    expected = sum((x * (i + 1)).T @ ((y[path("y", i)] - hs[i]) * (1 - hs[i] ** 2))
+                   for i in range(2))
+    assert np.allclose(runtf(net, get_param_grad_tf_var(net, W)), expected, rtol=1e-6)
