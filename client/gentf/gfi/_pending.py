@@ -17,8 +17,8 @@ as in Gen:
 
 The call site is read from the caller's bytecode and its source positions (the smallest
 expression enclosing the call: a matrix-multiplication whose left operand is the call means
-traced), cached per code location. Where Python has no source positions (``python -X
-no_debug_ranges``) a call returns a PendingCall, and using it as a value is a TypeError
+traced), cached per code location. Where Python has no source positions (Python 3.10, or
+``python -X no_debug_ranges``) a call returns a PendingCall, and using it as a value is a TypeError
 naming the fix. With no handler on the stack (outside any model), a call runs untraced.
 
 The stack is process-global and not thread-safe, like autograd's tracer.
@@ -100,7 +100,7 @@ Span = tuple[tuple[int, int], tuple[int, int]]
 
 def _span(ins: dis.Instruction) -> Span | None:
     """``((line, col), (end_line, end_col))`` of an instruction's source, if known."""
-    p = ins.positions
+    p = getattr(ins, "positions", None)  # Python 3.11+
     if p is None or p.lineno is None or p.end_lineno is None:
         return None
     if p.col_offset is None or p.end_col_offset is None:
