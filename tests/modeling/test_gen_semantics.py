@@ -448,3 +448,32 @@ def test_a_tffunction_at_hierarchical_addresses_trains(session: Any) -> None:
     expected = sum((x * (i + 1)).T @ ((y[path("y", i)] - hs[i]) * (1 - hs[i] ** 2))
                    for i in range(2))
     assert np.allclose(runtf(net, get_param_grad_tf_var(net, W)), expected, rtol=1e-6)
+
+
+def test_without_source_positions_an_unaddressed_call_is_a_pending_call() -> None:
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        from gentf.dsl import gen, normal
+        from gentf.gfi import PendingCall, simulate
+
+        @gen
+        def m():
+            u = normal(0.0, 1.0)
+            assert isinstance(u, PendingCall), u
+            try:
+                u + 1.0
+            except TypeError as exc:
+                assert "not given an address" in str(exc)
+            return normal(0.0, 1.0) @ "x"
+
+        assert set(simulate(m, ()).get_choices()) == {"x"}
+        print("ok")
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "-X", "no_debug_ranges", "-c", script],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert proc.stdout.strip() == "ok", proc.stderr
