@@ -29,6 +29,7 @@ from gentf import (
     tf,
 )
 from sklearn.datasets import load_digits
+from tqdm import tqdm
 
 
 def load_data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -68,6 +69,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam step size (GenTF: 1e-4)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args()
 
     train_x, train_y, test_x, test_y = load_data(args.seed)
@@ -85,7 +87,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
     print(f"held-out accuracy before training: {accuracy():.3f}")
-    for i in range(args.steps):
+    for i in tqdm(range(args.steps), desc="train", disable=args.quiet):
         idx = rng.choice(len(train_x), size=args.batch_size, replace=False)
         trace, _ = generate(net, (train_x[idx],), choicemap())
         p = trace.get_retval()
@@ -97,7 +99,7 @@ def main() -> None:
         runtf(net, reset)
         if (i + 1) % 100 == 0 or i + 1 == args.steps:
             loglik = float(np.mean(np.log(np.maximum(p[rows, train_y[idx]], 1e-12))))
-            print(f"step {i + 1:4d}  minibatch log-likelihood {loglik:8.4f}  "
+            tqdm.write(f"step {i + 1:4d}  minibatch log-likelihood {loglik:8.4f}  "
                   f"held-out accuracy {accuracy():.3f}  ({time.perf_counter() - started:.1f} s)")
     sess.close()
 

@@ -26,6 +26,7 @@ from gentf import TFFunction, accumulate_param_gradients_only, choicemap, genera
 from gentf.dsl import categorical, gen
 from gentf.inference import FixedStepGradientDescent, ParamUpdate
 from sklearn.datasets import load_digits
+from tqdm import tqdm
 
 
 def load_data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -91,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> float:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", default="digits_softmax.png",
                         help="training-curve PNG (default digits_softmax.png; '' for none)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
     train_x, train_y, test_x, test_y = load_data(args.seed)
@@ -103,11 +105,11 @@ def main(argv: Sequence[str] | None = None) -> float:
         acc_steps: list[int] = []
         accs: list[float] = []
         started = time.perf_counter()
-        for i in range(args.steps):
+        for i in tqdm(range(args.steps), desc="train", disable=args.quiet):
             idx = rng.choice(len(train_x), size=args.batch_size, replace=False)
             trace, weight = generate(model, (train_x[idx],), labels(train_y[idx]))
             if i == 0:
-                print(f"first generate weight {weight:.4f} = {args.batch_size} * log(0.1) "
+                tqdm.write(f"first generate weight {weight:.4f} = {args.batch_size} * log(0.1) "
                       f"= {args.batch_size * np.log(0.1):.4f}")
             # Gen sums gradients over a minibatch; scaling by 1/batch makes the step size
             # apply to the mean.
@@ -118,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> float:
                 acc_steps.append(i + 1)
                 accs.append(float(np.mean(np.argmax(net(test_x), axis=1) == test_y)))
             if i == 0 or (i + 1) % 100 == 0:
-                print(f"step {i + 1:4d}  minibatch log-likelihood per example {loglik[-1]:8.4f}")
+                tqdm.write(f"step {i + 1:4d}  minibatch log-likelihood per example {loglik[-1]:8.4f}")
         elapsed = time.perf_counter() - started
         accuracy = float(np.mean(np.argmax(net(test_x), axis=1) == test_y))
         print(f"{args.steps} steps in {elapsed:.1f} s ({1e3 * elapsed / max(args.steps, 1):.2f} ms/step)")

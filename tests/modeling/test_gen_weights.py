@@ -9,7 +9,6 @@ from gentf.dsl import gen, normal, param
 from gentf.gfi import (
     EmptyChoiceMap,
     NoChange,
-    PendingCall,
     UnknownChange,
     assess,
     choicemap,
@@ -181,15 +180,14 @@ def test_untraced_calls() -> None:
 
     @gen
     def body() -> float:
-        pending = nn(1)
-        assert isinstance(pending, PendingCall)
-        with pytest.raises(TypeError, match="not given an address"):
-            pending + 1.0
-        v = nn(1).untraced()  # runs without tracing
-        return v + normal(0.0, 1.0) @ "x"
+        u = nn(1)  # unaddressed: runs untraced at once, as in Gen
+        assert isinstance(u, float)
+        v = nn(1).untraced()  # the explicit spelling
+        return u + v + normal(0.0, 1.0) @ "x"
 
     trace = simulate(body, ())
     assert set(trace.get_choices()) == {"x"}
+    assert trace.get_score() == pytest.approx(float(st.norm.logpdf(trace["x"])))
 
 
 def test_pending_call_errors() -> None:
@@ -255,9 +253,8 @@ def test_subclass_untraced_call_override_still_traces_inside_models() -> None:
 
     @gen
     def m() -> object:
-        pending = net(np.ones(2))
-        assert isinstance(pending, PendingCall)
-        traced = pending @ "net"
+        traced = net(np.ones(2)) @ "net"
+        assert isinstance(net(np.ones(2)), str)  # unaddressed: its own untraced call
         return traced, net(np.ones(2)).untraced()
 
     traced, untraced = simulate(m, ()).get_retval()

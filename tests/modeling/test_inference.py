@@ -26,7 +26,7 @@ from gentf.inference import (
     metropolis_hastings,
     train,
 )
-from gentf.inference._progress import ProgressBar
+from gentf.inference._progress import progress_bar
 
 S0, S = 2.0, 0.5
 YS = np.array([0.3, 1.1, 0.8])
@@ -156,17 +156,27 @@ def test_train_fits_a_gaussian() -> None:
         train(gaussian_fit, data, upd, epoch_size=2, minibatch_size=3, progress=False)
 
 
-def test_progress_bar_writes_to_its_stream() -> None:
+def test_progress_bars_are_tqdm_on_stderr_and_off_when_asked(
+        capsys: pytest.CaptureFixture[str]) -> None:
     out = io.StringIO()
-    bar = ProgressBar(4, "train", stream=out)
-    bar.update(4, "done")
-    bar.close()
-    assert "train [" in out.getvalue() and "4/4" in out.getvalue()
-    quiet = io.StringIO()
-    off = ProgressBar(4, "train", enabled=False, stream=quiet)
-    off.update(4)
-    off.close()
-    assert quiet.getvalue() == ""
+    with progress_bar(4, "train", True, file=out) as bar:
+        bar.update(4)
+    assert "train: 100%" in out.getvalue() and "4/4" in out.getvalue()
+
+    @gen(params={"m": 0.0})
+    def fit() -> None:
+        normal(param("m"), 1.0) @ "y"
+
+    upd = ParamUpdate(ADAM(0.05), fit)
+    train(fit, lambda: ((), choicemap({"y": 1.0})), upd, num_epoch=2, num_minibatch=3,
+          progress=True)
+    importance_sampling(model, (), OBS, 7, progress=True)
+    err = capsys.readouterr().err
+    assert "train: 100%" in err and "6/6" in err and "held-out" in err
+    assert "importance_sampling: 100%" in err and "7/7" in err
+    train(fit, lambda: ((), choicemap({"y": 1.0})), upd, progress=False)
+    importance_sampling(model, (), OBS, 7)  # off by default
+    assert capsys.readouterr().err == ""
 
 
 @gen(params={"m": 0.0, "log_s": 0.0})

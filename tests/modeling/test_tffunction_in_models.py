@@ -11,7 +11,6 @@ from fd import fd_grad
 from gentf import TFFunction, get_param_grad_tf_var, reset_param_grads_tf_op, runtf, tf
 from gentf.dsl import categorical, gen, get_param_grad, normal, param, set_param
 from gentf.gfi import (
-    PendingCall,
     accumulate_param_gradients,
     assess,
     choice_gradients,
@@ -55,9 +54,7 @@ def test_call_inside_a_model_is_traced_and_outside_is_untraced(session: Any) -> 
 
     @gen
     def model(x: np.ndarray) -> Any:
-        pending = net(x)
-        assert isinstance(pending, PendingCall)
-        return pending @ "net"
+        return net(x) @ "net"
 
     trace = simulate(model, (X0,))
     assert np.allclose(trace.get_retval(), np.tanh(X0 @ W0))

@@ -1,7 +1,9 @@
 """The ``@gen`` modeling language: generative functions as Python functions, distributions.
 
-Inside a ``@gen`` body, ``dist(args) @ key`` makes a random choice and ``gen_fn(args) @
-key`` calls another generative function; ``param(name)`` reads a trainable parameter.
+Inside a ``@gen`` body, ``dist(args) @ addr`` makes a random choice and ``gen_fn(args) @
+addr`` calls another generative function, at a key or a hierarchical ``path(k1, k2, ...)``
+(Gen's ``{:k1 => k2} ~ f(args)``); a call without an address runs untraced, as in Gen;
+``param(name)`` reads a trainable parameter.
 Randomness comes from one module-level generator: ``seed(n)`` for reproducibility.
 """
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from gentf.dsl._exec import BodyHandler, run_body
 from gentf.dsl._generate import call_constraints, leaf_constraint
 from gentf.dsl.distributions._base import Distribution
+from gentf.gfi._address import Address
 from gentf.gfi._choicemap import ChoiceMap
 from gentf.gfi._interface import GenerativeFunction
+from gentf.gfi._selection import HierarchicalSelection
 
 if TYPE_CHECKING:
     from gentf.dsl._gen_fn import GenFunction
@@ -17,12 +19,20 @@ if TYPE_CHECKING:
 __all__ = ["assess_gen", "check_all_visited"]
 
 
-def check_all_visited(choices: ChoiceMap, visited: set[Hashable], where: str) -> None:
-    """ValueError naming the top-level addresses of ``choices`` that were never visited."""
-    unvisited = [key for key in choices if key not in visited]
+def check_all_visited(choices: ChoiceMap, visited: Iterable[Address], where: str) -> None:
+    """ValueError naming the addresses of ``choices`` that no visited address covers.
+
+    A value is covered when its address, or a call address above it, was visited (the
+    callee then checks the choices under its own address), as in Gen's ``all_visited``.
+    """
+    tree = HierarchicalSelection(tuple(visited))
+    unvisited = [addr for addr, _ in choices.leaves() if addr not in tree]
     if unvisited:
+        shown = ", ".join(repr(a) for a in unvisited[:10])
+        more = f" and {len(unvisited) - 10} more" if len(unvisited) > 10 else ""
         raise ValueError(
-            f"{where}: these addresses were given but the body never visited them: {unvisited!r}"
+            f"{where}: these addresses were given but the body never visited them: "
+            f"[{shown}]{more}"
         )
 
 

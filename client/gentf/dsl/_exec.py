@@ -1,7 +1,9 @@
 """Running a ``@gen`` body under a handler: one handler class per interface operation.
 
-A handler receives each traced call (``dist(args) @ key`` or ``gen_fn(args) @ key``) of
-the body, refuses duplicate addresses, and serves ``param(name)`` reads.
+A handler receives each traced call (``dist(args) @ addr`` or ``gen_fn(args) @ addr``) of
+the body, refuses an address used twice (or one inside another: a choice at ``"a"`` and
+a call at ``path("a", 1)``), and serves ``param(name)`` reads. An address is a key or a
+hierarchical ``path(...)``; the trace records each call under the address as written.
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
+from autograd.tracer import Box, getval
+
 from gentf.dsl.distributions._base import Distribution
+from gentf.gfi._address import Address, Path
 from gentf.gfi._interface import GenerativeFunction
 from gentf.gfi._pending import active_handler, pop_handler, push_handler
 
@@ -20,20 +25,39 @@ __all__ = ["BodyHandler", "param", "run_body"]
 
 
 class BodyHandler:
-    """Base handler: address bookkeeping and parameter reads; subclasses visit calls."""
+    """Base handler: address bookkeeping and parameter reads; subclasses visit calls.
+
+    ``visited`` holds every address visited so far, as written (keys and paths).
+    """
 
     def __init__(self, gen_fn: GenFunction) -> None:
         self.gen_fn = gen_fn
         self.visited: set[Hashable] = set()
+        self._taken: set[tuple[Hashable, ...]] = set()  # visited addresses, as key tuples
+        self._inner: set[tuple[Hashable, ...]] = set()  # their proper prefixes
 
-    def traced_call(self, callee: Any, args: tuple[Any, ...], key: Hashable) -> Any:
-        """Dispatches ``callee(args) @ key`` to :meth:`visit_choice` or :meth:`visit_call`."""
-        if key in self.visited:
+    def _visit(self, addr: Address) -> None:
+        keys = _keys(addr)
+        if keys in self._taken:
             raise ValueError(
-                f"@gen function {self.gen_fn.name}: address {key!r} was used twice in one "
+                f"@gen function {self.gen_fn.name}: address {addr!r} was used twice in one "
                 f"execution; every random choice and call needs its own address"
             )
-        self.visited.add(key)
+        if keys in self._inner or any(keys[:n] in self._taken for n in range(1, len(keys))):
+            clash = next(a for a in self.visited if _nested(a, addr) or _nested(addr, a))
+            raise ValueError(
+                f"@gen function {self.gen_fn.name}: address {addr!r} and address {clash!r} "
+                f"overlap (one lies inside the other); a random choice or call cannot sit "
+                f"inside another one's address"
+            )
+        self.visited.add(addr)
+        self._taken.add(keys)
+        for n in range(1, len(keys)):
+            self._inner.add(keys[:n])
+
+    def traced_call(self, callee: Any, args: tuple[Any, ...], key: Address) -> Any:
+        """Dispatches ``callee(args) @ key`` to :meth:`visit_choice` or :meth:`visit_call`."""
+        self._visit(key)
         if isinstance(callee, Distribution):
             return self.visit_choice(key, callee, args)
         if isinstance(callee, GenerativeFunction):
@@ -43,15 +67,23 @@ class BodyHandler:
             f"{type(callee).__name__}"
         )
 
-    def visit_choice(self, key: Hashable, dist: Distribution, args: tuple[Any, ...]) -> Any:
-        """Makes the random choice at ``key``; returns its value."""
+    def visit_choice(self, key: Address, dist: Distribution, args: tuple[Any, ...]) -> Any:
+        """Makes the random choice at ``key`` (a key or a path); returns its value."""
         raise NotImplementedError
 
     def visit_call(
-        self, key: Hashable, callee: GenerativeFunction, args: tuple[Any, ...]
+        self, key: Address, callee: GenerativeFunction, args: tuple[Any, ...]
     ) -> Any:
-        """Makes the call at ``key``; returns the callee's return value."""
+        """Makes the call at ``key`` (a key or a path); returns the callee's return value."""
         raise NotImplementedError
+
+    def untraced_call(self, callee: Any, args: tuple[Any, ...]) -> Any:
+        """An unaddressed call in the body (``y = f(x)``): ``callee.untraced_call(args)``.
+
+        Nothing is recorded, and no gradient flows through it: values that carry
+        gradients (during a gradient replay) are passed as plain values.
+        """
+        return callee.untraced_call(tuple(_plain(a) for a in args))
 
     def read_param(self, name: str) -> Any:
         """The current value of the function's parameter ``name`` (read-only)."""
@@ -80,3 +112,22 @@ def param(name: str) -> Any:
             f"outside one use get_param(gen_fn, {name!r})"
         )
     return handler.read_param(name)
+
+
+def _plain(x: Any) -> Any:
+    """``x`` with autograd's boxes replaced by their values (inside tuples and lists too)."""
+    if isinstance(x, Box):
+        return _plain(getval(x))
+    if isinstance(x, (tuple, list)):
+        return type(x)(_plain(e) for e in x)
+    return x
+
+
+def _keys(addr: Address) -> tuple[Hashable, ...]:
+    return addr.keys if isinstance(addr, Path) else (addr,)
+
+
+def _nested(outer: Address, inner: Address) -> bool:
+    """True when ``inner`` is ``outer`` or lies below it."""
+    o, i = _keys(outer), _keys(inner)
+    return len(o) <= len(i) and i[:len(o)] == o

@@ -20,13 +20,16 @@ __all__ = ["GenFunction", "gen"]
 class GenFunction(GenerativeFunction):
     """A generative function whose body is a Python function.
 
-    Inside the body, ``dist(args) @ key`` makes a random choice and ``gen_fn(args) @ key``
-    calls another generative function (a ``TFFunction`` included); ``param(name)`` reads a
+    Inside the body, ``dist(args) @ addr`` makes a random choice and ``gen_fn(args) @ addr``
+    calls another generative function (a ``TFFunction`` included), where ``addr`` is a key
+    or a hierarchical ``path(...)``; ``param(name)`` reads a
     trainable parameter declared in ``params``. Every argument holding floats is
     differentiable; write arithmetic on values that need gradients with
     ``autograd.numpy`` and never write into arrays in place.
 
-    Calling the function outside a model runs it untraced and returns the return value.
+    Calling the function outside a model, or inside a body without ``@ addr``, runs it
+    untraced and returns the return value (inside a body its choices are not recorded and
+    its score is not added, as in Gen).
     """
 
     def __init__(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gentf.dsl.distributions._base import Distribution
-from gentf.gfi._address import Address, split_address
+from gentf.gfi._address import Address, Path, path, split_address
 from gentf.gfi._choicemap import ChoiceMap
 from gentf.gfi._interface import GenerativeFunction, Trace
 
@@ -40,9 +40,11 @@ Record = ChoiceRecord | CallRecord
 class GenTrace(Trace):
     """The trace of one execution of a ``@gen`` function.
 
-    ``trace[key]`` is the value of the choice at ``key``, or the return value of the call
-    at ``key`` (as in Gen); ``trace[path(k, ...)]`` looks inside the call at ``k``;
-    ``trace[()]`` is the return value.
+    ``records`` maps each address as the body wrote it (a key or a ``path(...)``) to its
+    record, in execution order. ``trace[addr]`` is the value of the choice at ``addr``, or
+    the return value of the call at ``addr`` (as in Gen); an address below a call's
+    address looks inside that call (``trace[path("data", 3, "y")]`` for the call at
+    ``path("data", 3)``); ``trace[()]`` is the return value.
     """
 
     def __init__(
@@ -93,17 +95,23 @@ class GenTrace(Trace):
     def __getitem__(self, addr: Address) -> Any:
         if isinstance(addr, tuple) and addr == ():
             return self._retval
-        key, rest = split_address(addr)
-        record = self.records.get(key)
-        if record is None:
-            raise KeyError(f"no choice or call at address {key!r} in this trace")
-        if isinstance(record, ChoiceRecord):
-            if rest is not None:
-                raise KeyError(f"address {key!r} is a random choice; {addr!r} does not exist")
-            return record.value
-        if rest is None:
-            return record.subtrace.get_retval()
-        return record.subtrace[rest]
+        split_address(addr)  # a clear TypeError for an unhashable address
+        record = self.records.get(addr)
+        if record is not None:
+            return record.value if isinstance(record, ChoiceRecord) else record.subtrace.get_retval()
+        if isinstance(addr, Path):
+            # The record whose address is the longest proper prefix of ``addr``: a call
+            # (look inside its subtrace) or a choice (nothing lies below a choice).
+            keys = addr.keys
+            for n in range(len(keys) - 1, 0, -1):
+                prefix = path(*keys[:n])
+                record = self.records.get(prefix)
+                if isinstance(record, CallRecord):
+                    return record.subtrace[path(*keys[n:])]
+                if isinstance(record, ChoiceRecord):
+                    raise KeyError(
+                        f"address {prefix!r} is a random choice; {addr!r} does not exist")
+        raise KeyError(f"no choice or call at address {addr!r} in this trace")
 
     def __repr__(self) -> str:
         return f"<GenTrace of {self._gen_fn.name}: score {self._score:.6g}, {len(self.records)} records>"

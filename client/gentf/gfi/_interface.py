@@ -15,7 +15,7 @@ scaled.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from gentf.gfi._choicemap import ChoiceMap, EmptyChoiceMap
@@ -213,9 +213,10 @@ class GenerativeFunction(ABC):
     def __call__(self, *args: Any) -> Any:
         """The untraced call: run the function and return its return value only.
 
-        Inside a ``@gen`` body the call is not run yet: it returns a
-        :class:`~gentf.gfi._pending.PendingCall`, and ``gen_fn(args) @ addr`` traces it at
-        ``addr`` (``gen_fn(args).untraced()`` runs it untraced).
+        Inside a ``@gen`` body, ``gen_fn(args) @ addr`` traces the call at ``addr`` (the
+        call returns a :class:`~gentf.gfi._pending.PendingCall` that ``@ addr`` consumes);
+        any other use, ``value = gen_fn(args)`` included, runs it untraced as in Gen: its
+        choices are not recorded and its score is not added.
         """
         handler = active_handler()
         if handler is not None:
@@ -228,11 +229,27 @@ def simulate(gen_fn: GenerativeFunction, args: tuple[Any, ...]) -> Trace:
     return gen_fn.simulate(tuple(args))
 
 
+def _as_choicemap(value: Any, what: str) -> ChoiceMap:
+    """``value`` as a ChoiceMap: ``None`` is empty, a dict goes through ``ChoiceMap(...)``."""
+    if value is None:
+        return EmptyChoiceMap()
+    if isinstance(value, ChoiceMap):
+        return value
+    if isinstance(value, Mapping):
+        return ChoiceMap(value)
+    raise TypeError(f"{what}: expected a choice map (or a dict of choices); got "
+                    f"{type(value).__name__} {value!r}")
+
+
 def generate(
-    gen_fn: GenerativeFunction, args: tuple[Any, ...], constraints: ChoiceMap | None = None
+    gen_fn: GenerativeFunction, args: tuple[Any, ...],
+    constraints: ChoiceMap | Mapping[Any, Any] | None = None,
 ) -> tuple[Trace, float]:
-    """``(trace, weight) = generate(gen_fn, args, constraints)``; no constraints: empty."""
-    return gen_fn.generate(tuple(args), EmptyChoiceMap() if constraints is None else constraints)
+    """``(trace, weight) = generate(gen_fn, args, constraints)``; no constraints: empty.
+
+    A dict of constraints is accepted and read as ``choicemap(dict)``.
+    """
+    return gen_fn.generate(tuple(args), _as_choicemap(constraints, "generate"))
 
 
 def propose(gen_fn: GenerativeFunction, args: tuple[Any, ...]) -> tuple[ChoiceMap, float, Any]:
@@ -241,56 +258,104 @@ def propose(gen_fn: GenerativeFunction, args: tuple[Any, ...]) -> tuple[ChoiceMa
 
 
 def assess(
-    gen_fn: GenerativeFunction, args: tuple[Any, ...], choices: ChoiceMap
+    gen_fn: GenerativeFunction, args: tuple[Any, ...], choices: ChoiceMap | Mapping[Any, Any]
 ) -> tuple[float, Any]:
-    """``(weight, retval) = assess(gen_fn, args, choices)``."""
-    return gen_fn.assess(tuple(args), choices)
+    """``(weight, retval) = assess(gen_fn, args, choices)``; a dict is read as ``choicemap(dict)``."""
+    return gen_fn.assess(tuple(args), _as_choicemap(choices, "assess"))
 
 
 def _args_and_diffs(
-    trace: Trace, args: tuple[Any, ...] | None, argdiffs: Sequence[Diff] | None
+    where: str, trace: Trace, args: Any, argdiffs: Any
 ) -> tuple[tuple[Any, ...], tuple[Diff, ...]]:
     """``args=None``: the trace's arguments, NoChange each; new ``args`` without diffs:
-    UnknownChange each."""
+    UnknownChange each. Checks that there is one Diff per argument."""
     if args is None:
         args = trace.get_args()
         if argdiffs is None:
             argdiffs = tuple(NoChange for _ in args)
     elif argdiffs is None:
         argdiffs = tuple(UnknownChange for _ in args)
+    if isinstance(args, (str, bytes)) or not isinstance(args, Sequence):
+        raise TypeError(f"{where}: the arguments must be a tuple; got {type(args).__name__} "
+                        f"{args!r}")
+    if isinstance(argdiffs, Diff) or not isinstance(argdiffs, Sequence):
+        raise TypeError(f"{where}: argdiffs must be a tuple with one diff per argument "
+                        f"(NoChange or UnknownChange); got {argdiffs!r}")
+    if len(argdiffs) != len(args):
+        raise ValueError(f"{where}: {len(args)} arguments but {len(argdiffs)} argdiffs")
+    for diff in argdiffs:
+        if not isinstance(diff, Diff):
+            raise TypeError(f"{where}: each argdiff must be NoChange or UnknownChange; got "
+                            f"{diff!r}")
     return tuple(args), tuple(argdiffs)
 
 
 def update(
     trace: Trace,
-    args: tuple[Any, ...] | None = None,
-    argdiffs: Sequence[Diff] | None = None,
-    constraints: ChoiceMap | None = None,
+    args: Any = None,
+    argdiffs: Any = None,
+    constraints: ChoiceMap | Mapping[Any, Any] | None = None,
 ) -> tuple[Trace, float, Diff, ChoiceMap]:
     """``(new_trace, weight, retdiff, discard) = update(trace, args, argdiffs, constraints)``.
 
-    ``args=None`` keeps the trace's arguments (with ``NoChange`` diffs); ``argdiffs=None``
-    with new arguments means ``UnknownChange`` for each.
+    Also ``update(trace, constraints)`` (Gen's short form: the trace's own arguments, each
+    with ``NoChange``): a ChoiceMap or dict in the second position is the constraints, never
+    the arguments. ``args=None`` keeps the trace's arguments (with ``NoChange`` diffs); new
+    ``args`` without ``argdiffs`` (or with a choice map in the ``argdiffs`` position,
+    ``update(trace, args, constraints)``) means ``UnknownChange`` for each.
     """
-    args, argdiffs = _args_and_diffs(trace, args, argdiffs)
+    if isinstance(args, (ChoiceMap, Mapping)):
+        if argdiffs is not None or constraints is not None:
+            raise TypeError(
+                "update(trace, constraints) takes nothing after the constraints; the full "
+                "form is update(trace, args, argdiffs, constraints)"
+            )
+        args, constraints = None, args
+    elif isinstance(argdiffs, (ChoiceMap, Mapping)):
+        if constraints is not None:
+            raise TypeError(
+                "update: a choice map was given as argdiffs and another as constraints; the "
+                "full form is update(trace, args, argdiffs, constraints)"
+            )
+        argdiffs, constraints = None, argdiffs
+    args, argdiffs = _args_and_diffs("update", trace, args, argdiffs)
     return trace.get_gen_fn().update(
-        trace, args, argdiffs, EmptyChoiceMap() if constraints is None else constraints
+        trace, args, argdiffs, _as_choicemap(constraints, "update")
     )
 
 
 def regenerate(
     trace: Trace,
-    args: tuple[Any, ...] | None = None,
-    argdiffs: Sequence[Diff] | None = None,
+    args: Any = None,
+    argdiffs: Any = None,
     selection: Selection | None = None,
 ) -> tuple[Trace, float, Diff]:
     """``(new_trace, weight, retdiff) = regenerate(trace, args, argdiffs, selection)``.
 
-    Argument defaults as for :func:`update`; ``selection=None`` selects nothing.
+    Also ``regenerate(trace, selection)`` (Gen's short form: the trace's own arguments, each
+    with ``NoChange``). Argument defaults as for :func:`update`; ``selection=None`` selects
+    nothing.
     """
     from gentf.gfi._selection import select
 
-    args, argdiffs = _args_and_diffs(trace, args, argdiffs)
+    if isinstance(args, Selection):
+        if argdiffs is not None or selection is not None:
+            raise TypeError(
+                "regenerate(trace, selection) takes nothing after the selection; the full "
+                "form is regenerate(trace, args, argdiffs, selection)"
+            )
+        args, selection = None, args
+    elif isinstance(argdiffs, Selection):
+        if selection is not None:
+            raise TypeError(
+                "regenerate: a selection was given as argdiffs and another as selection; the "
+                "full form is regenerate(trace, args, argdiffs, selection)"
+            )
+        argdiffs, selection = None, argdiffs
+    args, argdiffs = _args_and_diffs("regenerate", trace, args, argdiffs)
+    if selection is not None and not isinstance(selection, Selection):
+        raise TypeError(f"regenerate: expected a Selection (select(...)); got "
+                        f"{type(selection).__name__} {selection!r}")
     return trace.get_gen_fn().regenerate(
         trace, args, argdiffs, select() if selection is None else selection
     )

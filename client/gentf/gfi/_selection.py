@@ -5,7 +5,8 @@ of a call selects every choice inside it. ``selectall()`` selects everything,
 ``complement(sel)`` (or ``~sel``) everything else, ``select()`` nothing.
 
 A selection answers two questions: ``addr in sel`` (is the choice at ``addr`` selected?)
-and ``sel.get_subselection(key)`` (what is selected inside the call at ``key``?).
+and ``sel.get_subselection(addr)`` (what is selected inside the call at ``addr``, a key or
+a ``path(...)``?).
 """
 
 from __future__ import annotations
@@ -32,13 +33,16 @@ class Selection:
     def __contains__(self, addr: Address) -> bool:
         raise NotImplementedError(f"{type(self).__name__} does not implement __contains__")
 
-    def get_subselection(self, key: Hashable) -> Selection:
-        """``sub = sel.get_subselection(key)``: the selection inside the call at ``key``."""
+    def get_subselection(self, addr: Address) -> Selection:
+        """``sub = sel.get_subselection(addr)``: the selection inside the call at ``addr``.
+
+        ``addr`` is a key or a hierarchical ``path(...)`` (the call at ``path("data", 3)``).
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement get_subselection")
 
-    def __getitem__(self, key: Hashable) -> Selection:
-        """``sel[key]`` is ``sel.get_subselection(key)`` (Gen's spelling)."""
-        return self.get_subselection(key)
+    def __getitem__(self, addr: Address) -> Selection:
+        """``sel[addr]`` is ``sel.get_subselection(addr)`` (Gen's spelling)."""
+        return self.get_subselection(addr)
 
     def is_empty(self) -> bool:
         """True when nothing is selected."""
@@ -55,7 +59,7 @@ class EmptySelection(Selection):
     def __contains__(self, addr: Address) -> bool:
         return False
 
-    def get_subselection(self, key: Hashable) -> Selection:
+    def get_subselection(self, addr: Address) -> Selection:
         """Nothing is selected inside anything."""
         return self
 
@@ -74,7 +78,7 @@ class AllSelection(Selection):
         split_address(addr)
         return True
 
-    def get_subselection(self, key: Hashable) -> Selection:
+    def get_subselection(self, addr: Address) -> Selection:
         """Everything is selected inside every call."""
         return self
 
@@ -115,11 +119,15 @@ class HierarchicalSelection(Selection):
         sub = self._subs.get(key)
         return sub is not None and rest in sub
 
-    def get_subselection(self, key: Hashable) -> Selection:
+    def get_subselection(self, addr: Address) -> Selection:
         """All of a selected call; the listed addresses inside a call; else nothing."""
+        key, rest = split_address(addr)
         if key in self._all:
             return AllSelection()
-        return self._subs.get(key, EmptySelection())
+        sub = self._subs.get(key)
+        if sub is None:
+            return EmptySelection()
+        return sub if rest is None else sub.get_subselection(rest)
 
     def is_empty(self) -> bool:
         """True when no address was added."""
@@ -139,9 +147,9 @@ class ComplementSelection(Selection):
     def __contains__(self, addr: Address) -> bool:
         return addr not in self.inner
 
-    def get_subselection(self, key: Hashable) -> Selection:
+    def get_subselection(self, addr: Address) -> Selection:
         """The complement of the inner selection's subselection."""
-        return complement(self.inner.get_subselection(key))
+        return complement(self.inner.get_subselection(addr))
 
     def is_empty(self) -> bool:
         """True when the inner selection selects everything."""

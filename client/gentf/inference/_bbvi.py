@@ -16,7 +16,7 @@ from gentf.gfi._interface import (
     simulate,
 )
 from gentf.inference._param_update import ParamUpdate
-from gentf.inference._progress import ProgressBar
+from gentf.inference._progress import progress_bar
 
 __all__ = ["black_box_vi"]
 
@@ -41,26 +41,27 @@ def black_box_vi(
     ``accumulate_param_gradients(trace, None, log_weight / samples_per_iter)`` on each (the
     learning signal, possibly negative, is the scale factor) and applies ``update``.
     Returns the last iteration's ELBO estimate and traces and the per-iteration history.
+    ``progress=True`` draws a tqdm bar on stderr (one step per iteration).
     """
     history = np.zeros(iters)
     traces: list[Trace] = []
     elbo = 0.0
-    bar = ProgressBar(iters, "black_box_vi", enabled=progress)
-    for it in range(iters):
-        elbo = 0.0
-        traces = []
-        for _ in range(samples_per_iter):
-            trace = simulate(var_model, var_model_args)
-            constraints = observations.merge(trace.get_choices())
-            _, model_weight = generate(model, model_args, constraints)
-            log_weight = model_weight - trace.get_score()
-            elbo += log_weight / samples_per_iter
-            accumulate_param_gradients_only(trace, None, log_weight / samples_per_iter)
-            traces.append(trace)
-        update.apply()
-        history[it] = elbo
-        if callback is not None:
-            callback(it, elbo)
-        bar.update(it + 1, f"elbo {elbo:.4g}")
-    bar.close()
+    with progress_bar(iters, "black_box_vi", progress) as bar:
+        for it in range(iters):
+            elbo = 0.0
+            traces = []
+            for _ in range(samples_per_iter):
+                trace = simulate(var_model, var_model_args)
+                constraints = observations.merge(trace.get_choices())
+                _, model_weight = generate(model, model_args, constraints)
+                log_weight = model_weight - trace.get_score()
+                elbo += log_weight / samples_per_iter
+                accumulate_param_gradients_only(trace, None, log_weight / samples_per_iter)
+                traces.append(trace)
+            update.apply()
+            history[it] = elbo
+            if callback is not None:
+                callback(it, elbo)
+            bar.set_postfix_str(f"elbo {elbo:.4g}", refresh=False)
+            bar.update(1)
     return elbo, traces, history

@@ -10,6 +10,7 @@ from gentf.dsl._rng import get_rng
 from gentf.gfi._choicemap import ChoiceMap
 from gentf.gfi._interface import GenerativeFunction, Trace, generate, propose
 from gentf.inference._logsumexp import logsumexp
+from gentf.inference._progress import progress_bar
 
 __all__ = ["importance_resampling", "importance_sampling"]
 
@@ -36,6 +37,7 @@ def importance_sampling(
     *,
     proposal: GenerativeFunction | None = None,
     proposal_args: tuple[Any, ...] = (),
+    progress: bool = False,
 ) -> tuple[list[Trace], np.ndarray, float]:
     """``(traces, log_norm_weights, lml_est) = importance_sampling(model, args, obs, n)``.
 
@@ -44,15 +46,19 @@ def importance_sampling(
     with ``proposal_args``) are merged with the observations, and the log weight is
     ``generate weight - proposal weight``. ``log_norm_weights`` are normalized (they
     logsumexp to 0) and ``lml_est = logsumexp(log_weights) - log(n)`` estimates
-    ``log p(observations)``.
+    ``log p(observations)``. ``progress=True`` draws a tqdm bar on stderr (one step per
+    sample).
     """
     if num_samples < 1:
         raise ValueError(f"importance_sampling: num_samples must be >= 1; got {num_samples}")
     traces: list[Trace] = []
     log_weights = np.empty(num_samples)
-    for i in range(num_samples):
-        trace, log_weights[i] = _one(model, model_args, observations, proposal, proposal_args)
-        traces.append(trace)
+    with progress_bar(num_samples, "importance_sampling", progress) as bar:
+        for i in range(num_samples):
+            trace, log_weights[i] = _one(model, model_args, observations, proposal,
+                                         proposal_args)
+            traces.append(trace)
+            bar.update(1)
     total = logsumexp(log_weights)
     lml_est = total - float(np.log(num_samples))
     return traces, log_weights - total, lml_est
@@ -66,6 +72,7 @@ def importance_resampling(
     *,
     proposal: GenerativeFunction | None = None,
     proposal_args: tuple[Any, ...] = (),
+    progress: bool = False,
 ) -> tuple[Trace, float]:
     """``(trace, lml_est) = importance_resampling(model, args, obs, n)``.
 
@@ -74,7 +81,7 @@ def importance_resampling(
     """
     traces, log_norm_weights, lml_est = importance_sampling(
         model, model_args, observations, num_samples,
-        proposal=proposal, proposal_args=proposal_args)
+        proposal=proposal, proposal_args=proposal_args, progress=progress)
     probs = np.exp(log_norm_weights)
     index = int(get_rng().choice(num_samples, p=probs / probs.sum()))
     return traces[index], lml_est

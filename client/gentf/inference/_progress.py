@@ -1,48 +1,25 @@
-"""A one-line text progress bar on stderr (no dependencies)."""
+"""Progress bars for long inference and learning loops, drawn by ``tqdm``.
+
+Every loop that takes a ``progress`` flag draws one bar on stderr while it runs (tqdm's
+defaults: redrawn at most ten times a second, elapsed and remaining time, rate); with the
+flag off no bar is created and nothing is written.
+"""
 
 from __future__ import annotations
 
-import sys
-import time
-from typing import TextIO
+from typing import Any, TextIO
 
-__all__ = ["ProgressBar"]
+from tqdm.auto import tqdm
+
+__all__ = ["progress_bar"]
 
 
-class ProgressBar:
-    """``bar = ProgressBar(total, label)``; ``bar.update(done, note)``; ``bar.close()``.
+def progress_bar(total: int, desc: str, enabled: bool, file: TextIO | None = None) -> Any:
+    """``bar = progress_bar(total, desc, enabled)``: a ``tqdm`` bar of ``total`` steps.
 
-    Redraws at most ten times a second; does nothing when ``enabled`` is False.
+    Use ``bar.update(n)``, ``bar.set_postfix_str(note)`` and ``bar.close()`` (or ``with``).
+    ``enabled=False`` gives a disabled bar whose methods do nothing. ``file``: where to
+    draw (default stderr).
     """
-
-    def __init__(self, total: int, label: str, enabled: bool = True,
-                 stream: TextIO | None = None) -> None:
-        self.total = max(total, 1)
-        self.label = label
-        self.enabled = enabled
-        self.stream = stream if stream is not None else sys.stderr
-        self.start = time.monotonic()
-        self._last = 0.0
-
-    def update(self, done: int, note: str = "", force: bool = False) -> None:
-        """Redraws the bar with ``done`` of ``total`` steps finished."""
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < 0.1 and done < self.total:
-            return
-        self._last = now
-        width = 30
-        filled = int(width * done / self.total)
-        elapsed = now - self.start
-        self.stream.write(
-            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} "
-            f"{elapsed:6.1f}s {note}"
-        )
-        self.stream.flush()
-
-    def close(self) -> None:
-        """Ends the line."""
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
+    return tqdm(total=total, desc=desc, disable=not enabled, file=file, leave=True,
+                dynamic_ncols=True)

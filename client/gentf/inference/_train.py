@@ -11,7 +11,7 @@ from gentf.dsl._rng import get_rng
 from gentf.gfi._choicemap import ChoiceMap
 from gentf.gfi._interface import GenerativeFunction, accumulate_param_gradients_only, generate
 from gentf.inference._param_update import ParamUpdate
-from gentf.inference._progress import ProgressBar
+from gentf.inference._progress import progress_bar
 
 __all__ = ["train"]
 
@@ -40,7 +40,8 @@ def train(
     ``evaluation_size`` (default ``epoch_size``) fresh examples and records their mean
     generate weight. Returns the held-out history, one value per epoch.
     ``callback(epoch, minibatch, minibatch_objective)`` runs after each update (the
-    objective is the minibatch's mean weight); ``progress=False`` turns off the bar on stderr.
+    objective is the minibatch's mean weight); ``progress=False`` turns off the tqdm bar on
+    stderr (one step per minibatch).
     """
     if minibatch_size > epoch_size:
         raise ValueError(
@@ -48,30 +49,29 @@ def train(
         )
     evaluation_size = epoch_size if evaluation_size is None else evaluation_size
     history = np.zeros(num_epoch)
-    bar = ProgressBar(num_epoch * num_minibatch, "train", enabled=progress)
-    for epoch in range(num_epoch):
-        examples = [data_generator() for _ in range(epoch_size)]
-        for minibatch in range(num_minibatch):
-            idx = get_rng().permutation(epoch_size)[:minibatch_size]
-            objective = 0.0
-            for i in idx:
-                args, constraints = examples[i]
-                trace, weight = generate(gen_fn, args, constraints)
-                objective += weight
-                accumulate_param_gradients_only(trace)
-            update.apply()
-            objective /= minibatch_size
-            if callback is not None:
-                callback(epoch, minibatch, objective)
-            bar.update(epoch * num_minibatch + minibatch + 1,
-                       f"epoch {epoch + 1} minibatch objective {objective:.4g}")
-        total = 0.0
-        for _ in range(evaluation_size):
-            args, constraints = data_generator()
-            _, weight = generate(gen_fn, args, constraints)
-            total += weight
-        history[epoch] = total / max(evaluation_size, 1)
-        bar.update(epoch * num_minibatch + num_minibatch,
-                   f"epoch {epoch + 1} held-out {history[epoch]:.4g}", force=True)
-    bar.close()
+    with progress_bar(num_epoch * num_minibatch, "train", progress) as bar:
+        for epoch in range(num_epoch):
+            examples = [data_generator() for _ in range(epoch_size)]
+            for minibatch in range(num_minibatch):
+                idx = get_rng().permutation(epoch_size)[:minibatch_size]
+                objective = 0.0
+                for i in idx:
+                    args, constraints = examples[i]
+                    trace, weight = generate(gen_fn, args, constraints)
+                    objective += weight
+                    accumulate_param_gradients_only(trace)
+                update.apply()
+                objective /= minibatch_size
+                if callback is not None:
+                    callback(epoch, minibatch, objective)
+                bar.set_postfix_str(f"epoch {epoch + 1} minibatch objective {objective:.4g}",
+                                    refresh=False)
+                bar.update(1)
+            total = 0.0
+            for _ in range(evaluation_size):
+                args, constraints = data_generator()
+                _, weight = generate(gen_fn, args, constraints)
+                total += weight
+            history[epoch] = total / max(evaluation_size, 1)
+            bar.set_postfix_str(f"epoch {epoch + 1} held-out {history[epoch]:.4g}")
     return history
