@@ -10,6 +10,7 @@ differentiates the whole vector with one numpy call each.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,8 @@ from gentf.gfi._param_conf import ParamConf
 from gentf.gfi._selection import Selection
 
 __all__ = ["Map", "MapTrace"]
+
+_INSTANCES: weakref.WeakKeyDictionary[Any, Map] = weakref.WeakKeyDictionary()
 
 
 class MapTrace(Trace):
@@ -124,6 +127,7 @@ class Map(GenerativeFunction):
     @ "y"`` puts them at ``path("y", i)``. The return value is the array of the values
     (distribution kernel) or the list of the kernel's return values. Gradients with respect
     to an array argument come back as an array of its shape; for a list, a list.
+    ``Map(k) is Map(k)``: one Map per kernel, so it may be written inside a model body.
 
     Example::
 
@@ -133,15 +137,28 @@ class Map(GenerativeFunction):
             Map(categorical)(probs) @ "y"      # labels at path("y", i)
     """
 
-    def __init__(self, kernel: GenerativeFunction | Distribution) -> None:
+    kernel: GenerativeFunction | Distribution
+    is_distribution: bool
+    name: str
+
+    def __new__(cls, kernel: GenerativeFunction | Distribution) -> Map:  # noqa: PYI034
+        # One Map per kernel: ``Map(k)`` written inside a body is the same generative
+        # function in every execution, as update and regenerate require of a call address.
         if not isinstance(kernel, (GenerativeFunction, Distribution)):
             raise TypeError(
                 f"Map(kernel): the kernel is a generative function or a distribution; got "
                 f"{type(kernel).__name__}"
             )
+        existing = _INSTANCES.get(kernel)
+        if existing is not None:
+            return existing
+        self = super().__new__(cls)
         self.kernel = kernel
         self.is_distribution = isinstance(kernel, Distribution)
-        self.name = f"Map({getattr(kernel, 'name', None) or kernel!r})"
+        label = getattr(kernel, "name", None) or repr(kernel)
+        self.name = f"Map({label})"
+        _INSTANCES[kernel] = self
+        return self
 
     def __repr__(self) -> str:
         return self.name

@@ -35,7 +35,7 @@ def gammaln(x: Any) -> Any:
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim == 0:
         return _lgamma(float(arr))
-    return _LGAMMA(arr).astype(np.float64)
+    return np.asarray(_LGAMMA(arr), dtype=np.float64)
 
 
 # Bernoulli-number coefficients of the asymptotic series
@@ -65,7 +65,8 @@ def _digamma_positive(x: np.ndarray) -> np.ndarray:
     series = np.zeros_like(x)
     for c in reversed(_PSI_SERIES):
         series = (series + c) * inv2
-    return acc + np.log(x) - 0.5 / x - series
+    out: np.ndarray = acc + np.log(x) - 0.5 / x - series
+    return out
 
 
 def digamma(x: Any) -> Any:
