@@ -338,3 +338,65 @@ def test_map_rejects_bad_kernels_and_constraints() -> None:
     with pytest.raises(ValueError, match="no element visits"):
         generate(Map(normal), (np.zeros(2), np.ones(2)), choicemap({"a": 1.0}))
     assert repr(Map(normal)) == "Map(normal)"
+
+
+# ---- the replay's direct path: choices on elements of a call's return value ---------------
+
+
+def test_choices_on_elements_of_a_call_skip_autograd_with_the_same_gradients(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gentf.dsl import _backprop
+    from numpy_gen_fn import Linear
+
+    direct_adds: list[Any] = []
+    original = _backprop._Site.add_direct
+
+    def counting(site: Any, k: int, idx: Any, grad: Any) -> None:
+        direct_adds.append(idx)
+        original(site, k, idx, grad)
+
+    monkeypatch.setattr(_backprop._Site, "add_direct", counting)
+
+    W = RNG.normal(size=(5, 3))
+    x = RNG.normal(size=3)
+    obs = RNG.normal(size=5)
+
+    def model_of(kind: str, lin: Linear) -> Any:
+        @gen
+        def model(x: Any) -> Any:
+            y = lin(x) @ "net"
+            if kind == "map":
+                Map(normal)(y, 0.5 * anp.ones(5)) @ "y"
+                return y
+            for i in range(3):  # elements: direct, or through autograd when multiplied
+                normal(y[i] if kind == "direct" else y[i] * 1.0, 0.5) @ ("y", i)
+            tail = y[3:] if kind == "direct" else y[3:] * 1.0
+            normal(tail, np.array([0.5, 0.5])) @ "tail"
+            return y
+
+        return model
+
+    results = {}
+    for kind in ("direct", "autograd", "map"):
+        lin = Linear(W)
+        model = model_of(kind, lin)
+        cm = (choicemap({"y": {i: obs[i] for i in range(5)}}) if kind == "map" else
+              choicemap({**{("y", i): obs[i] for i in range(3)}, "tail": obs[3:]}))
+        trace, w = generate(model, (x,), cm)
+        (xg,) = accumulate_param_gradients(trace, np.ones(5), 0.3)
+        (xg2,), _, _ = choice_gradients(trace, select(), np.ones(5))
+        results[kind] = (w, xg, xg2, lin.grad.copy())
+        # the direct path served the plain element reads (3 elements and a slice, twice)
+        assert len(direct_adds) == (8 if kind == "direct" else 0), kind
+        direct_adds.clear()
+    for kind in ("autograd", "map"):
+        w, xg, xg2, wg = results[kind]
+        assert w == pytest.approx(results["direct"][0], abs=TOL)
+        _close(xg, results["direct"][1])
+        _close(xg2, results["direct"][2])
+        _close(wg, results["direct"][3])
+    # against the closed form: d/dW [sum log N(obs; Wx, 0.5) + sum(Wx)] = outer(r, x)
+    r = (obs - W @ x) / 0.25 + 1.0
+    _close(results["direct"][3], 0.3 * np.outer(r, x))
+    _close(results["direct"][1], W.T @ r)

@@ -310,20 +310,10 @@ class Map(GenerativeFunction):
         n = _element_count(args, "generate")
         _index_keys(constraints, n, f"generate of {self.name}")
         if self.is_distribution:
-            values: list[Any] = [None] * n
-            free: list[int] = []
-            fixed: list[int] = []
-            for i in range(n):
-                if constraints.has_value(i):
-                    values[i] = constraints.get_value(i)
-                    fixed.append(i)
-                elif i in constraints:
-                    raise ValueError(
-                        f"generate of {self.name}: element {i} is a random choice, but the "
-                        f"constraints hold a submap there"
-                    )
-                else:
-                    free.append(i)
+            given = _leaf_constraints(constraints, f"generate of {self.name}")
+            values: list[Any] = [given.get(i) for i in range(n)]
+            fixed = sorted(given)
+            free = [i for i in range(n) if i not in given] if len(given) < n else []
             for i, v in zip(free, self._dist_sample(args, free)):
                 values[i] = v
             trace = self._dist_trace(args, values)
@@ -564,6 +554,15 @@ def _own(gen_fn: Map, trace: Trace) -> MapTrace:
     if not isinstance(trace, MapTrace) or trace.get_gen_fn() is not gen_fn:
         raise TypeError(f"expected a trace of {gen_fn!r}; got {trace!r}")
     return trace
+
+
+def _leaf_constraints(choices: ChoiceMap, where: str) -> dict[Any, Any]:
+    """The values at the top level of ``choices``; ValueError if a submap sits there (the
+    elements of a distribution kernel are values)."""
+    for key, _ in choices.get_submaps_shallow():
+        raise ValueError(f"{where}: element {key!r} is a random choice, but the constraints "
+                         f"hold a submap there")
+    return dict(choices.get_values_shallow())
 
 
 def _sub(choices: ChoiceMap, i: int, where: str) -> ChoiceMap:

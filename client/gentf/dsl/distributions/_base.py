@@ -144,11 +144,14 @@ class ElementwiseDistribution(Distribution):
 
     def batch_shape(self, value: Any, *args: Any) -> tuple[int, ...]:
         """The broadcast shape of the inputs without their event axes (the terms' shape)."""
-        shapes = [np.shape(value)]
+        first: tuple[int, ...] = tuple(np.shape(value))
+        shapes = [first]
         for a, e in zip(args, self._event_dims(len(args))):
             s = np.shape(a)
             shapes.append(s[:len(s) - e] if e else s)
-        return np.broadcast_shapes(*shapes)
+        if all(s == first for s in shapes):
+            return first
+        return _broadcast_shapes(shapes)
 
     def _logpdf(self, value: Any, *args: Any) -> float:
         return float(np.sum(self.logpdf_terms(value, *args)))
@@ -166,6 +169,19 @@ class ElementwiseDistribution(Distribution):
             target = full + (shape[len(shape) - e:] if e else ())
             out.append(unbroadcast(np.broadcast_to(g, target), shape))
         return tuple(out)
+
+
+def _broadcast_shapes(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """numpy's broadcast of ``shapes`` (ValueError if they do not broadcast)."""
+    rank = max(len(s) for s in shapes)
+    out = [1] * rank
+    for s in shapes:
+        for i, d in enumerate(s, start=rank - len(s)):
+            if d != 1:
+                if out[i] not in (1, d):
+                    raise ValueError(f"shapes {shapes} do not broadcast together")
+                out[i] = d
+    return tuple(out)
 
 
 def _logpdf_impl(dist: Distribution, value: Any, *args: Any) -> Any:

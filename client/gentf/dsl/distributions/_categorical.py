@@ -85,24 +85,31 @@ class Categorical(ElementwiseDistribution):
                 return None, g
         return super()._logpdf_grad(value, p)
 
+    def _picked(self, value: Any, probs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                        np.ndarray]:
+        """``(flat_probs, rows, idx, inside)``: probs as (rows, K) and the chosen entries."""
+        p = np.asarray(probs)
+        idx, inside = self._indices(value, p)
+        flat = p.reshape(-1, p.shape[-1])
+        return flat, np.arange(flat.shape[0]), idx.reshape(-1), inside.reshape(-1)
+
     def logpdf_terms(self, value: Any, *args: Any) -> Any:
         """``log probs[..., value]`` per row; ``-inf`` for an index outside ``0 .. K-1``."""
-        p = np.asarray(args[0])
-        idx, inside = self._indices(value, p)
-        picked = np.take_along_axis(p, idx[..., None], axis=-1)[..., 0]
+        flat, rows, idx, inside = self._picked(value, args[0])
+        shape = np.shape(args[0])[:-1]
+        picked = flat[rows, idx]
+        if inside.all():
+            return np.log(picked).reshape(shape)
         with np.errstate(divide="ignore"):
-            return np.where(inside, np.log(picked), NEG_INF)
+            return np.where(inside, np.log(picked), NEG_INF).reshape(shape)
 
     def logpdf_terms_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
         """``1/probs[..., value]`` at the chosen index of each row, 0 elsewhere."""
-        p = np.asarray(args[0])
-        idx, inside = self._indices(value, p)
-        g = np.zeros_like(p, dtype=np.result_type(p.dtype, np.float32))
-        picked = np.take_along_axis(p, idx[..., None], axis=-1)
-        with np.errstate(divide="ignore"):
-            inv = np.where(inside[..., None], 1.0 / np.where(inside[..., None], picked, 1.0), 0.0)
-        np.put_along_axis(g, idx[..., None], inv.astype(g.dtype), axis=-1)
-        return None, g
+        flat, rows, idx, inside = self._picked(value, args[0])
+        g = np.zeros(flat.shape, dtype=np.result_type(flat.dtype, np.float32))
+        picked = flat[rows, idx]
+        g[rows, idx] = np.where(inside, 1.0 / np.where(inside, picked, 1.0), 0.0)
+        return None, g.reshape(np.shape(args[0]))
 
 
 categorical = Categorical()
