@@ -8,18 +8,18 @@ linked from the running interpreter's installed copies (found through their meta
 
 from __future__ import annotations
 
-import importlib.metadata as metadata
 import os
 import pathlib
 import re
 import subprocess
 import sys
 import textwrap
-import tomllib
 import venv
+from importlib import metadata
 from typing import Any
 
 import pytest
+import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
