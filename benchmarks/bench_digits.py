@@ -71,7 +71,11 @@ def bench_gentf(xs: np.ndarray, ys: np.ndarray, iters: int, address: str | None)
     step = tf.train.GradientDescentOptimizer(0.01).apply_gradients(
         [(tf.negative(get_param_grad_tf_var(net, W)), W), (tf.negative(get_param_grad_tf_var(net, b)), b)])
     reset = reset_param_grads_tf_op(net)
-    update_and_reset = tf.group(step, reset)
+    updater = net.make_param_updater(FixedStepGradientDescent(0.01))
+    # The update and the reset in one run: the updater's op resets the accumulators only
+    # after the step has read them (a plain tf.group(step, reset) leaves their order open, and
+    # a reset that runs first makes the step train nothing).
+    update_and_reset = updater.op
 
     def forward() -> object:
         return net(xs)
@@ -86,8 +90,6 @@ def bench_gentf(xs: np.ndarray, ys: np.ndarray, iters: int, address: str | None)
         trace, _ = generate(net, (xs,), choicemap())
         accumulate_param_gradients(trace, output_grad(trace.get_retval(), ys), 0.01)
         runtf(net, update_and_reset)
-
-    updater = net.make_param_updater(FixedStepGradientDescent(0.01))
 
     def train_step_pipelined() -> None:
         trace, _ = generate(net, (xs,), choicemap())

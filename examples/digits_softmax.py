@@ -1,11 +1,12 @@
 """GenTF's softmax regression on scikit-learn's 8x8 digits: a @gen model calling a TFFunction.
 
     probs = net(xs) @ "net"                 # softmax(xs W + b), W and b on the worker
-    categorical(probs[i]) @ ("y", i)        # one label per row
+    Map(categorical)(probs) @ "y"           # one label per row, at path("y", i)
 
 Each step: ``generate`` the model with a minibatch's labels constrained,
 ``accumulate_param_gradients`` (the categorical log-likelihood's gradient crosses into
-the worker through the network's return value), then ``ParamUpdate.apply()`` (an SGD
+the worker through the network's return value; Map scores and differentiates the 100
+labels in one numpy call), then ``ParamUpdate.apply()`` (an SGD
 ascent step on the worker, then the accumulators are reset). Prints held-out accuracy
 and saves a training-curve PNG.
 
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from gentf import TFFunction, accumulate_param_gradients_only, choicemap, generate, tf
+from gentf import Map, TFFunction, accumulate_param_gradients_only, choicemap, generate, tf
 from gentf.dsl import categorical, gen
 from gentf.inference import FixedStepGradientDescent, ParamUpdate
 from sklearn.datasets import load_digits
@@ -50,15 +51,14 @@ def build(sess: Any) -> tuple[TFFunction, Any, Any, Any]:
     @gen
     def model(xs_val: np.ndarray) -> None:
         probs_val = net(xs_val) @ "net"
-        for i in range(len(xs_val)):
-            categorical(probs_val[i]) @ ("y", i)
+        Map(categorical)(probs_val) @ "y"
 
     return net, W, b, model
 
 
 def labels(ys: np.ndarray) -> Any:
-    """The constraints ``{("y", i): ys[i]}``."""
-    return choicemap({("y", i): int(y) for i, y in enumerate(ys)})
+    """The constraints ``{path("y", i): ys[i]}``: the Map's element i under "y"."""
+    return choicemap({"y": {i: int(y) for i, y in enumerate(ys)}})
 
 
 def save_curve(path: str, loglik: list[float], acc_steps: list[int], accs: list[float]) -> None:

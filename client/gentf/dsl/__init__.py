@@ -9,6 +9,7 @@ Randomness comes from one module-level generator: ``seed(n)`` for reproducibilit
 
 from gentf.dsl._exec import param
 from gentf.dsl._gen_fn import GenFunction, gen
+from gentf.dsl._map_combinator import Map, MapTrace
 from gentf.dsl._params import get_param, get_param_grad, init_param, set_param, zero_param_grad
 from gentf.dsl._rng import get_rng, seed, set_rng
 from gentf.dsl._trace import GenTrace
@@ -36,6 +37,8 @@ __all__ = [
     "Distribution",
     "GenFunction",
     "GenTrace",
+    "Map",
+    "MapTrace",
     "bernoulli",
     "beta",
     "binomial",

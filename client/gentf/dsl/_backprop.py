@@ -21,6 +21,11 @@ The body is re-run with the trace's values (Gen's ``dynamic/backprop.jl``):
    to (a float32 network output, say), never passed through silently.
 6. ``scale_factor`` multiplies parameter increments at every level (it is handed to the
    callees); argument gradients are returned unscaled.
+7. Autograd only where user code needs it (Gen's way): a random choice whose tracked
+   arguments are plain elements or slices of a call's return value (``categorical(
+   probs[i]) @ ("y", i)``) is scored in numpy, and the distribution's ``logpdf_grad`` is
+   added straight into that call's cotangent; no node of the tape is made for it. Other
+   tracked arguments go through ``logpdf`` as one autograd primitive.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import autograd
 import autograd.numpy as anp
 import numpy as np
 from autograd.extend import defvjp_argnums, primitive
+from autograd.numpy.numpy_boxes import ArrayBox
 from autograd.tracer import Box
 
 from gentf.dsl._exec import BodyHandler, run_body
@@ -111,17 +117,41 @@ class _Site:
         self.visited = False
         self.choice_values: ChoiceMap = ChoiceMap()
         self.choice_grads: ChoiceMap = ChoiceMap()
+        self.direct: dict[int, np.ndarray] = {}
 
-    def retval_for_body(self, out: Any) -> Any:
-        """The return value the body sees: tracked leaves cut out of the primitive's output."""
+    def retval_for_body(self, out: Any, tags: dict[int, Any]) -> Any:
+        """The return value the body sees: tracked leaves cut out of the primitive's output,
+        as boxes whose plain element reads are remembered in ``tags``."""
         if not self.leaves:
             return self.subtrace.get_retval()
+        if len(self.leaves) == 1:  # no slicing: its reverse pass is a slow np.add.at
+            box = anp.reshape(out, self.leaves[0].shape)
+            return self.rebuild([_LeafBox.wrap(box, tags, self, 0)], True)
         vals, start = [], 0
-        for leaf in self.leaves:
+        for k, leaf in enumerate(self.leaves):
             size = leaf.size
-            vals.append(anp.reshape(out[start:start + size], leaf.shape))
+            box = anp.reshape(out[start:start + size], leaf.shape)
+            vals.append(_LeafBox.wrap(box, tags, self, k))
             start += size
         return self.rebuild(vals, True)
+
+    def add_direct(self, k: int, idx: Any, grad: Any) -> None:
+        """Adds ``grad`` into the cotangent of ``leaf[idx]`` (leaf ``k``), outside autograd."""
+        buf = self.direct.get(k)
+        if buf is None:
+            buf = self.direct[k] = np.zeros(self.leaves[k].shape)
+        buf[idx] += grad
+
+    def _with_direct(self, g: np.ndarray) -> np.ndarray:
+        if not self.direct:
+            return g
+        g = np.array(g, dtype=np.float64)
+        start = 0
+        for k, leaf in enumerate(self.leaves):
+            if k in self.direct:
+                g[start:start + leaf.size] += self.direct[k].ravel()
+            start += leaf.size
+        return g
 
     def backward(self, g: np.ndarray, need_arg_grads: bool = True) -> tuple[Any, ...]:
         """Calls the callee with the return value's cotangent; returns its argument gradients
@@ -129,6 +159,7 @@ class _Site:
         if self.visited:
             raise RuntimeError(f"gentf internal error: call at {self.key!r} visited twice")
         self.visited = True
+        g = self._with_direct(g)
         if self.leaves:
             vals, start = [], 0
             for leaf in self.leaves:
@@ -169,6 +200,37 @@ class _Site:
         if isinstance(arg, np.ndarray):
             return g.astype(arg.dtype, copy=False)
         return float(g)
+
+
+def _is_basic_index(idx: Any) -> bool:
+    """An index that selects a view (ints and slices): ``buf[idx] += g`` adds each once."""
+    if isinstance(idx, tuple):
+        return all(_is_basic_index(i) for i in idx)
+    return isinstance(idx, (int, np.integer, slice)) and not isinstance(idx, bool)
+
+
+class _LeafBox(ArrayBox):  # type: ignore[misc]
+    """A call's return value in the replay: an autograd box that remembers its plain
+    element reads (``probs[i]``), so a choice on them can skip the tape (point 7)."""
+
+    __slots__ = ("_k", "_site", "_tags")
+
+    @classmethod
+    def wrap(cls, box: Any, tags: dict[int, Any], site: _Site, k: int) -> Any:
+        if type(box) is not ArrayBox:
+            return box
+        leaf = cls(box._value, box._trace, box._node)
+        leaf._tags, leaf._site, leaf._k = tags, site, k
+        return leaf
+
+    def __getitem__(self, idx: Any) -> Any:
+        out = ArrayBox.__getitem__(self, idx)
+        if _is_basic_index(idx):
+            self._tags[id(out)] = (self._site, self._k, idx, out)
+        return out
+
+
+Box.types.add(_LeafBox)
 
 
 def _site_output_impl(anchor: Any, site: _Site, *args: Any) -> np.ndarray:
@@ -265,6 +327,7 @@ class _Replay(BodyHandler):
         self.score: Any = 0.0
         self.links: Any = 0.0
         self.sites: list[_Site] = []
+        self.tags: dict[int, Any] = {}
 
     def _record(self, key: Hashable) -> Record:
         record = self.trace.records.get(key)
@@ -287,8 +350,30 @@ class _Replay(BodyHandler):
             raise RuntimeError(  # noqa: TRY004 - the replay diverged, not a type error
                 f"{self.gen_fn.name}: address {key!r} was a call, now a choice")
         value = self.tracked_choices.get(key, record.value)
+        if not isinstance(value, Box) and self.tags:
+            direct = self._direct_args(args)
+            if direct is not None:
+                raw = tuple(a._value if isinstance(a, Box) else a for a in args)
+                grads = dist.logpdf_grad(value, *raw)
+                for j, (site, k, idx, _) in direct:
+                    g = grads[1 + j]
+                    if g is not None:
+                        site.add_direct(k, idx, g)
+                self.score = self.score + dist.logpdf(value, *raw)
+                return value
         self.score = self.score + dist.logpdf(value, *args)
         return value
+
+    def _direct_args(self, args: tuple[Any, ...]) -> list[tuple[int, Any]] | None:
+        """``[(j, tag)]`` when every tracked argument is a tagged element read; else None."""
+        found = []
+        for j, a in enumerate(args):
+            if isinstance(a, Box):
+                tag = self.tags.get(id(a))
+                if tag is None or tag[3] is not a:
+                    return None
+                found.append((j, tag))
+        return found or None
 
     def visit_call(self, key: Hashable, callee: GenerativeFunction, args: tuple[Any, ...]) -> Any:
         record = self._record(key)
@@ -302,7 +387,7 @@ class _Replay(BodyHandler):
         self.sites.append(site)
         out = _site_output(self.anchor, site, *args)
         self.links = self.links + 0.0 * anp.sum(out)
-        return site.retval_for_body(out)
+        return site.retval_for_body(out, self.tags)
 
 
 def _backprop(

@@ -108,6 +108,7 @@ class Session:
         self._sent: set[str] = set()
         self._pending: list[tuple[str, Any, Any]] = []
         self._pending_lock = threading.Lock()
+        self._released: list[int] = []
         _OPEN_SESSIONS.add(self)
         self._sync_lock = threading.Lock()
         self.closed = False
@@ -190,6 +191,18 @@ class Session:
             full = len(self._pending) >= MAX_DEFERRED_CALLS
         if full:  # back-pressure: a caller that only defers still waits for the worker
             self.flush()
+
+    def release_trace(self, handle: int) -> None:
+        """Notes that the trace ``handle`` is garbage; the next ``Generate`` tells the worker
+        (safe from a garbage collector's finalizer in any thread)."""
+        with self._pending_lock:
+            self._released.append(handle)
+
+    def take_released_traces(self) -> list[int]:
+        """The trace handles noted by :meth:`release_trace` since the last call (now cleared)."""
+        with self._pending_lock:
+            released, self._released = self._released, []
+        return released
 
     def flush(self) -> None:
         """Sends the deferred calls now (one round trip; nothing when there are none)."""

@@ -3,11 +3,13 @@
 Arguments are placeholders, trainable parameters are variables, the return value is a
 tensor of the session's graph. The worker compiles forward, argument VJP and
 parameter-gradient accumulation once; a trace keeps its arguments on the worker under a
-handle, so gradient calls send only the return value's gradient.
+handle, so gradient calls send only the return value's gradient. When the trace is
+garbage, its handle is released with the session's next Generate.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -131,7 +133,16 @@ class TFFunction(GenerativeFunction):
                                              function_id=self.function_id, keep_trace=keep)
         for a in args:
             fill_tensor(request.args.add(), a)
-        reply = self.session.call("Generate", request)
+        released = self.session.take_released_traces()
+        if released:
+            request.release_trace_handles.extend(released)
+        try:
+            reply = self.session.call("Generate", request)
+        except Exception:
+            # not known to have reached the worker: released again with the next call
+            for handle in released:
+                self.session.release_trace(handle)
+            raise
         return decode_tensor(reply.retval), int(reply.trace_handle)
 
     def _gradient_call(self, method: str, trace: TFTrace, retval_grad: Any, scale: float) -> tuple[np.ndarray[Any, Any], ...]:
@@ -161,7 +172,12 @@ class TFFunction(GenerativeFunction):
         """``trace = simulate(f, args)``: one forward run; the worker keeps the arguments."""
         prepared = self._prepare_args(args)
         retval, handle = self._run_forward(prepared, keep=True)
-        return TFTrace(self, prepared, retval, handle)
+        trace = TFTrace(self, prepared, retval, handle)
+        if handle:
+            # the worker forgets the arguments once the trace is garbage (batched into the
+            # session's next Generate)
+            weakref.finalize(trace, self.session.release_trace, handle).atexit = False
+        return trace
 
     def generate(self, args: tuple[Any, ...], constraints: ChoiceMap) -> tuple[TFTrace, float]:
         """``(trace, 0.0) = generate(f, args, constraints)``; constraints must be empty."""

@@ -121,16 +121,18 @@ class ConstructResponse(_message.Message):
     def __init__(self, function_id: _Optional[str] = ..., output: _Optional[_Union[_graph_pb2.OutputInfo, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[_graph_pb2.OutputInfo, _Mapping]]] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("session_id", "function_id", "args", "keep_trace")
+    __slots__ = ("session_id", "function_id", "args", "keep_trace", "release_trace_handles")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     KEEP_TRACE_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_TRACE_HANDLES_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     function_id: str
     args: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Tensor]
     keep_trace: bool
-    def __init__(self, session_id: _Optional[str] = ..., function_id: _Optional[str] = ..., args: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., keep_trace: _Optional[bool] = ...) -> None: ...
+    release_trace_handles: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, session_id: _Optional[str] = ..., function_id: _Optional[str] = ..., args: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., keep_trace: _Optional[bool] = ..., release_trace_handles: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
     __slots__ = ("retval", "trace_handle")

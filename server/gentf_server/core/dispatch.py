@@ -220,6 +220,8 @@ class Dispatcher:
 
     def _generate(self, session: Session, request: Any) -> worker_pb2.GenerateResponse:
         args = _decode_all(request.args, "argument")
+        for released in request.release_trace_handles:
+            session.drop_trace(released)
         retval, handle = session.generate(request.function_id, args, request.keep_trace)
         reply = worker_pb2.GenerateResponse(trace_handle=handle)
         fill_tensor(reply.retval, retval)

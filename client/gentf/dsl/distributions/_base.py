@@ -1,25 +1,35 @@
-"""The distribution base class: sample, logpdf (autograd-differentiable), logpdf_grad."""
+"""The distribution base classes: sample, logpdf, logpdf_grad (Gen's way: analytic gradients).
+
+A distribution computes its log density and its gradient in plain numpy. ``logpdf`` is an
+autograd primitive only when one of its inputs carries a gradient (an autograd ``Box``,
+inside a gradient replay of a ``@gen`` body or a user's ``autograd.grad``): its
+vector-Jacobian product is built from ``logpdf_grad``, so a random choice costs one node
+of the tape, never a replay of the density's arithmetic.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import autograd
+import autograd.numpy as anp
 import numpy as np
+from autograd.extend import defvjp_argnums, primitive
+from autograd.tracer import Box
 
 from gentf.dsl._rng import get_rng
 from gentf.gfi._pending import PendingCall, active_handler
 
-__all__ = ["Distribution"]
+__all__ = ["Distribution", "ElementwiseDistribution", "unbroadcast"]
 
 
 class Distribution:
     """A primitive probability distribution over one (possibly array-valued) choice.
 
     Subclasses set ``name``, ``is_discrete``, ``has_output_grad``, ``has_argument_grads``
-    and write :meth:`sample` and :meth:`logpdf`. ``logpdf`` is written with
-    ``autograd.numpy`` so gradients flow through it; for batched (broadcast) arguments it
-    returns the SUM of the elementwise log densities, a scalar.
+    and write :meth:`sample`, :meth:`_logpdf` and :meth:`_logpdf_grad` in numpy. For
+    batched (broadcast) arguments the log density is the SUM of the elementwise log
+    densities, a scalar.
 
     Calling a distribution inside a ``@gen`` body returns a pending call: ``dist(args) @
     addr`` makes the traced random choice at ``addr``. Outside a model it samples from the
@@ -35,33 +45,38 @@ class Distribution:
         """``value = dist.sample(rng, *args)``: one draw using ``rng``."""
         raise NotImplementedError(f"{type(self).__name__}.sample")
 
+    def _logpdf(self, value: Any, *args: Any) -> float:
+        """The log density as a float (numpy only; no input is an autograd Box)."""
+        raise NotImplementedError(f"{type(self).__name__}._logpdf")
+
+    def _logpdf_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
+        """Gradients of :meth:`_logpdf` for every input, shaped like it; ``None`` where the
+        distribution has none (numpy only)."""
+        raise NotImplementedError(f"{type(self).__name__}._logpdf_grad")
+
     def logpdf(self, value: Any, *args: Any) -> Any:
         """``lp = dist.logpdf(value, *args)``: the log density (mass), summed over a batch.
 
-        ``-inf`` outside the support. Differentiable with autograd in ``value`` (if
-        ``has_output_grad``) and in the arguments flagged in ``has_argument_grads``.
+        ``-inf`` outside the support. A float for plain inputs; differentiable with autograd
+        (through :meth:`logpdf_grad`) in ``value`` (if ``has_output_grad``) and in the
+        arguments flagged in ``has_argument_grads`` when they are autograd-tracked.
         """
-        raise NotImplementedError(f"{type(self).__name__}.logpdf")
+        if isinstance(value, Box) or any(isinstance(a, Box) for a in args):
+            return _logpdf_primitive(self, value, *args)
+        if any(isinstance(a, (list, tuple)) for a in args):
+            return _logpdf_of_lists(self, value, args)
+        return self._logpdf(value, *args)
 
     def logpdf_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
         """``(value_grad, *arg_grads) = dist.logpdf_grad(value, *args)``.
 
-        Gradients of :meth:`logpdf`; ``None`` where there is none (a discrete value, an
-        argument not flagged in ``has_argument_grads``).
+        Gradients of :meth:`logpdf`, each shaped like its input; ``None`` where there is
+        none (a discrete value, an argument not flagged in ``has_argument_grads``).
         """
-        inputs = (value, *args)
+        args = tuple(np.asarray(a) if isinstance(a, (list, tuple)) else a for a in args)
+        grads = self._logpdf_grad(value, *args)
         flags = (self.has_output_grad, *self._argument_flags(len(args)))
-        grads: list[Any] = []
-        for i, (flag, x) in enumerate(zip(flags, inputs)):
-            if not flag:
-                grads.append(None)
-                continue
-
-            def at_i(v: Any, i: int = i) -> Any:
-                return self.logpdf(*inputs[:i], v, *inputs[i + 1:])
-
-            grads.append(autograd.grad(at_i)(np.asarray(x, dtype=np.float64)))
-        return tuple(grads)
+        return tuple(g if flag else None for g, flag in zip(grads, flags))
 
     def _argument_flags(self, n: int) -> tuple[bool, ...]:
         flags = self.has_argument_grads
@@ -82,3 +97,124 @@ class Distribution:
 
     def __repr__(self) -> str:
         return self.name
+
+
+def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
+    """``g = unbroadcast(grad, shape)``: ``grad`` summed over the axes broadcasting added to
+    an input of ``shape`` (a float for ``shape == ()``)."""
+    g = np.asarray(grad)
+    if g.shape != shape:
+        extra = g.ndim - len(shape)
+        if extra > 0:
+            g = g.sum(axis=tuple(range(extra)))
+        axes = tuple(i for i, (a, b) in enumerate(zip(g.shape, shape)) if b == 1 and a != 1)
+        if axes:
+            g = g.sum(axis=axes, keepdims=True)
+        if g.shape != shape:
+            g = np.broadcast_to(g, shape).copy()
+    return float(g) if not shape else g
+
+
+class ElementwiseDistribution(Distribution):
+    """A distribution whose log density is a sum of elementwise terms over broadcast inputs.
+
+    Subclasses write :meth:`logpdf_terms` (the elementwise log densities, broadcast shape)
+    and :meth:`logpdf_terms_grad` (each term's derivative with respect to each input's
+    matching element). ``event_dims[j]``: trailing axes of argument ``j`` that belong to
+    one element (1 for categorical's probabilities; 0 otherwise). Such a distribution
+    scores a whole batch with one numpy call: ``Map`` uses it.
+    """
+
+    event_dims: tuple[int, ...] = ()
+
+    def logpdf_terms(self, value: Any, *args: Any) -> Any:
+        """The elementwise log densities (an array of the batch shape, ``-inf`` outside the
+        support); their sum is :meth:`logpdf`."""
+        raise NotImplementedError(f"{type(self).__name__}.logpdf_terms")
+
+    def logpdf_terms_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
+        """For each input, the derivative of each term with respect to the input's element
+        (broadcastable to the batch shape plus the input's event axes); ``None`` where the
+        distribution has no gradient."""
+        raise NotImplementedError(f"{type(self).__name__}.logpdf_terms_grad")
+
+    def _event_dims(self, n_args: int) -> tuple[int, ...]:
+        dims = self.event_dims
+        return dims + (0,) * (n_args - len(dims)) if len(dims) < n_args else dims[:n_args]
+
+    def batch_shape(self, value: Any, *args: Any) -> tuple[int, ...]:
+        """The broadcast shape of the inputs without their event axes (the terms' shape)."""
+        first: tuple[int, ...] = tuple(np.shape(value))
+        shapes = [first]
+        for a, e in zip(args, self._event_dims(len(args))):
+            s = np.shape(a)
+            shapes.append(s[:len(s) - e] if e else s)
+        if all(s == first for s in shapes):
+            return first
+        return _broadcast_shapes(shapes)
+
+    def _logpdf(self, value: Any, *args: Any) -> float:
+        return float(np.sum(self.logpdf_terms(value, *args)))
+
+    def _logpdf_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
+        full = self.batch_shape(value, *args)
+        grads = self.logpdf_terms_grad(value, *args)
+        events = (0, *self._event_dims(len(args)))
+        out: list[Any] = []
+        for x, g, e in zip((value, *args), grads, events):
+            if g is None:
+                out.append(None)
+                continue
+            shape = np.shape(x)
+            target = full + (shape[len(shape) - e:] if e else ())
+            out.append(unbroadcast(np.broadcast_to(g, target), shape))
+        return tuple(out)
+
+
+def _broadcast_shapes(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """numpy's broadcast of ``shapes`` (ValueError if they do not broadcast)."""
+    rank = max(len(s) for s in shapes)
+    out = [1] * rank
+    for s in shapes:
+        for i, d in enumerate(s, start=rank - len(s)):
+            if d != 1:
+                if out[i] not in (1, d):
+                    raise ValueError(f"shapes {shapes} do not broadcast together")
+                out[i] = d
+    return tuple(out)
+
+
+def _logpdf_impl(dist: Distribution, value: Any, *args: Any) -> Any:
+    return dist._logpdf(value, *args)
+
+
+_logpdf_primitive: Callable[..., Any] = primitive(_logpdf_impl)
+
+
+def _logpdf_vjp(
+    argnums: list[int], ans: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Callable[[Any], list[Any]]:
+    dist: Distribution = args[0]
+    grads = dist._logpdf_grad(*args[1:])
+
+    def vjp(g: Any) -> list[Any]:
+        out: list[Any] = []
+        for n in argnums:
+            grad = grads[n - 1]
+            x = args[n]
+            if grad is None:
+                out.append(np.zeros_like(x, dtype=np.float64) if np.ndim(x) else 0.0)
+            else:
+                out.append(g * grad)
+        return out
+
+    return vjp
+
+
+defvjp_argnums(_logpdf_primitive, _logpdf_vjp)
+
+
+def _logpdf_of_lists(dist: Distribution, value: Any, args: tuple[Any, ...]) -> Any:
+    """Arguments given as lists (of floats or of tracked values) become arrays first."""
+    arrays = tuple(anp.array(a) if isinstance(a, (list, tuple)) else a for a in args)
+    return dist.logpdf(value, *arrays)

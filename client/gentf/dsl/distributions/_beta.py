@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import autograd.numpy as anp
 import numpy as np
-from autograd.scipy.special import betaln
 
-from gentf.dsl.distributions._base import Distribution
-from gentf.dsl.distributions._support import raw, restrict, total
+from gentf.dsl.distributions._base import ElementwiseDistribution
+from gentf.dsl.distributions._special import betaln, digamma
+from gentf.dsl.distributions._support import mask, restrict, zero_outside
 
 __all__ = ["Beta", "beta"]
 
 
-class Beta(Distribution):
+class Beta(ElementwiseDistribution):
     """``x = beta(alpha, beta) @ addr``: shapes ``alpha, beta > 0``; broadcast over arrays."""
 
     name = "beta"
@@ -25,12 +24,25 @@ class Beta(Distribution):
         a, b = args
         return rng.beta(a, b)
 
-    def logpdf(self, value: Any, *args: Any) -> Any:
+    def logpdf_terms(self, value: Any, *args: Any) -> Any:
         """``(a-1) log x + (b-1) log(1-x) - log B(a, b)`` inside ``(0, 1)``."""
         a, b = args
-        inside = (raw(value) > 0) & (raw(value) < 1)
-        x = restrict(inside, value, 0.5)
-        return total(inside, (a - 1) * anp.log(x) + (b - 1) * anp.log1p(-x) - betaln(a, b))
+        v = np.asarray(value)
+        inside = (v > 0) & (v < 1)
+        x = restrict(inside, v, 0.5)
+        return mask(inside, (np.asarray(a) - 1) * np.log(x) + (np.asarray(b) - 1) * np.log1p(-x)
+                    - betaln(a, b))
+
+    def logpdf_terms_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
+        """``d/dx = (a-1)/x - (b-1)/(1-x)``; ``d/da = log x - psi(a) + psi(a+b)``; likewise b."""
+        a, b = np.asarray(args[0], dtype=np.float64), np.asarray(args[1], dtype=np.float64)
+        v = np.asarray(value)
+        inside = (v > 0) & (v < 1)
+        x = restrict(inside, v, 0.5)
+        ab = digamma(a + b)
+        return (zero_outside(inside, (a - 1) / x - (b - 1) / (1 - x)),
+                zero_outside(inside, np.log(x) - digamma(a) + ab),
+                zero_outside(inside, np.log1p(-x) - digamma(b) + ab))
 
 
 beta = Beta()

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import autograd.numpy as anp
 import numpy as np
 
-from gentf.dsl.distributions._base import Distribution
+from gentf.dsl.distributions._base import ElementwiseDistribution
+from gentf.dsl.distributions._support import NEG_INF
 
 __all__ = ["Categorical", "categorical"]
 
 
-class Categorical(Distribution):
+def _one_index(value: Any, k: int) -> int | None:
+    """The index for a scalar ``value`` (an int, or a whole float), else None."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    return None
+
+
+class Categorical(ElementwiseDistribution):
     """``i = categorical(probs) @ addr``: ``P(i = k) = probs[k]``, indices from 0 (not 1 as in Gen).
 
     ``probs`` of shape (..., K) is a batch: the value has shape ``probs.shape[:-1]`` and
@@ -24,6 +31,7 @@ class Categorical(Distribution):
     is_discrete = True
     has_output_grad = False
     has_argument_grads = (True,)
+    event_dims = (1,)
 
     def sample(self, rng: np.random.Generator, *args: Any) -> Any:
         """An int (or int array of shape ``probs.shape[:-1]``)."""
@@ -36,31 +44,72 @@ class Categorical(Distribution):
         draw = np.minimum(np.sum(cdf <= u, axis=-1), p.shape[-1] - 1)
         return int(draw) if draw.ndim == 0 else draw.astype(np.int64)
 
-    def logpdf(self, value: Any, *args: Any) -> Any:
-        """``sum(log probs[..., value])``; ``-inf`` for an index outside ``0 .. K-1``."""
-        (probs,) = args
-        if isinstance(probs, (list, tuple)):
-            probs = anp.array(probs)
-        shape = anp.shape(probs)
-        if len(shape) == 1 and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-            # the common case, one label: index directly (two autograd operations)
-            return anp.log(probs[value]) if 0 <= value < shape[0] else -np.inf
-        k = shape[-1]
-        idx = np.asarray(value)
-        if not np.issubdtype(idx.dtype, np.integer):
-            if not np.all(np.mod(idx, 1) == 0):
-                return -np.inf
-            idx = idx.astype(np.int64)
-        if idx.shape != anp.shape(probs)[:-1]:
+    def _indices(self, value: Any, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(idx, inside)``: integer indices (0 where invalid) and which are valid."""
+        if probs.ndim == 0:
+            raise ValueError("categorical: probs must have at least one dimension (K,)")
+        k = probs.shape[-1]
+        v = np.asarray(value)
+        if v.shape != probs.shape[:-1]:
             raise ValueError(
-                f"categorical: probs of shape {anp.shape(probs)} need a value of shape "
-                f"{anp.shape(probs)[:-1]}; got {idx.shape}"
+                f"categorical: probs of shape {probs.shape} need a value of shape "
+                f"{probs.shape[:-1]}; got {v.shape}"
             )
-        if np.any(idx < 0) or np.any(idx >= k):
-            return -np.inf
-        flat = anp.reshape(probs, (-1, k))
-        picked = flat[np.arange(flat.shape[0]), idx.reshape(-1)]
-        return anp.sum(anp.log(picked))
+        if np.issubdtype(v.dtype, np.integer):
+            inside = (v >= 0) & (v < k)
+        elif v.dtype == np.bool_:
+            raise ValueError("categorical: the value is an index, not a bool")
+        else:
+            inside = (np.mod(v, 1) == 0) & (v >= 0) & (v < k)
+        idx = np.where(inside, v, 0).astype(np.int64)
+        return idx, inside
+
+    def _logpdf(self, value: Any, *args: Any) -> float:
+        (probs,) = args
+        p = np.asarray(probs)
+        if p.ndim == 1:
+            i = _one_index(value, p.shape[0])
+            if i is not None:  # the common case, one label: index directly
+                return float(np.log(p[i])) if 0 <= i < p.shape[0] else -np.inf
+        return super()._logpdf(value, p)
+
+    def _logpdf_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
+        (probs,) = args
+        p = np.asarray(probs)
+        if p.ndim == 1:
+            i = _one_index(value, p.shape[0])
+            if i is not None:
+                g = np.zeros_like(p, dtype=np.result_type(p.dtype, np.float32))
+                if 0 <= i < p.shape[0]:
+                    g[i] = 1.0 / p[i]
+                return None, g
+        return super()._logpdf_grad(value, p)
+
+    def _picked(self, value: Any, probs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                        np.ndarray]:
+        """``(flat_probs, rows, idx, inside)``: probs as (rows, K) and the chosen entries."""
+        p = np.asarray(probs)
+        idx, inside = self._indices(value, p)
+        flat = p.reshape(-1, p.shape[-1])
+        return flat, np.arange(flat.shape[0]), idx.reshape(-1), inside.reshape(-1)
+
+    def logpdf_terms(self, value: Any, *args: Any) -> Any:
+        """``log probs[..., value]`` per row; ``-inf`` for an index outside ``0 .. K-1``."""
+        flat, rows, idx, inside = self._picked(value, args[0])
+        shape = np.shape(args[0])[:-1]
+        picked = flat[rows, idx]
+        if inside.all():
+            return np.log(picked).reshape(shape)
+        with np.errstate(divide="ignore"):
+            return np.where(inside, np.log(picked), NEG_INF).reshape(shape)
+
+    def logpdf_terms_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
+        """``1/probs[..., value]`` at the chosen index of each row, 0 elsewhere."""
+        flat, rows, idx, inside = self._picked(value, args[0])
+        g = np.zeros(flat.shape, dtype=np.result_type(flat.dtype, np.float32))
+        picked = flat[rows, idx]
+        g[rows, idx] = np.where(inside, 1.0 / np.where(inside, picked, 1.0), 0.0)
+        return None, g.reshape(np.shape(args[0]))
 
 
 categorical = Categorical()

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import autograd.numpy as anp
 import numpy as np
-from autograd.scipy.special import gammaln
-from autograd.tracer import getval
 
 from gentf.dsl.distributions._base import Distribution
+from gentf.dsl.distributions._special import digamma, gammaln
 
 __all__ = ["Dirichlet", "dirichlet"]
 
@@ -25,17 +23,28 @@ class Dirichlet(Distribution):
         (alpha,) = args
         return rng.dirichlet(alpha)
 
-    def logpdf(self, value: Any, *args: Any) -> Any:
+    @staticmethod
+    def _inside(v: np.ndarray) -> bool:
+        return bool(v.ndim == 1 and np.all(v > 0)
+                    and abs(float(np.sum(v)) - 1.0) <= 1e-8 * v.size + 1e-12)
+
+    def _logpdf(self, value: Any, *args: Any) -> float:
         """``sum((alpha-1) log x) + log Gamma(sum alpha) - sum log Gamma(alpha)`` on the simplex."""
-        (alpha,) = args
-        v = np.asarray(getval(value), dtype=np.float64)
-        if v.ndim != 1 or np.any(v <= 0) or abs(float(np.sum(v)) - 1.0) > 1e-8 * v.size + 1e-12:
+        alpha = np.asarray(args[0], dtype=np.float64)
+        v = np.asarray(value, dtype=np.float64)
+        if not self._inside(v):
             return -np.inf
-        return (
-            anp.sum((alpha - 1.0) * anp.log(value))
-            + gammaln(anp.sum(alpha))
-            - anp.sum(gammaln(alpha))
-        )
+        return float(np.sum((alpha - 1.0) * np.log(v)) + gammaln(np.sum(alpha))
+                     - np.sum(gammaln(alpha)))
+
+    def _logpdf_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
+        """``d/dx = (alpha-1)/x``, ``d/dalpha = log x + psi(sum alpha) - psi(alpha)`` (zeros
+        off the simplex)."""
+        alpha = np.asarray(args[0], dtype=np.float64)
+        v = np.asarray(value, dtype=np.float64)
+        if not self._inside(v):
+            return np.zeros_like(v), np.zeros_like(alpha)
+        return (alpha - 1.0) / v, np.log(v) + digamma(np.sum(alpha)) - digamma(alpha)
 
 
 dirichlet = Dirichlet()

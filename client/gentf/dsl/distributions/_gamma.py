@@ -1,20 +1,19 @@
-"""``gamma(shape, scale)``: the gamma distribution on ``(0, inf)`` (Gen's parameterization)."""
+"""``gamma(shape, scale)``: the gamma distribution on ``x > 0``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import autograd.numpy as anp
 import numpy as np
-from autograd.scipy.special import gammaln
 
-from gentf.dsl.distributions._base import Distribution
-from gentf.dsl.distributions._support import raw, restrict, total
+from gentf.dsl.distributions._base import ElementwiseDistribution
+from gentf.dsl.distributions._special import digamma, gammaln
+from gentf.dsl.distributions._support import mask, restrict, zero_outside
 
 __all__ = ["Gamma", "gamma"]
 
 
-class Gamma(Distribution):
+class Gamma(ElementwiseDistribution):
     """``x = gamma(shape, scale) @ addr``: mean ``shape * scale``; broadcast over arrays."""
 
     name = "gamma"
@@ -25,12 +24,24 @@ class Gamma(Distribution):
         k, theta = args
         return rng.gamma(k, theta)
 
-    def logpdf(self, value: Any, *args: Any) -> Any:
+    def logpdf_terms(self, value: Any, *args: Any) -> Any:
         """``(k-1) log x - x/theta - log Gamma(k) - k log theta`` for ``x > 0``."""
-        k, theta = args
-        inside = raw(value) > 0
-        x = restrict(inside, value, 1.0)
-        return total(inside, (k - 1) * anp.log(x) - x / theta - gammaln(k) - k * anp.log(theta))
+        k, theta = np.asarray(args[0]), np.asarray(args[1])
+        v = np.asarray(value)
+        inside = v > 0
+        x = restrict(inside, v, 1.0)
+        return mask(inside, (k - 1) * np.log(x) - x / theta - gammaln(k) - k * np.log(theta))
+
+    def logpdf_terms_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
+        """``d/dx = (k-1)/x - 1/theta``, ``d/dk = log x - psi(k) - log theta``,
+        ``d/dtheta = x/theta^2 - k/theta``."""
+        k, theta = np.asarray(args[0], dtype=np.float64), np.asarray(args[1], dtype=np.float64)
+        v = np.asarray(value)
+        inside = v > 0
+        x = restrict(inside, v, 1.0)
+        return (zero_outside(inside, (k - 1) / x - 1 / theta),
+                zero_outside(inside, np.log(x) - digamma(k) - np.log(theta)),
+                zero_outside(inside, x / (theta * theta) - k / theta))
 
 
 gamma = Gamma()

@@ -1,19 +1,18 @@
-"""``geometric(p)``: the number of failures before the first success (support ``0, 1, ...``)."""
+"""``geometric(p)``: failures before the first success, ``k = 0, 1, ...``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import autograd.numpy as anp
 import numpy as np
 
-from gentf.dsl.distributions._base import Distribution
-from gentf.dsl.distributions._support import restrict, total
+from gentf.dsl.distributions._base import ElementwiseDistribution
+from gentf.dsl.distributions._support import is_integer, mask, restrict, zero_outside
 
 __all__ = ["Geometric", "geometric"]
 
 
-class Geometric(Distribution):
+class Geometric(ElementwiseDistribution):
     """``k = geometric(p) @ addr``: ``P(k) = p (1-p)^k``, ``k = 0, 1, ...`` (as in Gen)."""
 
     name = "geometric"
@@ -27,13 +26,21 @@ class Geometric(Distribution):
         draw = rng.geometric(p) - 1
         return int(draw) if np.ndim(draw) == 0 else draw
 
-    def logpdf(self, value: Any, *args: Any) -> Any:
+    def logpdf_terms(self, value: Any, *args: Any) -> Any:
         """``log p + k log(1-p)`` for integers ``k >= 0``."""
-        (p,) = args
+        p = np.asarray(args[0])
         v = np.asarray(value, dtype=np.float64)
-        inside = (v >= 0) & (np.mod(v, 1) == 0)
+        inside = (v >= 0) & is_integer(v)
         k = restrict(inside, v, 0.0)
-        return total(inside, anp.log(p) + k * anp.log1p(-p))
+        return mask(inside, np.log(p) + k * np.log1p(-p))
+
+    def logpdf_terms_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
+        """``d/dp = 1/p - k/(1-p)``."""
+        p = np.asarray(args[0], dtype=np.float64)
+        v = np.asarray(value, dtype=np.float64)
+        inside = (v >= 0) & is_integer(v)
+        k = restrict(inside, v, 0.0)
+        return None, zero_outside(inside, 1.0 / p - k / (1.0 - p))
 
 
 geometric = Geometric()

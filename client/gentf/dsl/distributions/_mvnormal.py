@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import autograd.numpy as anp
 import numpy as np
 
 from gentf.dsl.distributions._base import Distribution
@@ -28,15 +27,28 @@ class MvNormal(Distribution):
         mu, cov = args
         return rng.multivariate_normal(np.asarray(mu, dtype=np.float64), cov)
 
-    def logpdf(self, value: Any, *args: Any) -> Any:
+    @staticmethod
+    def _solve(value: Any, mu: Any, cov: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = np.asarray(value, dtype=np.float64)
+        if x.ndim != 1:
+            raise ValueError(f"mvnormal: the value must have shape (d,); got {x.shape}")
+        c = np.asarray(cov, dtype=np.float64)
+        diff = x - mu
+        return diff, c, np.linalg.solve(c, diff)
+
+    def _logpdf(self, value: Any, *args: Any) -> float:
         """``-0.5 (x-mu)^T cov^-1 (x-mu) - 0.5 log det cov - d/2 log 2pi``."""
-        mu, cov = args
-        if anp.ndim(value) != 1:
-            raise ValueError(f"mvnormal: the value must have shape (d,); got {anp.shape(value)}")
-        diff = value - mu
-        _, logdet = anp.linalg.slogdet(cov)
-        quad = anp.dot(diff, anp.linalg.solve(cov, diff))
-        return -0.5 * quad - 0.5 * logdet - 0.5 * anp.shape(value)[0] * _LOG_2PI
+        diff, c, sol = self._solve(value, *args)
+        _, logdet = np.linalg.slogdet(c)
+        return float(-0.5 * diff @ sol - 0.5 * logdet - 0.5 * diff.shape[0] * _LOG_2PI)
+
+    def _logpdf_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
+        """``d/dx = -cov^-1 (x-mu)``, ``d/dmu = cov^-1 (x-mu)``, and, treating the entries of
+        ``cov`` as independent, ``d/dcov = 0.5 (cov^-T (x-mu)(x-mu)^T cov^-T - cov^-T)``."""
+        diff, c, sol = self._solve(value, *args)
+        inv_t = np.linalg.inv(c).T
+        left = np.linalg.solve(c.T, diff)
+        return -sol, sol, 0.5 * (np.outer(left, left) - inv_t)
 
 
 mvnormal = MvNormal()

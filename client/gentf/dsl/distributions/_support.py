@@ -1,25 +1,29 @@
-"""Helpers for log densities with a restricted support (autograd-safe, warning-free)."""
+"""Helpers for log densities with a restricted support (numpy, warning-free)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import autograd.numpy as anp
-from autograd.tracer import getval
+import numpy as np
 
-NEG_INF = -anp.inf
+NEG_INF = -np.inf
 
 
 def restrict(inside: Any, value: Any, safe: float) -> Any:
     """``value`` where ``inside``, else ``safe``: keeps log/gammaln away from bad inputs."""
-    return anp.where(inside, value, safe)
+    return np.where(inside, value, safe)
 
 
-def total(inside: Any, logp: Any) -> Any:
-    """The sum of ``logp`` where ``inside``, ``-inf`` if any element is outside."""
-    return anp.sum(anp.where(inside, logp, NEG_INF))
+def mask(inside: Any, terms: Any) -> Any:
+    """``terms`` where ``inside``, ``-inf`` elsewhere (broadcast together)."""
+    return np.where(inside, terms, NEG_INF)
 
 
-def raw(value: Any) -> Any:
-    """The plain numpy value behind a possibly tracked value (for support tests)."""
-    return anp.asarray(getval(value))
+def zero_outside(inside: Any, grad: Any) -> Any:
+    """``grad`` where ``inside``, 0 elsewhere (the gradient is undefined off the support)."""
+    return np.where(inside, grad, 0.0)
+
+
+def is_integer(v: Any) -> Any:
+    """Elementwise: is ``v`` a whole number."""
+    return np.mod(v, 1) == 0

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import autograd.numpy as anp
 import numpy as np
 
-from gentf.dsl.distributions._base import Distribution
-from gentf.dsl.distributions._support import raw, total
+from gentf.dsl.distributions._base import ElementwiseDistribution
+from gentf.dsl.distributions._support import mask
 
 __all__ = ["Uniform", "uniform"]
 
 
-class Uniform(Distribution):
+class Uniform(ElementwiseDistribution):
     """``x = uniform(low, high) @ addr``; broadcast over array arguments."""
 
     name = "uniform"
@@ -24,11 +23,18 @@ class Uniform(Distribution):
         low, high = args
         return rng.uniform(low, high)
 
-    def logpdf(self, value: Any, *args: Any) -> Any:
+    def logpdf_terms(self, value: Any, *args: Any) -> Any:
         """``-log(high - low)`` per element inside ``[low, high]``, ``-inf`` outside."""
         low, high = args
-        inside = (raw(value) >= low) & (raw(value) <= high)
-        return total(inside, -anp.log(high - low) + 0.0 * value)
+        x = np.asarray(value)
+        inside = (x >= low) & (x <= high)
+        return mask(inside, -np.log(np.asarray(high) - low) + 0.0 * x)
+
+    def logpdf_terms_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
+        """``d/dx = 0``, ``d/dlow = 1/(high-low)``, ``d/dhigh = -1/(high-low)``."""
+        low, high = args
+        inv = 1.0 / (np.asarray(high) - low)
+        return 0.0 * np.asarray(value, dtype=np.float64), inv, -inv
 
 
 uniform = Uniform()

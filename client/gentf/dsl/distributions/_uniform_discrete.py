@@ -1,4 +1,4 @@
-"""``uniform_discrete(low, high)``: an integer uniform on ``low .. high`` (both included)."""
+"""``uniform_discrete(low, high)``: integers ``low .. high``, equally likely."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from gentf.dsl.distributions._base import Distribution
+from gentf.dsl.distributions._base import ElementwiseDistribution
+from gentf.dsl.distributions._support import is_integer, mask
 
 __all__ = ["UniformDiscrete", "uniform_discrete"]
 
 
-class UniformDiscrete(Distribution):
+class UniformDiscrete(ElementwiseDistribution):
     """``k = uniform_discrete(low, high) @ addr``: integers ``low <= k <= high``, as in Gen."""
 
     name = "uniform_discrete"
@@ -25,13 +26,16 @@ class UniformDiscrete(Distribution):
         draw = rng.integers(low, np.asarray(high) + 1)
         return int(draw) if np.ndim(draw) == 0 else draw
 
-    def logpdf(self, value: Any, *args: Any) -> Any:
+    def logpdf_terms(self, value: Any, *args: Any) -> Any:
         """``-log(high - low + 1)`` per element in range, ``-inf`` outside."""
         low, high = args
         v = np.asarray(value)
-        inside = (v >= low) & (v <= high) & (np.mod(v, 1) == 0)
-        lp = -np.log(np.asarray(high, dtype=np.float64) - low + 1.0) + np.zeros(np.shape(v))
-        return float(np.sum(np.where(inside, lp, -np.inf)))
+        inside = (v >= low) & (v <= high) & is_integer(v)
+        return mask(inside, -np.log(np.asarray(high, dtype=np.float64) - low + 1.0))
+
+    def logpdf_terms_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
+        """No gradients: every input is discrete."""
+        return None, None, None
 
 
 uniform_discrete = UniformDiscrete()
