@@ -60,7 +60,7 @@ class Session:
         address = address.removeprefix("grpc://")
         self.address = address
         self.graph = graph if graph is not None else get_default_graph()
-        self._transport = Transport(address, timeout=timeout)
+        self._transport = Transport(address, timeout=timeout, graph=self.graph)
         info = self._transport.call("GetWorkerInfo", worker_pb2.GetWorkerInfoRequest(),
                                     wait_for_ready=True, timeout=min(timeout, 120.0))
         self.worker_info = info

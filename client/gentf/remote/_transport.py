@@ -7,6 +7,7 @@ from typing import Any
 
 import grpc
 
+from gentf.graph._core import Graph
 from gentf.v1 import worker_pb2_grpc
 from gentf.wire._errors import translate_rpc_error
 
@@ -18,12 +19,16 @@ DEFAULT_MAX_MESSAGE_BYTES = 256 << 20
 class Transport:
     """Calls worker RPCs by name with a timeout; failures raise gentf exceptions.
 
-    One channel per worker address is reused for every call.
+    One channel per worker address is reused for every call. With ``graph`` (the session's
+    client graph), a TensorFlow failure at run time names the graph's failing op and the
+    user's line that created it.
     """
 
     def __init__(self, address: str, timeout: float = 300.0,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                 graph: Graph | None = None) -> None:
         self.address = address
+        self.graph = graph
         self.timeout = timeout
         options = [
             ("grpc.max_send_message_length", max_message_bytes),
@@ -44,7 +49,17 @@ class Transport:
             return getattr(self._stub, method)(request, timeout=timeout or self.timeout,
                                                wait_for_ready=wait_for_ready)
         except grpc.RpcError as exc:
-            raise translate_rpc_error(exc, method) from exc
+            lookup = None if self.graph is None else self._node
+            raise translate_rpc_error(exc, method, lookup) from exc
+
+    def _node(self, name: str) -> tuple[str, str] | None:
+        """``(op type, creation line)`` of the client graph's node ``name``, or None."""
+        assert self.graph is not None
+        try:
+            op = self.graph.get_operation_by_name(name)
+        except KeyError:
+            return None
+        return op.type, op.source
 
     def close(self) -> None:
         """Closes the channel."""
