@@ -3,6 +3,8 @@ own reader (EventAccumulator); summaries computed by the worker's TensorFlow sum
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -87,9 +89,7 @@ def test_summary_names_merge_and_add_summary_inputs(session: gtf.Session, tmp_pa
     writer = gtf.summary.FileWriter(tmp_path / "run")
     writer.add_summary(value, 1)
     writer.add_summary(np.asarray(session.run(s2), dtype=object), 2)
-    from tensorboardX.proto import summary_pb2
-
-    proto = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="p", simple_value=1.5)])
+    proto = gtf.summary.Summary(value=[gtf.summary.Summary.Value(tag="p", simple_value=1.5)])
     writer.add_summary(proto, 3)
     with pytest.raises(TypeError):
         writer.add_summary(1.0, 4)
@@ -101,3 +101,11 @@ def test_summary_names_merge_and_add_summary_inputs(session: gtf.Session, tmp_pa
     assert [(e.step, e.value) for e in acc.Scalars("train/rate_1")] == [(2, 6.0)]
     assert [(e.step, e.value) for e in acc.Scalars("stats/stats/size")] == [(1, 4.0)]
     assert acc.Tags()["graph"] is False
+
+
+def test_importing_summary_loads_no_writer_and_no_tensorflow() -> None:
+    """gentf.tf.summary is importable without tensorboardX or TensorFlow being loaded."""
+    code = ("import sys; from gentf import tf; tf.summary.scalar; "
+            "print('tensorboardX' in sys.modules, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

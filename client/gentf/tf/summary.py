@@ -15,7 +15,8 @@ to an event file on the client's machine, which TensorBoard reads::
             writer.add_summary(summary, step)
 
 The writer uses ``tensorboardX``'s event-file writer (no TensorFlow; ``pip install
-gentf[tensorboard]``), imported when the first FileWriter is made.
+gentf[tensorboard]``), imported when the first FileWriter is made. ``tf.summary.Summary``
+(TensorFlow's Summary protocol buffer, for summaries built on the client) loads it too.
 """
 
 from __future__ import annotations
@@ -115,6 +116,15 @@ def merge_all(key: str = SUMMARIES, scope: str | None = None, name: str | None =
     if scope is not None:
         members = [t for t in members if t.op.name.startswith(scope)]
     return merge(members, name=name) if members else None
+
+
+def __getattr__(name: str) -> Any:
+    """``Summary``: TensorFlow's ``Summary`` protocol buffer class (``tf.summary.Summary``,
+    tensorboardX's copy, loaded on first use) for summaries built on the client."""
+    if name == "Summary":
+        _tensorboardx()
+        return importlib.import_module("tensorboardX.proto.summary_pb2").Summary
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _tensorboardx() -> Any:
