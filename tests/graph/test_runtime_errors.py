@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from gentf import TFFunction, choicemap, generate
+from gentf import TFFunction, choice_gradients, choicemap, generate, select
 from gentf import tf as gtf
 from gentf.errors import GentfError, InternalError, InvalidArgumentError
 
@@ -73,3 +73,22 @@ def test_auto_named_node_is_named_by_its_new_name(session: gtf.Session) -> None:
     with pytest.raises(InvalidArgumentError) as info:
         session.run(grid, {x: np.ones(3, np.float32)})
     _assert_names(info.value, "grid", "Reshape", line)
+
+
+def test_failure_in_a_gradient_names_the_forward_op(session: gtf.Session) -> None:
+    """CheckNumerics also checks its gradient: a NaN return-value gradient fails in the
+    gradient TensorFlow built, reported as the gradient of the user's op at its line."""
+    x = gtf.placeholder(gtf.float64, (3,), name="x")
+    W = gtf.Variable(np.ones(3), name="W")
+    with gtf.name_scope("layer"):
+        checked = gtf.raw_ops.CheckNumerics(tensor=x * W, message="xW"); line = _line()
+    net = TFFunction([W], [x], checked * 2.0, session)
+    trace, _ = generate(net, (np.array([1.0, 2.0, 3.0]),), choicemap())
+    with pytest.raises(InvalidArgumentError) as info:
+        choice_gradients(trace, select(), np.array([np.nan, 1.0, 1.0]))
+    assert "in gradient" in str(info.value)
+    assert f"in the gradient of op 'layer/CheckNumerics' (CheckNumerics), created at {HERE}:{line}" \
+        in str(info.value)
+    _assert_names(info.value, "layer/CheckNumerics", "CheckNumerics", line)
+    (x_grad,), _, _ = choice_gradients(trace, select(), np.ones(3))
+    np.testing.assert_allclose(x_grad, 2.0 * np.ones(3))
