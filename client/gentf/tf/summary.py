@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
 import weakref
 from collections.abc import Sequence
 from types import TracebackType
@@ -144,16 +145,16 @@ class FileWriter:
     :meth:`add_graph`). Events are queued and written by a background thread at least
     every ``flush_secs`` seconds, when ``max_queue`` are pending, on :meth:`flush` and on
     :meth:`close` (also on leaving a ``with`` block, and at interpreter exit).
+    ``session`` is accepted for TensorFlow's signature and not used.
     """
 
     def __init__(self, logdir: str | os.PathLike[str], graph: Graph | None = None,
                  max_queue: int = 10, flush_secs: float = 120,
                  filename_suffix: str | None = None, session: Any = None) -> None:
-        tbx = _tensorboardx()
+        _tensorboardx()
         self._event_pb2 = importlib.import_module("tensorboardX.proto.event_pb2")
         self._summary_pb2 = importlib.import_module("tensorboardX.proto.summary_pb2")
         writer_module = importlib.import_module("tensorboardX.event_file_writer")
-        del tbx, session  # the session argument is TensorFlow's, kept for its signature
         self.logdir = os.fspath(logdir)
         self._writer = writer_module.EventFileWriter(self.logdir, max_queue, flush_secs,
                                                      filename_suffix or "")
@@ -170,8 +171,6 @@ class FileWriter:
         self._writer.add_event(event)
 
     def _event(self, step: Any, walltime: float | None, **fields: Any) -> None:
-        import time
-
         event = self._event_pb2.Event(wall_time=time.time() if walltime is None else walltime,
                                       **fields)
         if step is not None:
