@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -109,3 +110,30 @@ def test_importing_summary_loads_no_writer_and_no_tensorflow() -> None:
             "print('tensorboardX' in sys.modules, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_summaries_match_tensorflow_v1(session: gtf.Session) -> None:
+    """The same TF1 summary program in real tensorflow.compat.v1 gives the same summary node
+    names and byte-identical serialized summaries (scalar, histogram, family, merged)."""
+    import tensorflow as tf
+
+    values = np.random.default_rng(3).normal(size=(4, 5))
+
+    def program(t: Any) -> Any:
+        v = t.constant(values)
+        with t.name_scope("train"):
+            t.summary.scalar("average", t.reduce_mean(v))
+            t.summary.histogram("values", v)
+        t.summary.scalar("size", t.reduce_sum(v), family="stats")
+        return t.summary.merge_all()
+
+    ours = session.run(program(gtf)).item()
+    tg = tf.Graph()
+    with tg.as_default():
+        merged = program(tf.compat.v1)
+    with tf.compat.v1.Session(graph=tg) as sess:
+        theirs = sess.run(merged)
+    expected = ["train/average", "train/values", "stats/size", "Merge/MergeSummary"]
+    assert [op.name for op in tg.get_operations() if op.type.endswith("Summary")] == expected
+    assert [op.name for op in session.graph.operations if op.type.endswith("Summary")] == expected
+    assert ours == theirs
