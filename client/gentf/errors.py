@@ -21,7 +21,10 @@ catches a rejected argument whichever layer found it::
     WorkerStartError(GentfError, RuntimeError)              an embedded worker did not start
 
 Each carries ``code`` (the gRPC status name, e.g. ``"INVALID_ARGUMENT"``, or ``None`` for an
-error found on the client) and ``details`` (the worker's message).
+error found on the client) and ``details`` (the worker's message). When TensorFlow fails at
+run time in a node of the client's graph, the message names that op and the user's line that
+created it (``op 'Reshape' (Reshape), created at model.py:12``) and the error carries them as
+``op_name``, ``op_type`` and ``source``.
 """
 
 from __future__ import annotations
@@ -54,6 +57,12 @@ class GentfError(Exception):
         self.code = code
         self.failed_call: int | None = None
         """For a failed Batch: the index of the call that failed."""
+        self.op_name: str | None = None
+        """For a TensorFlow failure at run time: the client graph's name of the failing op."""
+        self.op_type: str | None = None
+        """The failing op's type (e.g. ``"Reshape"``), with :attr:`op_name`."""
+        self.source: str | None = None
+        """``FILE:LINE`` of the user's code that created the failing op, when known."""
 
 
 class InvalidArgumentError(GentfError, ValueError):

@@ -94,7 +94,8 @@ class Session:
         self.address = address
         self.graph = graph if graph is not None else get_default_graph()
         self._transport = Transport(address, timeout=timeout, token=token,
-                                    root_certificates=_root_certificates(root_certificates))
+                                    root_certificates=_root_certificates(root_certificates),
+                                    graph=self.graph)
         info = self._transport.call("GetWorkerInfo", worker_pb2.GetWorkerInfoRequest(),
                                     wait_for_ready=True, timeout=min(timeout, 120.0))
         _check_wire_version(info, address)

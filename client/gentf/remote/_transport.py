@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 
+from gentf.graph._core import Graph
 from gentf.v1 import worker_pb2_grpc
 from gentf.wire._errors import translate_rpc_error
 
@@ -19,13 +20,17 @@ DEFAULT_MAX_MESSAGE_BYTES = 256 << 20
 class Transport:
     """Calls worker RPCs by name with a timeout; failures raise gentf exceptions.
 
-    One channel per worker address is reused for every call.
+    One channel per worker address is reused for every call. With ``graph`` (the session's
+    client graph), a TensorFlow failure at run time names the graph's failing op and the
+    user's line that created it.
     """
 
     def __init__(self, address: str, timeout: float = 300.0,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, *,
-                 token: str | None = None, root_certificates: bytes | None = None) -> None:
+                 token: str | None = None, root_certificates: bytes | None = None,
+                 graph: Graph | None = None) -> None:
         self.address = address
+        self.graph = graph
         self.timeout = timeout
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         options = [
@@ -52,7 +57,17 @@ class Transport:
                                                wait_for_ready=wait_for_ready,
                                                metadata=self._metadata)
         except grpc.RpcError as exc:
-            raise translate_rpc_error(exc, method) from exc
+            lookup = None if self.graph is None else self._node
+            raise translate_rpc_error(exc, method, lookup) from exc
+
+    def _node(self, name: str) -> tuple[str, str] | None:
+        """``(op type, creation line)`` of the client graph's node ``name``, or None."""
+        assert self.graph is not None
+        try:
+            op = self.graph.get_operation_by_name(name)
+        except KeyError:
+            return None
+        return op.type, op.source
 
     def close(self) -> None:
         """Closes the channel."""

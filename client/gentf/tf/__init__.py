@@ -340,3 +340,5 @@ __all__ = [
     "zeros_initializer",
     "zeros_like",
 ]
+
+from gentf.tf import summary  # noqa: F401  (tf.summary: TensorBoard)

@@ -219,7 +219,9 @@ class Session:
             # Reads of resource variables are snapshots (TensorFlow copies on write).
             snapshot = [(v, v.read_value()) for v in runner.written]
             try:
-                results = [t.numpy() for t in runner(values)]
+                # np.asarray: a scalar string (a serialized Summary) comes back as bytes.
+                results = [np.asarray(t.numpy(), dtype=object if t.dtype == tf.string else None)
+                           for t in runner(values)]
             except tf.errors.OpError as exc:
                 _restore(snapshot)
                 if isinstance(exc, tf.errors.InvalidArgumentError):
