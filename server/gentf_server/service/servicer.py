@@ -16,6 +16,7 @@ from gentf.wire._errors import FAILED_CALL_KEY, REASON_KEY, TRACE_NOT_FOUND
 from gentf_server import __version__
 from gentf_server.core import errors
 from gentf_server.core.convert import shape_from_tf
+from gentf_server.core.gradients import add_gradients
 from gentf_server.core.session import Session
 from gentf_server.core.sessions import SessionManager
 
@@ -145,6 +146,17 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
     @_rpc
     def RunOp(self, request: Any, context: Any) -> worker_pb2.RunOpResponse:
         return self._run_op(self._sessions.get(request.session_id), request)
+
+    @_rpc
+    def AddGradients(self, request: Any, context: Any) -> worker_pb2.AddGradientsResponse:
+        built = add_gradients(self._sessions.registry, list(request.nodes), list(request.ys),
+                              list(request.xs), list(request.grad_ys),
+                              list(request.stop_gradients), request.name_scope)
+        reply = worker_pb2.AddGradientsResponse(nodes=built.nodes, grads=built.grads)
+        for node, outputs in zip(built.nodes, built.outputs):
+            info = reply.infos.add(name=node.name)
+            info.outputs.extend(_output_info(d, s) for d, s in outputs)
+        return reply
 
     @_rpc
     def Batch(self, request: Any, context: Any) -> worker_pb2.BatchResponse:
