@@ -173,8 +173,12 @@ class Variable:
         return self._value
 
     def read_value(self) -> Tensor:
-        """Same as :meth:`value`."""
-        return self._value
+        """A new read of the variable (as in TensorFlow 1, so that a read inside
+        ``tf.control_dependencies`` runs after those dependencies)."""
+        read = apply_op("ReadVariableOp", [self.handle], {"dtype": self.dtype},
+                        name=DefaultName(f"{self.op.name}/Read/ReadVariableOp"))
+        read.outputs[0].set_shape(self.shape)
+        return read.outputs[0]
 
     def _as_tensor(self) -> Tensor:
         return self._value
