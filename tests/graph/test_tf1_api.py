@@ -75,7 +75,7 @@ def test_static_shapes_follow_the_tutorial_layers(graph: Graph) -> None:
 
 def test_compat_v1_is_gentf_tf() -> None:
     """``gentf.tf.compat.v1`` (attribute and import) is gentf.tf; the v2 switches are no-ops."""
-    import gentf.tf.compat.v1 as v1
+    import gentf.tf.compat.v1 as v1  # noqa: PLR0402 - the dotted import is what is tested
 
     assert tf.compat.v1 is tf and v1 is tf
     tf.compat.v1.disable_eager_execution()

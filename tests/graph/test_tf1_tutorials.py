@@ -35,7 +35,7 @@ def digits() -> tuple[np.ndarray, ...]:
 @pytest.fixture
 def tf1() -> Any:
     """Real TensorFlow 1 API (graph mode is used inside ``tf.Graph().as_default()`` blocks)."""
-    import tensorflow as tensorflow
+    import tensorflow
 
     return tensorflow.compat.v1
 

@@ -303,7 +303,7 @@ def get_variable_scope() -> VariableScope:
     return scopes[-1] if scopes else _ROOT_SCOPE
 
 
-class variable_scope:  # noqa: N801 - TensorFlow's name
+class variable_scope:
     """``with tf.variable_scope(name, reuse=None, initializer=None):``: prefixes the names
     of ``tf.get_variable`` variables with ``name/`` (and opens a name scope for other ops).
 

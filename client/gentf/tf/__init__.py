@@ -45,6 +45,7 @@ from gentf.graph._array_ops import (
 )
 from gentf.graph._autoname import auto_name
 from gentf.graph._core import Graph, Operation, Tensor, get_default_graph, reset_default_graph
+from gentf.graph._gradients import gradients
 from gentf.graph._init_ops import (
     Constant as constant_initializer,
 )
@@ -69,6 +70,7 @@ from gentf.graph._init_ops import (
 from gentf.graph._init_ops import (
     Zeros as zeros_initializer,
 )
+from gentf.graph._init_ops import random_normal, random_uniform, truncated_normal
 from gentf.graph._linalg_ops import norm
 from gentf.graph._math_ops import (
     add_n,
@@ -129,8 +131,6 @@ from gentf.graph._ops import (
     zeros_like,
 )
 from gentf.graph._raw_ops import GeneratedOps, RawOps, import_op
-from gentf.graph._gradients import gradients
-from gentf.graph._init_ops import random_normal, random_uniform, truncated_normal
 from gentf.graph._shapes import ShapeMismatchError
 from gentf.graph._variables import (
     AUTO_REUSE,
@@ -224,7 +224,7 @@ def executing_eagerly() -> builtins.bool:
 div = divide
 """``tf.div(x, y)``: TensorFlow 1's name of :func:`divide`."""
 
-from gentf.tf import compat  # noqa: E402  (compat.v1 is this module, so it comes last)
+from gentf.tf import compat
 
 __all__ = [
     "AUTO_REUSE",
@@ -254,8 +254,8 @@ __all__ = [
     "cast",
     "clip_by_value",
     "compat",
-    "complex128",
     "complex64",
+    "complex128",
     "concat",
     "constant",
     "constant_initializer",
@@ -299,10 +299,10 @@ __all__ = [
     "import_op",
     "initialize_all_variables",
     "initializers",
+    "int8",
     "int16",
     "int32",
     "int64",
-    "int8",
     "is_tensor",
     "less",
     "less_equal",
@@ -386,10 +386,10 @@ __all__ = [
     "truediv",
     "truncated_normal",
     "truncated_normal_initializer",
+    "uint8",
     "uint16",
     "uint32",
     "uint64",
-    "uint8",
     "unstack",
     "variable_scope",
     "variables_initializer",

@@ -16,12 +16,33 @@ from gentf.graph._variables import Variable, global_variables
 from gentf.wire import as_dtype
 
 __all__ = [
-    "argmax", "argmin", "conv2d", "dropout", "global_variables_initializer",
-    "initialize_all_variables", "local_variables_initializer", "log_softmax", "max_pool",
-    "avg_pool", "reduce_all", "reduce_any", "reduce_logsumexp", "reduce_max", "reduce_mean",
-    "reduce_min", "reduce_prod", "reduce_sum", "set_random_seed", "softmax",
-    "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
-    "to_float", "to_double", "to_int32", "to_int64", "variables_initializer",
+    "argmax",
+    "argmin",
+    "avg_pool",
+    "conv2d",
+    "dropout",
+    "global_variables_initializer",
+    "initialize_all_variables",
+    "local_variables_initializer",
+    "log_softmax",
+    "max_pool",
+    "reduce_all",
+    "reduce_any",
+    "reduce_logsumexp",
+    "reduce_max",
+    "reduce_mean",
+    "reduce_min",
+    "reduce_prod",
+    "reduce_sum",
+    "set_random_seed",
+    "softmax",
+    "softmax_cross_entropy_with_logits",
+    "softmax_cross_entropy_with_logits_v2",
+    "to_double",
+    "to_float",
+    "to_int32",
+    "to_int64",
+    "variables_initializer",
 ]
 
 
@@ -38,7 +59,9 @@ def _keep(keepdims: Any, keep_dims: Any) -> bool:
 def _reduction(fn: Any, tf_name: str) -> Any:
     def reduce(input_tensor: Any, axis: Any = None, keepdims: Any = None, name: str | None = None,
                reduction_indices: Any = None, keep_dims: Any = None) -> Tensor:
-        return fn(input_tensor, _axis(axis, reduction_indices), _keep(keepdims, keep_dims), name=name)
+        out: Tensor = fn(input_tensor, _axis(axis, reduction_indices), _keep(keepdims, keep_dims),
+                         name=name)
+        return out
 
     reduce.__name__ = reduce.__qualname__ = tf_name
     reduce.__doc__ = (f"``tf.{tf_name}(input_tensor, axis=None, keepdims=None, name=None, "
