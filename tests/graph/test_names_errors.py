@@ -62,14 +62,15 @@ def test_scopes_and_unique_suffixes(graph: Graph) -> None:
 
 
 def test_shape_mismatch_names_node_and_line(session: tf.Session) -> None:
-    """A worker-side shape error names the node and the line of this file that built it."""
+    """A worker-side shape error (an op the client does not check) names the node and the
+    line of this file that built it."""
     a = tf.placeholder(tf.float32, shape=(2, 3))
     b = tf.placeholder(tf.float32, shape=(4, 5))
-    product = tf.matmul(a, b, name="product"); line = _line()
+    joined = tf.concat([a, b], 0, name="joined"); line = _line()
     with pytest.raises(errors.InvalidArgumentError) as info:
-        session.run(product, {a: np.zeros((2, 3)), b: np.zeros((4, 5))})
+        session.run(joined, {a: np.zeros((2, 3)), b: np.zeros((4, 5))})
     message = str(info.value)
-    assert "'product'" in message and f"test_names_errors.py:{line}" in message
+    assert "'joined'" in message and f"test_names_errors.py:{line}" in message
 
 
 def test_bad_attribute_names_node_and_line(session: tf.Session) -> None:

@@ -410,9 +410,10 @@ def test_client_graph_variable_with_bad_initial_value(model):
     before = m.state()
     node = graph_pb2.NodeDef(name="v_bad", op="VarHandleOp")
     node.attrs["dtype"].type = F64
-    node.attrs["shape"].shape.dims.extend([2])
+    node.attrs["shape"].shape.dims.extend([-1])  # no initial value: needs a full shape
     with _raises(errors.InvalidArgumentError, "INVALID_ARGUMENT", "'v_bad'", "initial value"):
         _extend(m, node)
+    node.attrs["shape"].shape.dims[0] = 2
     fill_tensor(node.initial_value, np.zeros(3))
     with _raises(errors.InvalidArgumentError, "INVALID_ARGUMENT", "'v_bad'", "shape"):
         _extend(m, node)

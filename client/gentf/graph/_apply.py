@@ -52,7 +52,8 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None 
     graph = get_default_graph()
     attrs = {"value": graph_pb2.AttrValue(tensor=encode_tensor(arr, d)),
              "dtype": graph_pb2.AttrValue(type=d.enum)}  # type: ignore[arg-type]
-    op = Operation(graph, graph.unique_name(name or default_name), "Const", [], [], attrs, [d])
+    op = Operation(graph, graph.unique_name(name or default_name), "Const", [], [], attrs, [d],
+                   graph.current_control_inputs())
     op.explicit_name = name is not None and not isinstance(name, DefaultName)
     op.const_value = arr  # type: ignore[attr-defined]
     graph.add(op)
@@ -273,6 +274,9 @@ def apply_op(
 
     encoded = {key: encode_attr(attr_defs[key].type, v) for key, v in values.items()}
     controls = [c.op if isinstance(c, Tensor) else getattr(c, "op", c) for c in control_inputs]
+    input_ops = {id(t.op) for t in flat}
+    controls += [c for c in graph.current_control_inputs()
+                 if c not in controls and id(c) not in input_ops]
     if full_name:
         node_name = graph.unique_name(full_name, scoped=False)
     else:
@@ -280,10 +284,10 @@ def apply_op(
     op = Operation(graph, node_name, op_type, flat, groups, encoded,
                    out_dtypes, controls)
     op.explicit_name = bool(full_name) or (bool(name) and not isinstance(name, DefaultName))
-    graph.add(op)
     from gentf.graph._shapes import infer_shapes
 
-    infer_shapes(op, values)
+    infer_shapes(op, values)  # raises at the user's line when the shapes cannot fit
+    graph.add(op)
     return op
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "Tensor",
     "get_default_graph",
     "reset_default_graph",
+    "set_default_runner",
 ]
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -98,6 +99,11 @@ class Operation:
             fill_tensor(node.initial_value, self.initial_value)
         return node
 
+    def run(self, feed_dict: Any = None, session: Any = None) -> None:
+        """``op.run(feed_dict=None, session=None)``: runs this operation in ``session``, else in
+        the default session; ValueError when there is none."""
+        _DEFAULT_RUNNER[0](self, feed_dict, session, f"Operation.run({self.name!r})")
+
     def __repr__(self) -> str:
         return f"<gentf Operation {self.name!r} type={self.type}>"
 
@@ -146,6 +152,11 @@ class Tensor:
         """Same as :attr:`shape`."""
         return self._shape
 
+    def eval(self, feed_dict: Any = None, session: Any = None) -> Any:
+        """``t.eval(feed_dict=None, session=None)``: this tensor's value (numpy), computed in
+        ``session``, else in the default session; ValueError when there is none."""
+        return _DEFAULT_RUNNER[0](self, feed_dict, session, f"Tensor.eval({self.name!r})")
+
     def __repr__(self) -> str:
         return f"<gentf Tensor {self.name!r} shape={self._shape} dtype={self.dtype.name}>"
 
@@ -172,6 +183,54 @@ class Graph:
         self._by_name: dict[str, Operation] = {}
         self._scopes: list[str] = []
         self._lock = threading.RLock()
+        self._control_stack: list[list[Operation]] = []
+        self.variable_scopes: list[Any] = []
+        """``tf.variable_scope`` blocks open on this graph, innermost last."""
+        self.variable_store: dict[str, Any] = {}
+        """Variables made by ``tf.get_variable``, by full name."""
+
+    @contextlib.contextmanager
+    def control_dependencies(self, control_inputs: Sequence[Any] | None) -> Iterator[None]:
+        """Operations built inside run only after ``control_inputs`` (operations, tensors or
+        variables); ``None`` clears the dependencies of enclosing blocks."""
+        if control_inputs is None:
+            saved, self._control_stack = self._control_stack, []
+            try:
+                yield
+            finally:
+                self._control_stack = saved
+            return
+        ops: list[Operation] = []
+        for item in control_inputs:
+            as_tensor = getattr(item, "_as_tensor", None)
+            item = as_tensor() if as_tensor is not None else item
+            if isinstance(item, Tensor):
+                item = item.op
+            if not isinstance(item, Operation):
+                raise TypeError(f"control_dependencies takes operations and tensors, got "
+                                f"{type(item).__name__}")
+            if item.graph is not self:
+                raise ValueError(f"control input {item.name!r} belongs to another graph")
+            ops.append(item)
+        self._control_stack.append(ops)
+        try:
+            yield
+        finally:
+            self._control_stack.pop()
+
+    def current_control_inputs(self) -> list[Operation]:
+        """The control inputs of the open ``control_dependencies`` blocks, outermost first."""
+        out: list[Operation] = []
+        for ops in self._control_stack:
+            out.extend(op for op in ops if op not in out)
+        return out
+
+    def get_operations(self) -> list[Operation]:
+        """Every operation, in the order they were added."""
+        return list(self.operations)
+
+    def finalize(self) -> None:
+        """Accepted for TensorFlow 1 compatibility; the graph stays growable."""
 
     def unique_name(self, base: str, scoped: bool = True) -> str:
         """``base`` inside the current name scope (unless ``scoped`` is False), with ``_1``,
@@ -282,6 +341,19 @@ class _DefaultGraph(threading.local):
 
 _DEFAULT = _DefaultGraph()
 _GLOBAL_GRAPH = [Graph()]
+
+
+def _no_runner(fetches: Any, feed_dict: Any, session: Any, what: str) -> Any:
+    raise ValueError(f"{what}: no session is available (import gentf.tf)")
+
+
+_DEFAULT_RUNNER: list[Any] = [_no_runner]
+
+
+def set_default_runner(runner: Any) -> None:
+    """Installs ``runner(fetches, feed_dict, session, what)``, used by ``Tensor.eval`` and
+    ``Operation.run`` (``gentf.remote`` installs one that runs in the default session)."""
+    _DEFAULT_RUNNER[0] = runner
 
 
 def get_default_graph() -> Graph:

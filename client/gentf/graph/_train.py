@@ -20,7 +20,8 @@ from gentf.graph._ops import group
 from gentf.graph._variables import Variable
 
 __all__ = ["AdagradOptimizer", "AdamOptimizer", "GradientDescentOptimizer", "MomentumOptimizer",
-           "Optimizer", "RMSPropOptimizer"]
+           "Optimizer", "RMSPropOptimizer", "create_global_step", "get_global_step",
+           "get_or_create_global_step"]
 
 
 class Optimizer:
@@ -33,8 +34,41 @@ class Optimizer:
     def __init__(self, name: str) -> None:
         self._name = name
 
-    def apply_gradients(self, grads_and_vars: Sequence[tuple[Any, Variable]], name: str | None = None) -> Operation:
-        """One operation that updates every variable from its gradient (a descent step)."""
+    def compute_gradients(self, loss: Any, var_list: Sequence[Variable] | None = None,
+                          gate_gradients: int = 1, aggregation_method: Any = None,
+                          colocate_gradients_with_ops: bool = False, grad_loss: Any = None,
+                          ) -> list[tuple[Any, Variable]]:
+        """``opt.compute_gradients(loss, var_list=None, grad_loss=None)``: ``[(gradient,
+        variable), ...]`` for ``var_list`` (default: the trainable variables), built by the
+        worker with TensorFlow's gradients; a gradient is None where the loss does not
+        depend on the variable."""
+        from gentf.graph._gradients import gradients
+        from gentf.graph._variables import trainable_variables
+
+        variables = list(var_list) if var_list is not None else trainable_variables()
+        if not variables:
+            raise ValueError("compute_gradients: no variables to optimize")
+        grads = gradients(loss, variables, grad_ys=None if grad_loss is None else [grad_loss])
+        return list(zip(grads, variables))
+
+    def minimize(self, loss: Any, global_step: Variable | None = None,
+                 var_list: Sequence[Variable] | None = None, gate_gradients: int = 1,
+                 aggregation_method: Any = None, colocate_gradients_with_ops: bool = False,
+                 name: str | None = None, grad_loss: Any = None) -> Operation:
+        """``opt.minimize(loss, global_step=None, var_list=None)``: one operation taking a
+        descent step on ``loss`` (compute_gradients then apply_gradients); ValueError when
+        no variable gets a gradient."""
+        pairs = self.compute_gradients(loss, var_list, grad_loss=grad_loss)
+        if all(g is None for g, _ in pairs):
+            raise ValueError(f"minimize: no gradients for any variable "
+                             f"{[v.name for _, v in pairs]}; the loss does not depend on them")
+        return self.apply_gradients(pairs, global_step=global_step, name=name)
+
+    def apply_gradients(self, grads_and_vars: Sequence[tuple[Any, Variable]],
+                        global_step: Variable | None = None, name: str | None = None) -> Operation:
+        """One operation that updates every variable from its gradient (a descent step);
+        pairs whose gradient is None are skipped. With ``global_step``, the step also adds
+        one to it (after the updates)."""
         pairs = [(g, v) for g, v in grads_and_vars if g is not None]
         if not pairs:
             raise ValueError("apply_gradients: no (gradient, variable) pair with a gradient")
@@ -44,7 +78,13 @@ class Optimizer:
         graph = get_default_graph()
         with graph.name_scope(name or self._name):
             updates = [self._apply_one(convert_to_tensor(g, dtype=v.dtype), v) for g, v in pairs]
-            return self._finish(updates, [v for _, v in pairs])
+            step = self._finish(updates, [v for _, v in pairs])
+            if global_step is None:
+                return step
+            with graph.control_dependencies([step]):
+                one = constant(np.asarray(1, global_step.dtype.as_numpy_dtype))
+                return apply_op("AssignAddVariableOp", [global_step.handle, one],
+                                {"dtype": global_step.dtype}, name="increment_global_step")
 
     def _apply_one(self, grad: Any, var: Variable) -> Operation:
         raise NotImplementedError
@@ -71,10 +111,43 @@ def _scalar(value: Any, var: Variable) -> Any:
     return constant(np.asarray(value, dtype=var.dtype.as_numpy_dtype))
 
 
+def _filled(var: Variable, fill: float) -> Any:
+    """A tensor shaped like ``var`` filled with ``fill``, made on the worker (not shipped)."""
+    npd = var.dtype.as_numpy_dtype
+    return apply_op("Fill", [constant(np.asarray(var.shape, np.int32).reshape(-1)),
+                             constant(np.asarray(fill, npd))]).outputs[0]
+
+
 def _slot(var: Variable, suffix: str, fill: float) -> Variable:
     """A worker variable shaped like ``var``, filled with ``fill``, called ``<var>/<suffix>``."""
-    npd = var.dtype.as_numpy_dtype
-    return Variable(np.full(var.shape, fill, npd), name=f"{var.op.name}/{suffix}", trainable=False)
+    graph = var.graph
+    with graph.control_dependencies(None), graph.name_scope(f"{var.op.name}/{suffix}_init"):
+        init = _filled(var, fill)
+    return Variable(init, full_name=f"{var.op.name}/{suffix}", trainable=False)
+
+
+_GLOBAL_STEPS: dict[int, Variable] = {}
+
+
+def get_global_step(graph: Any = None) -> Variable | None:
+    """``tf.train.get_global_step()``: the graph's global step variable, or None."""
+    g = graph or get_default_graph()
+    return _GLOBAL_STEPS.get(id(g))
+
+
+def get_or_create_global_step(graph: Any = None) -> Variable:
+    """``tf.train.get_or_create_global_step()``: an int64 scalar variable ``global_step``
+    starting at 0, one per graph."""
+    g = graph or get_default_graph()
+    step = _GLOBAL_STEPS.get(id(g))
+    if step is None:
+        with g.as_default(), g.control_dependencies(None):
+            step = Variable(np.int64(0), full_name="global_step", trainable=False)
+        _GLOBAL_STEPS[id(g)] = step
+    return step
+
+
+create_global_step = get_or_create_global_step
 
 
 class MomentumOptimizer(Optimizer):
@@ -173,9 +246,8 @@ class AdamOptimizer(Optimizer):
         if self._powers is None or self._powers[0].dtype is not var.dtype:
             self._powers = (Variable(np.asarray(self.beta1, npd), name="beta1_power", trainable=False),
                             Variable(np.asarray(self.beta2, npd), name="beta2_power", trainable=False))
-        base = var.op.name
-        m = Variable(np.zeros(var.shape, npd), name=f"{base}/Adam", trainable=False)
-        v = Variable(np.zeros(var.shape, npd), name=f"{base}/Adam_1", trainable=False)
+        m = _slot(var, "Adam", 0.0)
+        v = _slot(var, "Adam_1", 0.0)
         b1p, b2p = self._powers
         scalars = [constant(np.asarray(x, npd)) for x in
                    (self.learning_rate, self.beta1, self.beta2, self.epsilon)]

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from gentf.errors import FailedPreconditionError, GentfError, WireVersionError
-from gentf.graph._core import Graph, Operation, Tensor, get_default_graph
+from gentf.graph._core import Graph, Operation, Tensor, get_default_graph, set_default_runner
+from gentf.graph._gradients import set_worker_caller
 from gentf.graph._registry import registry
 from gentf.graph._variables import Variable
 from gentf.remote._embedded import embedded_worker
@@ -30,7 +31,8 @@ from gentf.wire import WIRE_VERSION, decode_tensor, fill_tensor
 from gentf.wire._dtypes import DType
 from gentf.wire._errors import TraceNotFoundError
 
-__all__ = ["Session", "get_default_session", "prepare_value"]
+__all__ = ["InteractiveSession", "Session", "default_worker_address", "get_default_session",
+           "prepare_value", "session_for_graph"]
 
 
 def prepare_value(value: Any, dtype: DType, what: str) -> np.ndarray[Any, Any]:
@@ -83,14 +85,11 @@ class Session:
     the worker's protocol revision and this client's cannot talk.
     """
 
-    def __init__(self, address: str | None = None, graph: Graph | None = None, *,
-                 lease_seconds: float = 0.0, timeout: float = 300.0, token: str | None = None,
+    def __init__(self, address: str | None = None, graph: Graph | None = None, config: Any = None,
+                 *, lease_seconds: float = 0.0, timeout: float = 300.0, token: str | None = None,
                  root_certificates: bytes | str | None = None) -> None:
-        address = address or os.environ.get("GENTF_ADDRESS")
-        token = token or os.environ.get("GENTF_TOKEN") or None
-        if not address:
-            address, token = embedded_worker()
-        address = address.removeprefix("grpc://")
+        del config  # TensorFlow's ConfigProto: devices and threads are the worker's business
+        address, token = default_worker(address, token)
         self.address = address
         self.graph = graph if graph is not None else get_default_graph()
         self._transport = Transport(address, timeout=timeout, token=token,
@@ -112,6 +111,7 @@ class Session:
         self._released: list[int] = []
         _OPEN_SESSIONS.add(self)
         self._sync_lock = threading.Lock()
+        self._entered: list[Session | None] = []
         self.closed = False
         if _DEFAULT.session is None:
             _DEFAULT.session = self
@@ -140,10 +140,19 @@ class Session:
                 _DEFAULT.session = None
 
     def __enter__(self) -> Session:  # noqa: PYI034 - Session is not meant to be subclassed
+        """``with tf.Session() as sess:`` makes ``sess`` the default session inside the block
+        (as TensorFlow 1 does) and closes it at the end."""
+        self._entered.append(_DEFAULT.session)
+        _DEFAULT.session = self
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        previous = self._entered.pop() if self._entered else None
+        try:
+            self.close()
+        finally:
+            if _DEFAULT.session is self or _DEFAULT.session is None:
+                _DEFAULT.session = previous if previous is not None and not previous.closed else None
 
     @contextlib.contextmanager
     def as_default(self) -> Iterator[Session]:
@@ -255,6 +264,7 @@ class Session:
             needed = self._unsent_ancestors(roots)
             if not needed:
                 return
+            inits = self._initializers(needed)
             new = [op for op in self.graph.operations if op.name in needed]
             request = worker_pb2.ExtendGraphRequest(session_id=self.session_id)
             request.nodes.extend(op.to_node_def() for op in new)
@@ -266,6 +276,26 @@ class Session:
                     else:
                         tensor.set_shape([None if d < 0 else int(d) for d in out.shape.dims])
                 self._sent.add(op.name)
+            if inits:  # travels ahead of this session's next call, in the same round trip
+                self.defer("RunOp", worker_pb2.RunOpRequest(session_id=self.session_id,
+                                                            targets=[op.name for op in inits]))
+
+    def _initializers(self, needed: set[str]) -> list[Operation]:
+        """The initializer ops of the tensor-initialised variables among ``needed`` (made on
+        the worker as zeros, then set by running these); adds their ancestors to ``needed``."""
+        inits: list[Operation] = []
+        todo = list(needed)
+        while todo:
+            name = todo.pop()
+            op = self.graph.get_operation_by_name(name)
+            init = getattr(op, "init_op", None)
+            if init is None or init.name in self._sent or init in inits:
+                continue
+            inits.append(init)
+            more = self._unsent_ancestors([init]) - needed
+            needed |= more
+            todo.extend(more)
+        return inits
 
     def _unsent_ancestors(self, roots: Sequence[Operation] | None) -> set[str]:
         if roots is None:
@@ -358,6 +388,24 @@ class Session:
         return f"<gentf Session {self.session_id[:8]} at {self.address}>"
 
 
+class InteractiveSession(Session):
+    """``tf.InteractiveSession()``: a Session that makes itself the default session when
+    created (so ``Tensor.eval()`` and ``Operation.run()`` use it) until it is closed."""
+
+    def __init__(self, address: str | None = None, graph: Graph | None = None, config: Any = None,
+                 **kwargs: Any) -> None:
+        super().__init__(address, graph, config, **kwargs)
+        self._previous = _DEFAULT.session if _DEFAULT.session is not self else None
+        _DEFAULT.session = self
+
+    def close(self) -> None:
+        """Closes the session and restores the default session that was before it."""
+        was_default = _DEFAULT.session is self
+        super().close()
+        if was_default and self._previous is not None and not self._previous.closed:
+            _DEFAULT.session = self._previous
+
+
 class _Default:
     session: Session | None = None
 
@@ -368,6 +416,62 @@ _DEFAULT = _Default()
 def get_default_session() -> Session | None:
     """The default session (``with sess.as_default()``, else the first session created), or None."""
     return _DEFAULT.session
+
+
+def default_worker(address: str | None = None, token: str | None = None) -> tuple[str, str | None]:
+    """``(address, token)`` of the worker to use: ``address`` (``grpc://`` prefix dropped),
+    else ``$GENTF_ADDRESS``, else the embedded local worker (started if needed, with its
+    private token); ``token`` defaults to ``$GENTF_TOKEN``."""
+    address = address or os.environ.get("GENTF_ADDRESS")
+    token = token or os.environ.get("GENTF_TOKEN") or None
+    if not address:
+        address, token = embedded_worker()
+    return address.removeprefix("grpc://"), token
+
+
+def default_worker_address(address: str | None = None) -> str:
+    """The address :func:`default_worker` picks."""
+    return default_worker(address)[0]
+
+
+_BUILDERS: dict[str, Transport] = {}
+_BUILDERS_LOCK = threading.Lock()
+
+
+def session_for_graph(graph: Graph) -> Session | None:
+    """The open session that runs ``graph``: the default session when it does, else any."""
+    current = _DEFAULT.session
+    if current is not None and not current.closed and current.graph is graph:
+        return current
+    return next((s for s in list(_OPEN_SESSIONS) if not s.closed and s.graph is graph), None)
+
+
+def _graph_worker_call(graph: Graph, method: str, request: Any) -> Any:
+    """A session-free call (such as AddGradients) for ``graph``: on the worker of the graph's
+    session, else on the default worker (``$GENTF_ADDRESS`` or the embedded one)."""
+    session = session_for_graph(graph)
+    if session is not None:
+        return session.call(method, request)
+    address, token = default_worker()
+    with _BUILDERS_LOCK:
+        transport = _BUILDERS.get(address)
+        if transport is None:
+            transport = _BUILDERS[address] = Transport(
+                address, token=token, root_certificates=_root_certificates(None))
+    return transport.call(method, request, wait_for_ready=True)
+
+
+def _run_in_default_session(fetches: Any, feed_dict: Any, session: Any, what: str) -> Any:
+    sess = session if session is not None else _DEFAULT.session
+    if sess is None or sess.closed:
+        raise ValueError(f"{what}: no default session is registered; pass session=, or use "
+                         f"`with sess.as_default():`, `with tf.Session() as sess:` or "
+                         f"tf.InteractiveSession()")
+    return sess.run(fetches, feed_dict=feed_dict)
+
+
+set_worker_caller(_graph_worker_call)
+set_default_runner(_run_in_default_session)
 
 
 _log = logging.getLogger("gentf")

@@ -1,12 +1,20 @@
 """``from gentf import tf``: TensorFlow's graph API by TensorFlow's names, without TensorFlow.
 
-Build a graph as with ``tf.compat.v1``: placeholders, variables, ops, ``tf.Session``.
+``gentf.tf`` is the ``tf.compat.v1`` graph API (and ``gentf.tf.compat.v1`` is this same
+module): placeholders, variables (any initial value: tensors are computed on the worker),
+ops, ``tf.Session``/``tf.InteractiveSession``, ``Tensor.eval``, ``control_dependencies``,
+``variable_scope``/``get_variable``, ``tf.gradients`` and optimizers' ``minimize`` (built by
+the worker with TensorFlow's own gradient registry), ``tf.losses``. Shapes and dtypes of
+common ops are checked as the graph is built, at the line that builds the node.
 Namespaces: ``tf.math``, ``tf.nn``, ``tf.linalg``, ``tf.random``, ``tf.initializers``,
 ``tf.train``. Every op the worker's TensorFlow registers is reachable as
 ``tf.raw_ops.<OpName>(...)`` (keyword arguments) and ``tf.ops.<snake_name>(...)``
 (positional inputs); ``tf.import_op(name)`` fetches an op the client has never seen.
 ``with tf.auto_name():`` names nodes after the Python variables they are assigned to.
 """
+
+import builtins
+from typing import Any
 
 from gentf.graph import _operators  # noqa: F401  (Tensor operators)
 from gentf.graph._apply import constant, convert_to_tensor
@@ -37,6 +45,7 @@ from gentf.graph._array_ops import (
 )
 from gentf.graph._autoname import auto_name
 from gentf.graph._core import Graph, Operation, Tensor, get_default_graph, reset_default_graph
+from gentf.graph._gradients import gradients
 from gentf.graph._init_ops import (
     Constant as constant_initializer,
 )
@@ -61,11 +70,10 @@ from gentf.graph._init_ops import (
 from gentf.graph._init_ops import (
     Zeros as zeros_initializer,
 )
+from gentf.graph._init_ops import random_normal, random_uniform, truncated_normal
 from gentf.graph._linalg_ops import norm
 from gentf.graph._math_ops import (
     add_n,
-    argmax,
-    argmin,
     cos,
     cumsum,
     equal,
@@ -79,9 +87,6 @@ from gentf.graph._math_ops import (
     logical_not,
     logical_or,
     not_equal,
-    reduce_all,
-    reduce_any,
-    reduce_logsumexp,
     round,
     sign,
     sin,
@@ -111,11 +116,6 @@ from gentf.graph._ops import (
     placeholder,
     pow,
     rank,
-    reduce_max,
-    reduce_mean,
-    reduce_min,
-    reduce_prod,
-    reduce_sum,
     relu,
     reshape,
     shape,
@@ -131,17 +131,43 @@ from gentf.graph._ops import (
     zeros_like,
 )
 from gentf.graph._raw_ops import GeneratedOps, RawOps, import_op
+from gentf.graph._shapes import ShapeMismatchError
 from gentf.graph._variables import (
+    AUTO_REUSE,
     Variable,
+    VariableScope,
     assign,
     assign_add,
     assign_sub,
     get_variable,
+    get_variable_scope,
     global_variables,
     trainable_variables,
+    variable_scope,
 )
-from gentf.remote._session import Session, get_default_session
-from gentf.tf import initializers, linalg, math, nn, random, train
+from gentf.remote._session import InteractiveSession, Session, get_default_session
+from gentf.tf import initializers, linalg, losses, math, nn, random, train
+from gentf.tf._v1 import (
+    argmax,
+    argmin,
+    global_variables_initializer,
+    initialize_all_variables,
+    local_variables_initializer,
+    reduce_all,
+    reduce_any,
+    reduce_logsumexp,
+    reduce_max,
+    reduce_mean,
+    reduce_min,
+    reduce_prod,
+    reduce_sum,
+    set_random_seed,
+    to_double,
+    to_float,
+    to_int32,
+    to_int64,
+    variables_initializer,
+)
 from gentf.wire._dtypes import DTYPES, DType, as_dtype
 
 raw_ops = RawOps()
@@ -171,35 +197,46 @@ half = float16
 double = float64
 
 
-def name_scope(name: str):  # type: ignore[no-untyped-def]
+def name_scope(name: str, default_name: str | None = None, values: Any = None):  # type: ignore[no-untyped-def]
     """``with tf.name_scope("layer1"):`` prefixes node names in the default graph."""
-    return get_default_graph().name_scope(name)
+    return get_default_graph().name_scope(name or default_name or "scope")
 
 
-def global_variables_initializer() -> Operation:
-    """An operation that sets every Variable of the default graph to its initial value.
-
-    Variables start at their initial values anyway; this re-initialises them.
-    """
-    ops = [apply_op_assign(v) for v in global_variables()]
-    return group(*ops, name="init")
+def control_dependencies(control_inputs: Any):  # type: ignore[no-untyped-def]
+    """``with tf.control_dependencies([a, b]):`` operations built inside run after ``a`` and
+    ``b`` (operations, tensors or variables); ``None`` clears enclosing dependencies."""
+    return get_default_graph().control_dependencies(control_inputs)
 
 
-def apply_op_assign(v: Variable) -> Operation:
-    """``AssignVariableOp(v, initial value)`` (used by global_variables_initializer)."""
-    from gentf.graph._apply import apply_op
+def disable_eager_execution() -> None:
+    """Accepted so TensorFlow 1 programs run unchanged: gentf.tf always builds graphs."""
 
-    return apply_op("AssignVariableOp", [v.handle, constant(v.initial_value, dtype=v.dtype)],
-                    {"dtype": v.dtype})
 
+def disable_v2_behavior() -> None:
+    """Accepted so TensorFlow 1 programs run unchanged: gentf.tf is the v1 API already."""
+
+
+def executing_eagerly() -> builtins.bool:
+    """False: gentf.tf builds graphs that a session runs."""
+    return False
+
+
+div = divide
+"""``tf.div(x, y)``: TensorFlow 1's name of :func:`divide`."""
+
+from gentf.tf import compat
 
 __all__ = [
+    "AUTO_REUSE",
     "DType",
     "Graph",
+    "InteractiveSession",
     "Operation",
     "Session",
+    "ShapeMismatchError",
     "Tensor",
     "Variable",
+    "VariableScope",
     "abs",
     "add",
     "add_n",
@@ -216,18 +253,24 @@ __all__ = [
     "broadcast_to",
     "cast",
     "clip_by_value",
+    "compat",
     "complex64",
     "complex128",
     "concat",
     "constant",
     "constant_initializer",
+    "control_dependencies",
     "convert_to_tensor",
     "cos",
     "cumsum",
+    "disable_eager_execution",
+    "disable_v2_behavior",
+    "div",
     "divide",
     "double",
     "einsum",
     "equal",
+    "executing_eagerly",
     "exp",
     "expand_dims",
     "eye",
@@ -242,16 +285,19 @@ __all__ = [
     "get_default_graph",
     "get_default_session",
     "get_variable",
+    "get_variable_scope",
     "global_variables",
     "global_variables_initializer",
     "glorot_normal_initializer",
     "glorot_uniform_initializer",
+    "gradients",
     "greater",
     "greater_equal",
     "group",
     "half",
     "identity",
     "import_op",
+    "initialize_all_variables",
     "initializers",
     "int8",
     "int16",
@@ -262,10 +308,12 @@ __all__ = [
     "less_equal",
     "linalg",
     "linspace",
+    "local_variables_initializer",
     "log",
     "logical_and",
     "logical_not",
     "logical_or",
+    "losses",
     "math",
     "matmul",
     "maximum",
@@ -286,7 +334,9 @@ __all__ = [
     "placeholder",
     "pow",
     "random",
+    "random_normal",
     "random_normal_initializer",
+    "random_uniform",
     "random_uniform_initializer",
     "range",
     "rank",
@@ -306,6 +356,7 @@ __all__ = [
     "reverse",
     "round",
     "scatter_nd",
+    "set_random_seed",
     "shape",
     "sigmoid",
     "sign",
@@ -325,16 +376,23 @@ __all__ = [
     "tanh",
     "tensor_scatter_nd_update",
     "tile",
+    "to_double",
+    "to_float",
+    "to_int32",
+    "to_int64",
     "train",
     "trainable_variables",
     "transpose",
     "truediv",
+    "truncated_normal",
     "truncated_normal_initializer",
     "uint8",
     "uint16",
     "uint32",
     "uint64",
     "unstack",
+    "variable_scope",
+    "variables_initializer",
     "where",
     "zeros",
     "zeros_initializer",

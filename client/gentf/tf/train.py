@@ -1,4 +1,5 @@
-"""``gentf.tf.train``: optimizers building update ops on the worker (TensorFlow 1 formulas)."""
+"""``gentf.tf.train``: optimizers building update ops on the worker (TensorFlow 1 formulas);
+``minimize`` and ``compute_gradients`` get their gradients from the worker's TensorFlow."""
 
 from gentf.graph._train import (
     AdagradOptimizer,
@@ -7,7 +8,11 @@ from gentf.graph._train import (
     MomentumOptimizer,
     Optimizer,
     RMSPropOptimizer,
+    create_global_step,
+    get_global_step,
+    get_or_create_global_step,
 )
 
 __all__ = ["AdagradOptimizer", "AdamOptimizer", "GradientDescentOptimizer", "MomentumOptimizer",
-           "Optimizer", "RMSPropOptimizer"]
+           "Optimizer", "RMSPropOptimizer", "create_global_step", "get_global_step",
+           "get_or_create_global_step"]

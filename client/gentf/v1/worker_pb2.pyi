@@ -226,3 +226,29 @@ class BatchResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[BatchResult]
     def __init__(self, results: _Optional[_Iterable[_Union[BatchResult, _Mapping]]] = ...) -> None: ...
+
+class AddGradientsRequest(_message.Message):
+    __slots__ = ("nodes", "ys", "xs", "grad_ys", "stop_gradients", "name_scope")
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    YS_FIELD_NUMBER: _ClassVar[int]
+    XS_FIELD_NUMBER: _ClassVar[int]
+    GRAD_YS_FIELD_NUMBER: _ClassVar[int]
+    STOP_GRADIENTS_FIELD_NUMBER: _ClassVar[int]
+    NAME_SCOPE_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[_graph_pb2.NodeDef]
+    ys: _containers.RepeatedScalarFieldContainer[str]
+    xs: _containers.RepeatedScalarFieldContainer[str]
+    grad_ys: _containers.RepeatedScalarFieldContainer[str]
+    stop_gradients: _containers.RepeatedScalarFieldContainer[str]
+    name_scope: str
+    def __init__(self, nodes: _Optional[_Iterable[_Union[_graph_pb2.NodeDef, _Mapping]]] = ..., ys: _Optional[_Iterable[str]] = ..., xs: _Optional[_Iterable[str]] = ..., grad_ys: _Optional[_Iterable[str]] = ..., stop_gradients: _Optional[_Iterable[str]] = ..., name_scope: _Optional[str] = ...) -> None: ...
+
+class AddGradientsResponse(_message.Message):
+    __slots__ = ("nodes", "infos", "grads")
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    INFOS_FIELD_NUMBER: _ClassVar[int]
+    GRADS_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[_graph_pb2.NodeDef]
+    infos: _containers.RepeatedCompositeFieldContainer[_graph_pb2.NodeInfo]
+    grads: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, nodes: _Optional[_Iterable[_Union[_graph_pb2.NodeDef, _Mapping]]] = ..., infos: _Optional[_Iterable[_Union[_graph_pb2.NodeInfo, _Mapping]]] = ..., grads: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -94,6 +94,11 @@ class WorkerStub:
                 request_serializer=gentf_dot_v1_dot_worker__pb2.BatchRequest.SerializeToString,
                 response_deserializer=gentf_dot_v1_dot_worker__pb2.BatchResponse.FromString,
                 _registered_method=True)
+        self.AddGradients = channel.unary_unary(
+                '/gentf.v1.Worker/AddGradients',
+                request_serializer=gentf_dot_v1_dot_worker__pb2.AddGradientsRequest.SerializeToString,
+                response_deserializer=gentf_dot_v1_dot_worker__pb2.AddGradientsResponse.FromString,
+                _registered_method=True)
 
 
 class WorkerServicer:
@@ -187,6 +192,15 @@ class WorkerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddGradients(self, request, context):
+        """Builds gradient nodes with TensorFlow's own gradient registry (tf.gradients) for a
+        client's graph and returns them; needs no session and changes nothing on the worker.
+        The client adds the nodes to its graph and sends them like any others.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -249,6 +263,11 @@ def add_WorkerServicer_to_server(servicer, server):
                     servicer.Batch,
                     request_deserializer=gentf_dot_v1_dot_worker__pb2.BatchRequest.FromString,
                     response_serializer=gentf_dot_v1_dot_worker__pb2.BatchResponse.SerializeToString,
+            ),
+            'AddGradients': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddGradients,
+                    request_deserializer=gentf_dot_v1_dot_worker__pb2.AddGradientsRequest.FromString,
+                    response_serializer=gentf_dot_v1_dot_worker__pb2.AddGradientsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -575,6 +594,33 @@ class Worker:
             '/gentf.v1.Worker/Batch',
             gentf_dot_v1_dot_worker__pb2.BatchRequest.SerializeToString,
             gentf_dot_v1_dot_worker__pb2.BatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddGradients(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gentf.v1.Worker/AddGradients',
+            gentf_dot_v1_dot_worker__pb2.AddGradientsRequest.SerializeToString,
+            gentf_dot_v1_dot_worker__pb2.AddGradientsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -23,6 +23,7 @@ from gentf_server import __version__
 from gentf_server.calls import METHOD_NAMES, Outcome
 from gentf_server.core import errors
 from gentf_server.core.convert import shape_from_tf
+from gentf_server.core.gradients import add_gradients
 from gentf_server.core.session import Session
 from gentf_server.core.sessions import SessionManager
 
@@ -47,6 +48,7 @@ METHODS: dict[str, tuple[type[Any], type[Any]]] = {
     "AccumulateParamGradients": (worker_pb2.GradientRequest, worker_pb2.GradientResponse),
     "RunOp": (worker_pb2.RunOpRequest, worker_pb2.RunOpResponse),
     "Batch": (worker_pb2.BatchRequest, worker_pb2.BatchResponse),
+    "AddGradients": (worker_pb2.AddGradientsRequest, worker_pb2.AddGradientsResponse),
 }
 """Every ``gentf.v1.Worker`` method: its request and reply message classes."""
 
@@ -214,6 +216,16 @@ class Dispatcher:
                 exc.message = f"call {index} ({kind}): {exc.message}"
                 exc.batch_index = index  # type: ignore[attr-defined]
                 raise
+        return reply
+
+    def _AddGradients(self, request: Any) -> worker_pb2.AddGradientsResponse:
+        built = add_gradients(self.sessions.registry, list(request.nodes), list(request.ys),
+                              list(request.xs), list(request.grad_ys),
+                              list(request.stop_gradients), request.name_scope)
+        reply = worker_pb2.AddGradientsResponse(nodes=built.nodes, grads=built.grads)
+        for node, outputs in zip(built.nodes, built.outputs):
+            info = reply.infos.add(name=node.name)
+            info.outputs.extend(_output_info(d, s) for d, s in outputs)
         return reply
 
     # ---- the calls, shared by their methods and Batch ----------------------------------

@@ -205,8 +205,14 @@ class SessionGraph:
         except (ValueError, TypeError) as exc:
             raise errors.InvalidArgument(f"{desc}: bad attribute value: {exc}") from None
         initial = None
-        if wire.op == VARIABLE:
+        if wire.op == VARIABLE and wire.HasField("initial_value"):
             initial = self._check_variable(wire, desc)
+        elif wire.op == VARIABLE:  # created as zeros; the client runs its initializer op
+            shape = tf.TensorShape(tf_def.attr["shape"].shape) if "shape" in tf_def.attr else None
+            if shape is None or not shape.is_fully_defined() or "dtype" not in tf_def.attr:
+                raise errors.InvalidArgument(
+                    f"{desc}: a variable without an initial value needs a dtype and a fully "
+                    f"defined shape")
         return GraphNode(wire=wire, tf_def=tf_def, initial_value=initial)
 
     def _check_variable(self, wire: graph_pb2.NodeDef, desc: str) -> np.ndarray[Any, Any]:

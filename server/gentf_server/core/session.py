@@ -97,8 +97,12 @@ class Session:
             with tf.init_scope():
                 for node in plan.new_nodes:
                     if node.op == VARIABLE:
-                        assert node.initial_value is not None
-                        created[node.name] = tf.Variable(node.initial_value, name=node.name.replace("/", "_"))
+                        value = node.initial_value
+                        if value is None:  # made here, never shipped: zeros until initialized
+                            attrs = node.tf_def.attr
+                            value = tf.zeros(tf.TensorShape(attrs["shape"].shape),
+                                             tf.as_dtype(attrs["dtype"].type))
+                        created[node.name] = tf.Variable(value, name=node.name.replace("/", "_"))
             self._graph.commit(plan)
             self._variables.update(created)
             return [self._graph.nodes[name] for name in plan.requested]

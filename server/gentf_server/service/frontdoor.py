@@ -79,7 +79,7 @@ class FrontDoor:
 
     async def _route(self, method: str, request: bytes, owner: str, session_id: str) -> Outcome:
         sup = self.supervisor
-        if method in ("GetWorkerInfo", "GetOpRegistry"):
+        if method in ("GetWorkerInfo", "GetOpRegistry", "AddGradients"):
             backend = await sup.any_process(owner)
             return await self._forward(backend, method, request, None)
         if method == "CreateSession":
