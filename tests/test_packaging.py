@@ -21,8 +21,17 @@ def test_compose_file_runs_the_worker_with_gpu_port_health_and_restart() -> None
     devices = worker["deploy"]["resources"]["reservations"]["devices"]
     assert any("gpu" in d["capabilities"] and d["driver"] == "nvidia" for d in devices)
     test = " ".join(worker["healthcheck"]["test"])
-    assert "HealthStub" in test and "gentf.v1.Worker" in test
-    assert "0.0.0.0" in worker["command"]
+    assert "gentf_server.healthcheck" in test and "--tls-ca=/run/secrets/gentf_tls_cert" in test
+    command = " ".join(worker["command"])
+    assert "--host=0.0.0.0" in command
+    # On a network: tokens and TLS from mounted secrets, never --insecure.
+    assert "--insecure" not in command
+    for flag, secret in (("--token-file", "gentf_tokens"), ("--tls-cert", "gentf_tls_cert"),
+                         ("--tls-key", "gentf_tls_key")):
+        assert f"{flag}=/run/secrets/{secret}" in command
+        assert secret in worker["secrets"] and secret in compose["secrets"]
+    assert int(worker["stop_grace_period"].rstrip("s")) > int(
+        worker["environment"]["GENTF_STOP_GRACE_SECONDS"])
 
 
 def test_dockerfile_uses_tensorflow_gpu_base_non_root_user_and_healthcheck() -> None:
