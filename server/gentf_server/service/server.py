@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from gentf_server.core.dispatch import Dispatcher
 from gentf_server.core.registry import op_registry
 from gentf_server.core.session import SessionLimits
 from gentf_server.core.sessions import SessionManager
-from gentf_server.core.dispatch import Dispatcher
 from gentf_server.service.servicer import SERVICE_NAME, worker_handler
 
 __all__ = ["WorkerConfig", "WorkerServer", "background_server"]
