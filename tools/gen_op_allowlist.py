@@ -150,7 +150,26 @@ def unsafe_reason(op_def: Any, excluded: dict[str, str]) -> str | None:
         return "shared_name/container: state shared across sessions"
     if any(t in ("func", "list(func)") for t in attrs.values()):
         return "function attribute (the wire carries no function library)"
+    if _quantized(op_def):
+        return ("quantized kernel: no model needs it, its tensors cannot travel on the wire, "
+                "and these kernels trust their min/max inputs")
     return None
+
+
+_QUANTIZED = {tf.qint8, tf.quint8, tf.qint16, tf.quint16, tf.qint32}
+
+
+def _quantized(op_def: Any) -> bool:
+    """True when an input or output of the op can only be a quantized dtype."""
+    allowed = {a.name: {tf.as_dtype(t) for t in a.allowed_values.list.type}
+               for a in op_def.attr if a.type == "type" and a.HasField("allowed_values")}
+    for arg in list(op_def.input_arg) + list(op_def.output_arg):
+        if arg.type and tf.as_dtype(arg.type) in _QUANTIZED:
+            return True
+        types = allowed.get(arg.type_attr)
+        if types and types <= _QUANTIZED:
+            return True
+    return False
 
 
 _PREFERRED = [tf.float32, tf.float64, tf.int32, tf.int64, tf.bool, tf.complex64]
