@@ -248,8 +248,8 @@ class Dispatcher:
         """The most bytes one reply may take: the per-call quota or the message cap."""
         return min(self.max_reply_bytes, self.max_message_bytes)
 
-    def _too_large(self, what: str, size: int) -> errors.ResourceExhausted:
-        return errors.ResourceExhausted(
+    def _too_large(self, what: str, size: int) -> errors.ReplyTooLarge:
+        return errors.ReplyTooLarge(
             f"{what}: the reply would take {size:,} bytes, over this worker's per-call reply "
             f"limit of {self.reply_cap:,} bytes (raise it with --max-reply-mb, up to "
             f"--max-message-mb, the cap on one gRPC message); nothing was changed")
@@ -273,7 +273,11 @@ class Dispatcher:
         if bound is not None and bound + 64 <= cap:
             return body()
         with session.transaction() as transaction:
-            reply = body()
+            try:
+                reply = body()
+            except errors.ReplyTooLarge:  # one call of a Batch: undo the whole Batch
+                session.rollback(transaction)
+                raise
             size = reply.ByteSize()
             if size > cap:
                 session.rollback(transaction)
