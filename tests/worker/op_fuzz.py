@@ -75,22 +75,22 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.channel: grpc.Channel | None = None
         self.stub: Any = None
+        self._log: Any = None
         self._dir = tempfile.TemporaryDirectory(prefix="gentf-fuzz-")
 
     def start(self) -> None:
         """Starts the worker and waits for its port (at most 120 s)."""
         port_file = pathlib.Path(self._dir.name) / "port"
         port_file.unlink(missing_ok=True)
-        limit = self.memory_bytes
-
-        def limit_memory() -> None:
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        self._log = open(pathlib.Path(self._dir.name) / "stderr", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gentf_server", "--port", "0", "--port-file", str(port_file),
              "--log-level", "ERROR", "--threads", "4"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=limit_memory)
+            env=env, stdout=subprocess.DEVNULL, stderr=self._log)
+        # Out of memory is then an allocation failure, not the machine's OOM killer (set
+        # while TensorFlow is still importing, long before the first call).
+        resource.prlimit(self.proc.pid, resource.RLIMIT_AS, (self.memory_bytes,) * 2)
         deadline = time.monotonic() + 120
         while not port_file.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -109,9 +109,10 @@ class WorkerProcess:
 
     def stderr_tail(self) -> str:
         """The last lines the worker wrote to stderr (after it exited)."""
-        if self.proc is None or self.proc.poll() is None or self.proc.stderr is None:
+        if self.proc is None or self.proc.poll() is None:
             return ""
-        return self.proc.stderr.read().decode(errors="replace")[-600:]
+        path = pathlib.Path(self._dir.name) / "stderr"
+        return path.read_bytes().decode(errors="replace")[-600:] if path.exists() else ""
 
     def stop(self) -> None:
         """Stops the worker (SIGKILL after 5 s)."""
@@ -124,8 +125,8 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc is not None and self.proc.stderr is not None:
-            self.proc.stderr.close()
+        if self._log is not None:
+            self._log.close()
 
     def restart(self) -> None:
         """Stops and starts again."""

@@ -11,6 +11,7 @@ subgraph they need (see ``importer``).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,23 @@ class GraphNode:
     tf_def: node_def_pb2.NodeDef
     outputs: list[tuple[tf.DType, tf.TensorShape]] = field(default_factory=list)
     initial_value: np.ndarray[Any, Any] | None = None
+    initial_digest: bytes = b""
+
+    def same_as(self, wire: graph_pb2.NodeDef) -> bool:
+        """True when ``wire`` is this node's definition (a variable node keeps only a digest
+        of its initial value, so that the worker holds that memory once: in the variable)."""
+        if not self.initial_digest and not wire.HasField("initial_value"):
+            return self.wire == wire
+        if not wire.HasField("initial_value"):
+            return False
+        stripped = graph_pb2.NodeDef()
+        stripped.CopyFrom(wire)
+        stripped.ClearField("initial_value")
+        return self.wire == stripped and _digest(wire.initial_value) == self.initial_digest
+
+    def drop_initial_value(self) -> None:
+        """Forgets the initial value once the variable holds it (its digest stays)."""
+        self.initial_value = None
 
     @property
     def name(self) -> str:
@@ -172,7 +190,7 @@ class SessionGraph:
                 continue
             existing = self.nodes.get(wire.name)
             if existing is not None:
-                if existing.wire != wire:
+                if not existing.same_as(wire):
                     raise errors.AlreadyExists(
                         f"{existing.describe()} already exists with a different definition")
                 continue
@@ -245,6 +263,8 @@ class SessionGraph:
         for node in plan.new_nodes:
             self.nodes[node.name] = node
             self._graph_def.node.append(node.tf_def)
+            if node.op == VARIABLE:
+                node.drop_initial_value()
         self._depth.update(plan.depths)
         self.graph_bytes = plan.graph_bytes
         self.variable_bytes = plan.variable_bytes
@@ -278,7 +298,14 @@ class SessionGraph:
         initial = None
         if wire.op == VARIABLE:
             initial = self._check_variable(wire, desc)
-        return GraphNode(wire=wire, tf_def=tf_def, initial_value=initial)
+        # A copy: a reference into the request would keep the whole request alive.
+        stored = graph_pb2.NodeDef()
+        stored.CopyFrom(wire)
+        digest = b""
+        if stored.HasField("initial_value"):
+            digest = _digest(stored.initial_value)
+            stored.ClearField("initial_value")
+        return GraphNode(wire=stored, tf_def=tf_def, initial_value=initial, initial_digest=digest)
 
     def _check_variable(self, wire: graph_pb2.NodeDef, desc: str) -> np.ndarray[Any, Any]:
         if not wire.HasField("initial_value"):
@@ -320,6 +347,10 @@ class SessionGraph:
             if node is not None:
                 return f"{node.describe()}: {message.strip()}"
         return message.strip()
+
+
+def _digest(tensor: Any) -> bytes:
+    return hashlib.sha256(tensor.SerializeToString(deterministic=True)).digest()
 
 
 def _topological(batch: dict[str, graph_pb2.NodeDef]) -> list[graph_pb2.NodeDef]:
