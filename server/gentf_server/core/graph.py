@@ -230,7 +230,7 @@ class SessionGraph:
         if wire.op in self._registry.tf_op_defs and not is_allowed(wire.op):
             where = f" (created at {wire.source})" if wire.source else ""
             raise errors.PermissionDenied(
-                f"node {wire.name!r}{where}: op {wire.op!r} is not on this worker's allow-list "
+                f"node {wire.name!r}{where}: op {wire.op!r} is refused: it is not on this worker's allow-list "
                 f"(only model computations are accepted: math, nn, array, random, linalg, "
                 f"variables, optimizers; nothing that reaches files, processes, threads, the "
                 f"network or other sessions)")

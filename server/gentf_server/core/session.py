@@ -47,11 +47,11 @@ def tf_failure(exc: tf.errors.OpError, what: str) -> errors.CoreError:
 def to_numpy(tensor: Any) -> np.ndarray[Any, Any]:
     """A TensorFlow tensor as a numpy array; scalar strings become 0-d object arrays."""
     value = tensor.numpy()
-    if not isinstance(value, np.ndarray):
+    if isinstance(value, bytes):
         out = np.empty((), dtype=object)
         out[()] = value
         return out
-    return value
+    return np.asarray(value)
 
 
 class Transaction:
