@@ -187,14 +187,12 @@ class Dispatcher:
         return reply
 
     def _Generate(self, request: Any) -> worker_pb2.GenerateResponse:
-        session = self.sessions.get(request.session_id)
-        return self._guarded(session, "Generate", session.static_reply_bytes(
-            "generate", request, None), lambda: self._generate(session, request))
+        # Its one change, a kept trace, is dropped by _generate when the reply is too large.
+        return self._generate(self.sessions.get(request.session_id), request)
 
     def _ChoiceGradients(self, request: Any) -> worker_pb2.GradientResponse:
-        session = self.sessions.get(request.session_id)
-        return self._guarded(session, "ChoiceGradients", self._bound(session, "gradients", request),
-                             lambda: self._gradients(session, request, None))
+        # Changes nothing on the worker: no transaction needed.
+        return self._gradients(self.sessions.get(request.session_id), request, None)
 
     def _AccumulateParamGradients(self, request: Any) -> worker_pb2.GradientResponse:
         session = self.sessions.get(request.session_id)
@@ -317,6 +315,10 @@ class Dispatcher:
         reply = worker_pb2.GradientResponse()
         for g in grads:
             fill_tensor(reply.arg_grads.add(), g)
+        if sum(int(g.nbytes) + 32 + 11 * g.ndim for g in grads) + 64 > self.reply_cap:
+            size = reply.ByteSize()
+            if size > self.reply_cap:  # (an accumulation is undone by the caller's _guarded)
+                raise self._too_large(f"the gradients of function {request.function_id}", size)
         return reply
 
     def _run_op(self, session: Session, request: Any) -> worker_pb2.RunOpResponse:
