@@ -76,6 +76,7 @@ class WorkerProcess:
         self.channel: grpc.Channel | None = None
         self.stub: Any = None
         self._log: Any = None
+        self.address = ""
         self._dir = tempfile.TemporaryDirectory(prefix="gentf-fuzz-")
 
     def start(self) -> None:
@@ -97,8 +98,9 @@ class WorkerProcess:
                 raise RuntimeError(f"worker did not start: {self.stderr_tail()}")
             time.sleep(0.05)
         cap = 64 << 20
+        self.address = f"127.0.0.1:{port_file.read_text()}"
         self.channel = grpc.insecure_channel(
-            f"127.0.0.1:{port_file.read_text()}",
+            self.address,
             options=[("grpc.max_receive_message_length", cap),
                      ("grpc.max_send_message_length", cap)])
         self.stub = worker_pb2_grpc.WorkerStub(self.channel)

@@ -426,3 +426,36 @@ def test_generate_failing_inside_tensorflow_is_invalid_argument(r, bystander):
     reply = r("Generate", request)
     assert reply.trace_handle > 0
     r.close(s)
+
+
+def test_an_accumulation_whose_reply_is_over_the_quota_adds_nothing():
+    with _limited_worker(max_reply_bytes=64 << 10) as r:
+        s = r.session()
+        fid, acc = _function(r, s)
+        request = worker_pb2.GradientRequest(session_id=s, function_id=fid, scale_factor=1.0)
+        fill_tensor(request.args.add(), np.ones((10_000, 3)))  # argument gradients: 240 kB
+        fill_tensor(request.retval_grad, np.ones((10_000, 2)))
+        code, details = r.status("AccumulateParamGradients", request)
+        assert code == "RESOURCE_EXHAUSTED" and "--max-reply-mb" in details, details
+        np.testing.assert_array_equal(r.run(s, [acc])[0], np.zeros((2, 3)))
+        request.skip_arg_grads = True  # the same without argument gradients fits
+        r("AccumulateParamGradients", request)
+        np.testing.assert_array_equal(r.run(s, [acc])[0], np.full((2, 3), 10_000.0))
+
+
+@pytest.mark.slow
+def test_out_of_memory_in_tensorflow_is_resource_exhausted_and_the_worker_lives():
+    from op_fuzz import worker_process
+
+    with worker_process(memory_bytes=3 << 30) as proc, raw(proc.address) as r:
+        s = r.session()
+        r.extend(s, node("dims", "Placeholder", dtype=I32), const("one", np.float32(1)),
+                 const("axes", np.array([0, 1], np.int32)))
+        r.extend(s, node("fill", "Fill", ["dims", "one"], T=F32, index_type=I32))
+        r.extend(s, node("total", "Sum", ["fill", "axes"], T=F32, Tidx=I32))
+        request = worker_pb2.RunOpRequest(session_id=s, fetches=["total:0"])
+        fill_tensor(request.feeds["dims"], np.array([40_000, 40_000], np.int32))  # 6.4 GB
+        code, details = r.status("RunOp", request, timeout=120)
+        assert code == "RESOURCE_EXHAUSTED", details
+        assert proc.alive()
+        assert r.run(s, ["total:0"], feeds={"dims": np.array([2, 3], np.int32)})[0] == 6.0
