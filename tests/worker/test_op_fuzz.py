@@ -2,8 +2,8 @@
 subprocess (``python -m gentf_server --port 0 --port-file F``): 0 deaths, 0 hangs, 0
 INTERNAL/UNKNOWN statuses.
 
-CI runs a bounded slice: a fixed seed and ``GENTF_FUZZ_CASES`` cases per op (default 2,
-about 1,000 cases, 2-3 minutes on 2 cores). More, or another seed::
+CI runs a bounded slice: a fixed seed and ``GENTF_FUZZ_CASES`` cases per op (default 4,
+about 2,000 cases, about 2 minutes on 2 cores). More, or another seed::
 
     GENTF_FUZZ_CASES=50 GENTF_FUZZ_SEED=1 pytest -m fuzz tests/worker/test_op_fuzz.py
 
@@ -23,7 +23,7 @@ from op_fuzz import run
 @pytest.mark.slow
 @pytest.mark.fuzz
 def test_every_allowed_op_survives_random_inputs_and_attributes() -> None:
-    cases = int(os.environ.get("GENTF_FUZZ_CASES", "2"))
+    cases = int(os.environ.get("GENTF_FUZZ_CASES", "4"))
     seed = int(os.environ.get("GENTF_FUZZ_SEED", "0"))
     tally = run(cases, seed)
     print(tally.summary())
