@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="most nodes in one session's graph (default 100000)")
     lim.add_argument("--max-graph-mb", type=int, default=256,
                      help="most bytes of one session's graph definition, MiB (default 256)")
+    lim.add_argument("--max-graph-depth", type=int, default=10_000,
+                     help="longest input chain in one session's graph (default 10000)")
     lim.add_argument("--max-variable-mb", type=int, default=16384,
                      help="most bytes of one session's variables, MiB (default 16384)")
     lim.add_argument("--max-tensor-mb", type=int, default=4096,
@@ -116,14 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     limits = {
         "max_graph_nodes": args.max_graph_nodes, "max_graph_bytes": args.max_graph_mb << 20,
+        "max_graph_depth": args.max_graph_depth,
         "max_variable_bytes": args.max_variable_mb << 20,
         "max_tensor_bytes": args.max_tensor_mb << 20,
-        "max_reply_bytes": (args.max_reply_mb or args.max_message_mb) << 20,
     }
     server = WorkerServer(WorkerConfig(
         host=args.host, port=args.port, max_message_bytes=args.max_message_mb << 20,
         threads=args.threads, default_lease_seconds=args.lease_seconds,
         max_sessions=args.max_sessions, trace_bytes=args.trace_mb << 20, tokens=tokens,
+        max_reply_bytes=(args.max_reply_mb or args.max_message_mb) << 20,
         tls_cert=_read(args.tls_cert, "--tls-cert") if args.tls_cert else None,
         tls_key=_read(args.tls_key, "--tls-key") if args.tls_key else None,
         isolation=args.isolation, max_session_processes=args.max_session_processes,

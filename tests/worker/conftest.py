@@ -13,6 +13,11 @@ from gentf import tf
 from gentf.graph import Graph
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Registers the ``fuzz`` marker (tests/worker/test_op_fuzz.py)."""
+    config.addinivalue_line("markers", "fuzz: the op fuzz test (GENTF_FUZZ_CASES sets its size)")
+
+
 @contextlib.contextmanager
 def _session_on(address: str) -> Iterator[tf.Session]:
     g = Graph()

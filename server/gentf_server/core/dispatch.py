@@ -78,6 +78,10 @@ def _output_info(dtype: tf.DType, shape: tf.TensorShape) -> graph_pb2.OutputInfo
     return graph_pb2.OutputInfo(dtype=dtype.as_datatype_enum, shape=shape_from_tf(shape))
 
 
+_BOUND_KIND = {"generate": "generate", "choice_gradients": "gradients",
+               "accumulate_param_gradients": "accumulate", "run_op": "run"}
+
+
 def _decode_all(tensors: Any, what: str) -> list[Any]:
     out = []
     for i, t in enumerate(tensors):
@@ -91,9 +95,12 @@ def _decode_all(tensors: Any, what: str) -> list[Any]:
 class Dispatcher:
     """Serves ``gentf.v1.Worker`` calls as bytes on a :class:`SessionManager`."""
 
-    def __init__(self, sessions: SessionManager, max_message_bytes: int) -> None:
+    def __init__(self, sessions: SessionManager, max_message_bytes: int,
+                 max_reply_bytes: int | None = None) -> None:
         self.sessions = sessions
         self.max_message_bytes = max_message_bytes
+        self.max_reply_bytes = max_message_bytes if max_reply_bytes is None else max_reply_bytes
+        """The per-call reply quota (``--max-reply-mb``): no call returns more."""
         self._handlers: dict[str, Callable[[Any], Any]] = {
             name: getattr(self, f"_{name}") for name in METHODS}
         assert tuple(METHODS) == METHOD_NAMES
@@ -130,9 +137,9 @@ class Dispatcher:
             return Outcome(code, f"{method}: TensorFlow: {exc.message}")
         except MemoryError:
             return Outcome("RESOURCE_EXHAUSTED", f"{method}: the session process ran out of memory")
-        except Exception as exc:
-            log.exception("%s failed unexpectedly", method)
-            return Outcome("INTERNAL", f"{method}: the worker failed unexpectedly: "
+        except Exception as exc:  # a bug of the worker: say so, keep serving
+            log.exception("%s failed", method)
+            return Outcome("INTERNAL", f"{method}: internal error in the worker: "
                                        f"{type(exc).__name__}: {exc}")
 
     # ---- one method each ---------------------------------------------------------------
@@ -180,19 +187,33 @@ class Dispatcher:
         return reply
 
     def _Generate(self, request: Any) -> worker_pb2.GenerateResponse:
+        # Its one change, a kept trace, is dropped by _generate when the reply is too large.
         return self._generate(self.sessions.get(request.session_id), request)
 
     def _ChoiceGradients(self, request: Any) -> worker_pb2.GradientResponse:
+        # Changes nothing on the worker: no transaction needed.
         return self._gradients(self.sessions.get(request.session_id), request, None)
 
     def _AccumulateParamGradients(self, request: Any) -> worker_pb2.GradientResponse:
-        return self._gradients(self.sessions.get(request.session_id), request, request.scale_factor)
+        session = self.sessions.get(request.session_id)
+        return self._guarded(session, "AccumulateParamGradients",
+                             self._bound(session, "accumulate", request),
+                             lambda: self._gradients(session, request, request.scale_factor))
 
     def _RunOp(self, request: Any) -> worker_pb2.RunOpResponse:
         return self._run_op(self.sessions.get(request.session_id), request)
 
     def _Batch(self, request: Any) -> worker_pb2.BatchResponse:
         session = self.sessions.get(request.session_id)
+        bound: int | None = 0
+        for call in request.calls:
+            kind = call.WhichOneof("call")
+            one = None if kind is None else self._bound(session, _BOUND_KIND[kind],
+                                                        getattr(call, kind))
+            bound = None if bound is None or one is None else bound + one + 16
+        return self._guarded(session, "Batch", bound, lambda: self._batch(session, request))
+
+    def _batch(self, session: Session, request: Any) -> worker_pb2.BatchResponse:
         reply = worker_pb2.BatchResponse()
         for index, call in enumerate(request.calls):
             kind = call.WhichOneof("call")
@@ -230,22 +251,69 @@ class Dispatcher:
 
     # ---- the calls, shared by their methods and Batch ----------------------------------
 
+    @property
+    def reply_cap(self) -> int:
+        """The most bytes one reply may take: the per-call quota or the message cap."""
+        return min(self.max_reply_bytes, self.max_message_bytes)
+
+    def _too_large(self, what: str, size: int) -> errors.ReplyTooLarge:
+        return errors.ReplyTooLarge(
+            f"{what}: the reply would take {size:,} bytes, over this worker's per-call reply "
+            f"limit of {self.reply_cap:,} bytes (raise it with --max-reply-mb, up to "
+            f"--max-message-mb, the cap on one gRPC message); nothing was changed")
+
+    def _bound(self, session: Session, kind: str, request: Any) -> int | None:
+        """Upper bound of a call's reply size known before it runs (None: unknown)."""
+        arg_bytes = None
+        if kind in ("gradients", "accumulate") and not request.trace_handle:
+            arg_bytes = sum(len(t.content) + 8 * len(t.string_val) for t in request.args)
+            if any(t.string_val for t in request.args):
+                return None
+        return session.static_reply_bytes(kind, request, arg_bytes)
+
+    def _guarded(self, session: Session, what: str, bound: int | None,
+                 body: Callable[[], Any]) -> Any:
+        """Runs ``body`` (one call, or a Batch) so that a reply over the cap changes nothing:
+        when ``bound`` proves the reply fits, directly; otherwise inside a session
+        transaction that is rolled back (variables, accumulators, kept traces) if it does
+        not fit."""
+        cap = self.reply_cap
+        if bound is not None and bound + 64 <= cap:
+            return body()
+        with session.transaction() as transaction:
+            try:
+                reply = body()
+            except errors.ReplyTooLarge:  # one call of a Batch: undo the whole Batch
+                session.rollback(transaction)
+                raise
+            size = reply.ByteSize()
+            if size > cap:
+                session.rollback(transaction)
+                raise self._too_large(what, size)
+            return reply
+
     def _generate(self, session: Session, request: Any) -> worker_pb2.GenerateResponse:
         args = _decode_all(request.args, "argument")
         for released in request.release_trace_handles:
             session.drop_trace(released)
         retval, handle = session.generate(request.function_id, args, request.keep_trace)
         reply = worker_pb2.GenerateResponse(trace_handle=handle)
-        fill_tensor(reply.retval, retval)
-        cap = self.max_message_bytes
+        try:
+            fill_tensor(reply.retval, retval)
+        except (ValueError, TypeError) as exc:
+            if handle:
+                session.drop_trace(handle)
+            raise errors.InvalidArgument(
+                f"the return value of function {request.function_id} cannot be encoded: "
+                f"{exc}") from None
+        cap = self.reply_cap
         # A reply over the cap would fail in gRPC after the trace was kept: check first
         # (exactly only when near the cap: ByteSize serializes).
         if (retval.dtype == object or retval.nbytes > cap - 4096) and reply.ByteSize() > cap:
             if handle:
                 session.drop_trace(handle)
-            raise errors.ResourceExhausted(
-                f"the return value of function {request.function_id} ({reply.ByteSize()} bytes "
-                f"with its reply) is over the worker's message cap of {cap} bytes")
+            raise self._too_large(f"the return value of function {request.function_id}",
+                                  reply.ByteSize())
         return reply
 
     def _gradients(self, session: Session, request: Any,
@@ -259,6 +327,10 @@ class Dispatcher:
         reply = worker_pb2.GradientResponse()
         for g in grads:
             fill_tensor(reply.arg_grads.add(), g)
+        if sum(int(g.nbytes) + 32 + 11 * g.ndim for g in grads) + 64 > self.reply_cap:
+            size = reply.ByteSize()
+            if size > self.reply_cap:  # (an accumulation is undone by the caller's _guarded)
+                raise self._too_large(f"the gradients of function {request.function_id}", size)
         return reply
 
     def _run_op(self, session: Session, request: Any) -> worker_pb2.RunOpResponse:
@@ -268,9 +340,23 @@ class Dispatcher:
                 feeds[name] = decode_tensor(t)
             except (ValueError, TypeError) as exc:
                 raise errors.InvalidArgument(f"feed {name!r}: {exc}") from None
-        values = session.run(feeds, list(request.fetches), list(request.targets),
-                             max_result_bytes=self.max_message_bytes - 1024)
-        reply = worker_pb2.RunOpResponse()
-        for v in values:
-            fill_tensor(reply.fetched.add(), v)
-        return reply
+        cap = self.reply_cap
+
+        def finish(values: list[Any]) -> worker_pb2.RunOpResponse:
+            # Runs before the session lets go of the run's snapshot: an encoding failure or a
+            # reply over the cap undoes the run.
+            reply = worker_pb2.RunOpResponse()
+            for text, v in zip(request.fetches, values):
+                try:
+                    fill_tensor(reply.fetched.add(), v)
+                except (ValueError, TypeError) as exc:
+                    raise errors.InvalidArgument(
+                        f"fetch {text!r} cannot be encoded: {exc}; nothing was changed") from None
+            bound = sum(int(v.nbytes) + 32 + 11 * v.ndim for v in values if v.dtype != object)
+            if any(v.dtype == object for v in values) or bound + 64 > cap:
+                size = reply.ByteSize()
+                if size > cap:
+                    raise self._too_large(f"run of {list(request.fetches)}", size)
+            return reply
+
+        return session.run(feeds, list(request.fetches), list(request.targets), finish)

@@ -7,6 +7,7 @@
     ├── AlreadyExists         a node name taken by a different definition
     ├── PermissionDenied      an op the worker refuses to run
     ├── ResourceExhausted     too many sessions, or a tensor too large
+    │   └── ReplyTooLarge     a reply over the per-call quota (the call is undone)
     └── FailedPrecondition    a closed session
 """
 
@@ -19,6 +20,7 @@ __all__ = [
     "InvalidArgument",
     "NotFound",
     "PermissionDenied",
+    "ReplyTooLarge",
     "ResourceExhausted",
     "TraceNotFound",
 ]
@@ -54,6 +56,10 @@ class PermissionDenied(CoreError):
 
 class ResourceExhausted(CoreError):
     """A limit of the worker was reached."""
+
+
+class ReplyTooLarge(ResourceExhausted):
+    """A call's reply would exceed the per-call reply quota; what the call did is undone."""
 
 
 class FailedPrecondition(CoreError):

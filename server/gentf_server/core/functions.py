@@ -87,6 +87,11 @@ class CompiledFunction:
             raise errors.InvalidArgument(f"{what} {node.describe()} is a {node.op}, not a variable")
         return variables[node.name]
 
+    @property
+    def accumulators(self) -> list[tf.Variable]:
+        """The variables parameter gradients are accumulated into, one per param."""
+        return list(self._accumulators)
+
     # ---- traced bodies -----------------------------------------------------------------
 
     def _forward_body(self, *args: Any) -> Any:

@@ -1,14 +1,17 @@
 """A session's graph: the nodes clients added, validated by TensorFlow, growing only.
 
-Nodes arrive as wire NodeDefs. A batch is accepted whole or not at all: names, ops,
-attributes, inputs and cycles are checked first, then TensorFlow imports the whole graph
-into a scratch ``tf.Graph`` (shape and type inference); only when all of that succeeds is
-the batch committed. Execution never uses the scratch graph: compiled functions import the
+Nodes arrive as wire NodeDefs. A batch is accepted whole or not at all: every op is first
+checked against the allow-list (``allowlist``), then names, attributes, inputs, cycles and
+the session's limits (node count, bytes, depth, variable bytes); then TensorFlow imports the
+whole graph into a scratch ``tf.Graph`` (shape and type inference), after which resource
+inputs and static output sizes are checked; only when all of that succeeds is the batch
+committed. Execution never uses the scratch graph: compiled functions import the
 subgraph they need (see ``importer``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +24,10 @@ from tensorflow.core.framework import graph_pb2 as tf_graph_pb2
 from tensorflow.core.framework import node_def_pb2
 
 from gentf_server.core import errors
+from gentf_server.core.allowlist import check_attrs, check_resource_inputs, is_allowed
 from gentf_server.core.convert import attr_to_tf, node_to_tf
-from gentf_server.core.registry import OpRegistry, is_refused
+from gentf_server.core.limits import SessionLimits, over_limit
+from gentf_server.core.registry import OpRegistry
 
 __all__ = ["GraphNode", "SessionGraph", "parse_input", "tensor_name"]
 
@@ -56,6 +61,23 @@ class GraphNode:
     tf_def: node_def_pb2.NodeDef
     outputs: list[tuple[tf.DType, tf.TensorShape]] = field(default_factory=list)
     initial_value: np.ndarray[Any, Any] | None = None
+    initial_digest: bytes = b""
+
+    def same_as(self, wire: graph_pb2.NodeDef) -> bool:
+        """True when ``wire`` is this node's definition (a variable node keeps only a digest
+        of its initial value, so that the worker holds that memory once: in the variable)."""
+        if not self.initial_digest and not wire.HasField("initial_value"):
+            return self.wire == wire
+        if not wire.HasField("initial_value"):
+            return False
+        stripped = graph_pb2.NodeDef()
+        stripped.CopyFrom(wire)
+        stripped.ClearField("initial_value")
+        return self.wire == stripped and _digest(wire.initial_value) == self.initial_digest
+
+    def drop_initial_value(self) -> None:
+        """Forgets the initial value once the variable holds it (its digest stays)."""
+        self.initial_value = None
 
     @property
     def name(self) -> str:
@@ -77,14 +99,23 @@ class ExtendPlan:
 
     new_nodes: list[GraphNode]
     requested: list[str]
+    depths: dict[str, int] = field(default_factory=dict)
+    graph_bytes: int = 0
+    variable_bytes: int = 0
 
 
 class SessionGraph:
     """The nodes of one session, in a topological order (every input before its user)."""
 
-    def __init__(self, registry: OpRegistry) -> None:
+    def __init__(self, registry: OpRegistry, limits: SessionLimits | None = None) -> None:
         self._registry = registry
+        self._limits = limits or SessionLimits()
         self.nodes: dict[str, GraphNode] = {}
+        self._depth: dict[str, int] = {}
+        self.graph_bytes = 0
+        """Serialized size of the accepted node definitions."""
+        self.variable_bytes = 0
+        """Bytes of the accepted variables' initial values (their size on the worker)."""
         self._graph_def = tf_graph_pb2.GraphDef()
         # Without versions, TensorFlow applies legacy (producer 0) semantics: a scalar
         # placeholder's shape would be inferred as unknown and accept any shape.
@@ -145,6 +176,8 @@ class SessionGraph:
 
         Raises InvalidArgument, AlreadyExists or PermissionDenied naming the node at fault.
         """
+        for wire in nodes:  # the allow-list comes before any other check
+            self._check_allowed(wire)
         batch: dict[str, graph_pb2.NodeDef] = {}
         requested: list[str] = []
         for wire in nodes:
@@ -157,31 +190,88 @@ class SessionGraph:
                 continue
             existing = self.nodes.get(wire.name)
             if existing is not None:
-                if existing.wire != wire:
+                if not existing.same_as(wire):
                     raise errors.AlreadyExists(
                         f"{existing.describe()} already exists with a different definition")
                 continue
             batch[wire.name] = wire
-        new_nodes = [self._check_node(wire, batch) for wire in _topological(batch)]
+        limits = self._limits
+        total = len(self.nodes) + len(batch)
+        if total > limits.max_graph_nodes:
+            raise over_limit("the session's graph", total, limits.max_graph_nodes,
+                             "--max-graph-nodes", "nodes")
+        ordered = _topological(batch)
+        depths = self._depths(ordered)
+        deepest = max(depths.values(), default=0)
+        if deepest > limits.max_graph_depth:
+            name = max(depths, key=lambda n: depths[n])
+            raise over_limit(f"the input chain ending at node {name!r}", deepest,
+                             limits.max_graph_depth, "--max-graph-depth", "nodes deep")
+        new_nodes = [self._check_node(wire, batch) for wire in ordered]
+        graph_bytes = self.graph_bytes + sum(n.tf_def.ByteSize() for n in new_nodes)
+        if graph_bytes > limits.max_graph_bytes:
+            raise over_limit("the session's graph", graph_bytes, limits.max_graph_bytes,
+                             "--max-graph-mb", "MiB")
+        variable_bytes = self.variable_bytes + sum(
+            int(n.initial_value.nbytes) for n in new_nodes if n.initial_value is not None)
+        if variable_bytes > limits.max_variable_bytes:
+            raise over_limit("the session's variables", variable_bytes,
+                             limits.max_variable_bytes, "--max-variable-mb", "MiB")
         scratch = self._import_scratch(new_nodes)
         for node in new_nodes:
             op = scratch.get_operation_by_name(node.name)
+            check_resource_inputs(op, node.describe())
             node.outputs = [(t.dtype, t.shape) for t in op.outputs]
-        return ExtendPlan(new_nodes, requested)
+            for index, (dtype, shape) in enumerate(node.outputs):
+                self._check_static_size(node, index, dtype, shape)
+        return ExtendPlan(new_nodes, requested, depths, graph_bytes, variable_bytes)
+
+    def _check_allowed(self, wire: graph_pb2.NodeDef) -> None:
+        if wire.op in self._registry.tf_op_defs and not is_allowed(wire.op):
+            where = f" (created at {wire.source})" if wire.source else ""
+            raise errors.PermissionDenied(
+                f"node {wire.name!r}{where}: op {wire.op!r} is refused: it is not on this worker's allow-list "
+                f"(only model computations are accepted: math, nn, array, random, linalg, "
+                f"variables, optimizers; nothing that reaches files, processes, threads, the "
+                f"network or other sessions)")
+
+    def _depths(self, ordered: list[graph_pb2.NodeDef]) -> dict[str, int]:
+        """Longest input chain (in nodes) ending at each new node; inputs come first."""
+        depths: dict[str, int] = {}
+        for wire in ordered:
+            deepest = 0
+            for text in wire.inputs:
+                name = parse_input(text)[0]
+                deepest = max(deepest, depths.get(name) or self._depth.get(name, 0))
+            depths[wire.name] = deepest + 1
+        return depths
+
+    def _check_static_size(self, node: GraphNode, index: int, dtype: tf.DType,
+                           shape: tf.TensorShape) -> None:
+        if not shape.is_fully_defined() or dtype in (tf.string, tf.resource, tf.variant):
+            return
+        elements = 1
+        for d in shape.as_list():
+            elements *= int(d)
+        nbytes = elements * dtype.size
+        if nbytes > self._limits.max_tensor_bytes:
+            raise over_limit(f"output {index} of {node.describe()} ({dtype.name} {shape})",
+                             nbytes, self._limits.max_tensor_bytes, "--max-tensor-mb", "MiB")
 
     def commit(self, plan: ExtendPlan) -> None:
         """Adds a validated batch (no checks, cannot fail)."""
         for node in plan.new_nodes:
             self.nodes[node.name] = node
             self._graph_def.node.append(node.tf_def)
+            if node.op == VARIABLE:
+                node.drop_initial_value()
+        self._depth.update(plan.depths)
+        self.graph_bytes = plan.graph_bytes
+        self.variable_bytes = plan.variable_bytes
 
     def _check_node(self, wire: graph_pb2.NodeDef, batch: dict[str, graph_pb2.NodeDef]) -> GraphNode:
         where = f" (created at {wire.source})" if wire.source else ""
         desc = f"node {wire.name!r}{where}"
-        if is_refused(wire.op):
-            raise errors.PermissionDenied(
-                f"{desc}: op {wire.op!r} is refused by this worker (it could reach the worker's "
-                f"files, processes or network)")
         try:
             op_def = self._registry.get(wire.op)
         except errors.InvalidArgument as exc:
@@ -204,6 +294,7 @@ class SessionGraph:
             tf_def = node_to_tf(wire)
         except (ValueError, TypeError) as exc:
             raise errors.InvalidArgument(f"{desc}: bad attribute value: {exc}") from None
+        check_attrs(tf_def, desc)
         initial = None
         if wire.op == VARIABLE and wire.HasField("initial_value"):
             initial = self._check_variable(wire, desc)
@@ -213,7 +304,14 @@ class SessionGraph:
                 raise errors.InvalidArgument(
                     f"{desc}: a variable without an initial value needs a dtype and a fully "
                     f"defined shape")
-        return GraphNode(wire=wire, tf_def=tf_def, initial_value=initial)
+        # A copy: a reference into the request would keep the whole request alive.
+        stored = graph_pb2.NodeDef()
+        stored.CopyFrom(wire)
+        digest = b""
+        if stored.HasField("initial_value"):
+            digest = _digest(stored.initial_value)
+            stored.ClearField("initial_value")
+        return GraphNode(wire=stored, tf_def=tf_def, initial_value=initial, initial_digest=digest)
 
     def _check_variable(self, wire: graph_pb2.NodeDef, desc: str) -> np.ndarray[Any, Any]:
         if not wire.HasField("initial_value"):
@@ -255,6 +353,10 @@ class SessionGraph:
             if node is not None:
                 return f"{node.describe()}: {message.strip()}"
         return message.strip()
+
+
+def _digest(tensor: Any) -> bytes:
+    return hashlib.sha256(tensor.SerializeToString(deterministic=True)).digest()
 
 
 def _topological(batch: dict[str, graph_pb2.NodeDef]) -> list[graph_pb2.NodeDef]:

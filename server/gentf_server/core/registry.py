@@ -1,14 +1,12 @@
 """The op registry the worker serves, and which ops it refuses to run.
 
-A graph is a program: ops that read or write files, save or restore checkpoints, run
-Python, talk to other processes or hosts would let any client reach the worker's disk,
-processes or network. They are refused by name, whatever path reaches them.
+A graph is a program: the worker accepts only the ops on its allow-list (see ``allowlist``);
+every other op is reported as ``refused`` and rejected with PERMISSION_DENIED.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from functools import lru_cache
 
 import tensorflow as tf
@@ -18,25 +16,15 @@ from tensorflow.python.client import pywrap_tf_session
 from tensorflow.python.framework import ops as tf_ops
 
 from gentf_server.core import errors
+from gentf_server.core.allowlist import is_allowed
 from gentf_server.core.convert import attr_from_tf
 
 __all__ = ["OpRegistry", "is_refused", "op_registry"]
 
-_REFUSED = re.compile(
-    r"File|Save|Restore|Reader|Checkpoint|TFRecord|PyFunc|SummaryWriter|Write\w*Summary|"
-    r"Print|Debug|Dataset|Iterator|Send|Recv|Rpc|Collective|Nccl|Immutable|Vocab|"
-    r"TableFromText|TPU|LoadAndRemap|RemoteCall|RecordInput|Sharded|Filespec|"
-    r"DecodeProto|EncodeProto|Calibration|DistributedSave|FileSystem|"
-    r"Abort|Writer|ImportEvent|DumpTensor|Infeed|Outfeed|XlaHostCompute|XlaCustomCall|"
-    r"XlaCallModule|XlaSendToHost|XlaRecvFromHost|Gcs|BigQuery|Bigtable|Socket|Mmap"
-)
-
-
 def is_refused(op_name: str) -> bool:
-    """True for ops the worker never runs: internal ops and ops reaching files, processes or
-    network (reading, writing, saving, restoring, matching file names, summaries written to
-    disk or databases, Python callbacks, host callbacks and transfers, process abort)."""
-    return op_name.startswith("_") or bool(_REFUSED.search(op_name))
+    """True for every op the worker does not accept: anything not on the allow-list
+    (``allowlist.ALLOWED``). Reported as ``refused`` in GetOpRegistry."""
+    return not is_allowed(op_name)
 
 
 class OpRegistry:

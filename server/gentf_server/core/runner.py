@@ -43,7 +43,11 @@ class Runner:
                     f"fetch {text!r}: {node.describe()} yields a {dtype.name} handle, which has no "
                     f"value to return; fetch the variable's value instead")
         for name in targets:
-            graph.node(parse_input(name)[0], "target")
+            if parse_input(name) != (name, 0):
+                raise errors.InvalidArgument(
+                    f"target {name!r} is not an op name: targets name nodes to run (for example "
+                    f"{parse_input(name)[0]!r}); fetch tensors with fetches")
+            graph.node(name, "target")
         self._importer = SubgraphImporter(graph, variables, fetches, targets, list(feeds),
                                           f"run of {list(fetches) + list(targets)}")
         self.written = self._written_variables(graph, variables)

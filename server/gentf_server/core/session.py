@@ -8,13 +8,14 @@ and accumulation adds only after every gradient was computed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import threading
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import tensorflow as tf
@@ -23,21 +24,58 @@ from gentf.v1 import graph_pb2
 from gentf_server.core import errors
 from gentf_server.core.checks import check_value
 from gentf_server.core.functions import CompiledFunction
-from gentf_server.core.graph import VARIABLE, GraphNode, SessionGraph
+from gentf_server.core.graph import VARIABLE, GraphNode, SessionGraph, parse_input
+from gentf_server.core.limits import SessionLimits
 from gentf_server.core.registry import OpRegistry
 from gentf_server.core.runner import Runner
 from gentf_server.core.traces import TraceRecord, TraceStore
 
-__all__ = ["Session", "SessionLimits", "session_limits"]
+__all__ = ["Session", "SessionLimits", "Transaction", "session_limits", "tf_failure"]
+
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class SessionLimits:
-    """Per-session bounds."""
+def tf_failure(exc: tf.errors.OpError, what: str) -> errors.CoreError:
+    """The core error for a TensorFlow failure while running the caller's graph on the
+    caller's values: out of memory is ResourceExhausted; anything else was caused by the
+    request (its graph or its values), so it is InvalidArgument."""
+    kind = type(exc).__name__.removesuffix("Error")
+    if isinstance(exc, tf.errors.ResourceExhaustedError):
+        return errors.ResourceExhausted(f"{what}: out of memory in TensorFlow: {exc.message}")
+    return errors.InvalidArgument(f"{what}: TensorFlow failed ({kind}): {exc.message}")
 
-    trace_bytes: int = 256 << 20
-    max_traces: int = 100_000
-    max_runners: int = 256
+
+def to_numpy(tensor: Any) -> np.ndarray[Any, Any]:
+    """A TensorFlow tensor as a numpy array; scalar strings become 0-d object arrays."""
+    value = tensor.numpy()
+    if isinstance(value, bytes):
+        out = np.empty((), dtype=object)
+        out[()] = value
+        return out
+    return np.asarray(value)
+
+
+class Transaction:
+    """What a group of calls changed, so that it can be undone (see :meth:`Session.transaction`).
+
+    Holds a snapshot of each variable before its first write in the group (a reference to
+    TensorFlow's copy-on-write value: free until the variable is written) and the trace
+    handles the group kept.
+    """
+
+    def __init__(self) -> None:
+        self.snapshots: dict[int, tuple[tf.Variable, Any]] = {}
+        self.traces: list[int] = []
+
+    def save(self, variables: Sequence[tf.Variable]) -> None:
+        """Remembers the current value of each variable not yet saved."""
+        for v in variables:
+            if id(v) not in self.snapshots:
+                self.snapshots[id(v)] = (v, v.read_value())
+
+    def restore(self) -> None:
+        """Writes every saved value back."""
+        _restore(list(self.snapshots.values()))
 
 
 def session_limits(values: dict[str, Any]) -> SessionLimits:
@@ -55,13 +93,14 @@ class Session:
         self.deadline = time.monotonic() + lease_seconds
         self.closed = False
         self._lock = threading.RLock()
-        self._graph = SessionGraph(registry)
+        self._graph = SessionGraph(registry, limits)
         self._variables: dict[str, tf.Variable] = {}
         self._functions: dict[str, CompiledFunction] = {}
         self._function_keys: dict[tuple[Any, ...], str] = {}
         self._runners: dict[tuple[Any, ...], Runner] = {}
         self._limits = limits
         self._traces = TraceStore(limits.trace_bytes, limits.max_traces)
+        self._transaction: Transaction | None = None
 
     # ---- lease -------------------------------------------------------------------------
 
@@ -69,14 +108,27 @@ class Session:
         """Renews the lease."""
         self.deadline = time.monotonic() + self.lease_seconds
 
-    def close(self) -> None:
-        """Frees everything; later calls fail with FailedPrecondition."""
-        with self._lock:
-            self.closed = True
-            self._functions.clear()
-            self._runners.clear()
-            self._traces.clear()
-            self._variables.clear()
+    def close(self) -> bool:
+        """Marks the session closed and frees everything it holds; later calls fail with
+        FailedPrecondition. Never waits for a call in progress: when one holds the session,
+        it frees the session as it ends. Returns True when freed now."""
+        self.closed = True
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            self._free()
+        finally:
+            self._lock.release()
+        return True
+
+    def _free(self) -> None:
+        self._functions.clear()
+        self._function_keys.clear()
+        self._runners.clear()
+        self._traces.clear()
+        self._variables.clear()
+        self._graph = SessionGraph(self._graph._registry, self._limits)
+        self._transaction = None
 
     def kept_trace_bytes(self) -> int:
         """Bytes of trace arguments the session keeps (for statistics; no lock needed)."""
@@ -86,12 +138,42 @@ class Session:
         if self.closed:
             raise errors.FailedPrecondition(f"session {self.session_id} is closed")
 
+    @contextlib.contextmanager
+    def _call(self) -> Iterator[None]:
+        """The session's lock for one call: open sessions only; a session closed while the
+        call ran is freed when the call ends."""
+        with self._lock:
+            self._check_open()
+            try:
+                yield
+            finally:
+                if self.closed:
+                    self._free()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Holds the session for a group of calls (a Batch) that may have to be undone: inside
+        the block, calls record what they change in the yielded :class:`Transaction`; call its
+        :meth:`Transaction.restore` (and :meth:`rollback`) to undo them."""
+        with self._call():
+            self._transaction = Transaction()
+            try:
+                yield self._transaction
+            finally:
+                self._transaction = None
+
+    def rollback(self, transaction: Transaction) -> None:
+        """Undoes a transaction: variables written back, kept traces dropped."""
+        with self._lock:
+            transaction.restore()
+            for handle in transaction.traces:
+                self._traces.drop(handle)
+
     # ---- graph -------------------------------------------------------------------------
 
     def extend(self, nodes: Sequence[graph_pb2.NodeDef]) -> list[GraphNode]:
         """Adds nodes (all or none); returns the accepted node for each requested name."""
-        with self._lock:
-            self._check_open()
+        with self._call():
             plan = self._graph.plan_extend(list(nodes))
             created: dict[str, tf.Variable] = {}
             with tf.init_scope():
@@ -109,8 +191,7 @@ class Session:
 
     def variable_value(self, name: str) -> np.ndarray[Any, Any]:
         """The current value of a variable node (for tests and tools)."""
-        with self._lock:
-            self._check_open()
+        with self._call():
             if name not in self._variables:
                 raise errors.NotFound(f"no variable node {name!r}")
             return self._variables[name].numpy()  # type: ignore[no-any-return]
@@ -122,8 +203,7 @@ class Session:
     ) -> CompiledFunction:
         """Builds (or returns the identical existing) function."""
         key = (tuple(params), tuple(inputs), output, tuple(accumulators))
-        with self._lock:
-            self._check_open()
+        with self._call():
             existing = self._function_keys.get(key)
             if existing is not None:
                 return self._functions[existing]
@@ -133,6 +213,43 @@ class Session:
             self._functions[function_id] = fn
             self._function_keys[key] = function_id
             return fn
+
+    def static_reply_bytes(self, kind: str, request: Any, arg_bytes: int | None) -> int | None:
+        """An upper bound of the tensor bytes one call returns, known before running it, or
+        None when static shapes cannot tell. ``kind`` is ``generate``, ``gradients`` or
+        ``accumulate`` (``arg_bytes``: the bytes of the call's arguments, None if held in a
+        trace), or ``run``; ``request`` is the call's request message."""
+        with self._lock:
+            if kind == "run":
+                total = 0
+                for text in request.fetches:
+                    name = parse_input(text)[0]
+                    node = self._graph.nodes.get(name)
+                    if node is None:
+                        return 0  # fails before running
+                    index = parse_input(text)[1]
+                    if not 0 <= index < len(node.outputs):
+                        return 0
+                    size = _static_bytes(*node.outputs[index])
+                    if size is None:
+                        return None
+                    total += size
+                return total
+            fn = self._functions.get(request.function_id)
+            if fn is None:
+                return 0  # fails before running
+            if kind == "generate":
+                return _static_bytes(fn.output_dtype, fn.output_shape)
+            if kind == "accumulate" and request.skip_arg_grads:
+                return _TENSOR_OVERHEAD
+            if arg_bytes is None:
+                record = self._traces.peek(request.trace_handle)
+                if record is None:
+                    return 0  # fails before running
+                arg_bytes = record.nbytes
+            if any(spec.dtype == tf.string for spec in fn.input_specs):
+                return None
+            return arg_bytes + _TENSOR_OVERHEAD * len(fn.input_specs)
 
     def _function(self, function_id: str) -> CompiledFunction:
         fn = self._functions.get(function_id)
@@ -144,16 +261,20 @@ class Session:
         self, function_id: str, args: Sequence[np.ndarray[Any, Any]], keep_trace: bool
     ) -> tuple[np.ndarray[Any, Any], int]:
         """Runs forward; returns the return value and a trace handle (0 unless kept)."""
-        with self._lock:
-            self._check_open()
+        with self._call():
             fn = self._function(function_id)
             fn.check_args(args)
             tensors = tuple(tf.constant(a) for a in args)
-            retval = fn.forward(tensors).numpy()
+            try:
+                retval = to_numpy(fn.forward(tensors))
+            except tf.errors.OpError as exc:
+                raise tf_failure(exc, f"function {function_id}") from None
             handle = 0
             if keep_trace:
                 nbytes = sum(int(a.nbytes) for a in args)
                 handle = self._traces.put(TraceRecord(function_id, tensors, tuple(retval.shape), nbytes))
+                if handle and self._transaction is not None:
+                    self._transaction.traces.append(handle)
             return retval, handle
 
     def drop_trace(self, handle: int) -> None:
@@ -171,9 +292,11 @@ class Session:
         skip_arg_grads: bool = False,
     ) -> list[np.ndarray[Any, Any]]:
         """Argument gradients; with ``scale_factor`` set, also accumulates parameter gradients
-        (and, with ``skip_arg_grads``, returns no argument gradients)."""
-        with self._lock:
-            self._check_open()
+        (and, with ``skip_arg_grads``, returns no argument gradients). A non-finite
+        ``scale_factor`` is InvalidArgument."""
+        if scale_factor is not None and not math.isfinite(scale_factor):
+            raise errors.InvalidArgument(f"scale_factor must be finite, got {scale_factor}")
+        with self._call():
             fn = self._function(function_id)
             if trace_handle:
                 record = self._traces.get(trace_handle, function_id)
@@ -187,10 +310,14 @@ class Session:
                 if scale_factor is None:
                     out = fn.vjp(tensors, grad)
                 else:
+                    if self._transaction is not None:
+                        self._transaction.save(fn.accumulators)
                     out = fn.accumulate(tensors, grad, scale_factor, with_args=not skip_arg_grads)
             except tf.errors.InvalidArgumentError as exc:
                 raise errors.InvalidArgument(f"function {function_id}: {exc.message}") from None
-            return [g.numpy() for g in out]
+            except tf.errors.OpError as exc:
+                raise tf_failure(exc, f"function {function_id}") from None
+            return [to_numpy(g) for g in out]
 
     # ---- runs --------------------------------------------------------------------------
 
@@ -199,17 +326,18 @@ class Session:
         feeds: dict[str, np.ndarray[Any, Any]],
         fetches: Sequence[str],
         targets: Sequence[str],
-        max_result_bytes: int | None = None,
-    ) -> list[np.ndarray[Any, Any]]:
-        """Feeds, runs targets, returns fetched values (one compiled function per signature).
+        finish: Callable[[list[np.ndarray[Any, Any]]], T],
+    ) -> T:
+        """Feeds, runs targets, and returns ``finish(fetched values)`` (one compiled function
+        per signature); ``finish`` encodes the reply and checks its size.
 
-        All or nothing: when TensorFlow fails during the run, or the fetched values exceed
-        ``max_result_bytes``, every variable the run may have written is restored.
+        All or nothing: when TensorFlow fails during the run, or ``finish`` raises (a value
+        that cannot be encoded, a reply over a cap), every variable the run may have
+        written is restored before the error propagates.
         """
         names = sorted(feeds)
         key = (tuple(names), tuple(fetches), tuple(targets))
-        with self._lock:
-            self._check_open()
+        with self._call():
             runner = self._runners.get(key)
             if runner is None:
                 runner = Runner(self._graph, self._variables, names, fetches, targets)
@@ -220,24 +348,33 @@ class Session:
             for name, spec in runner.feed_specs:
                 check_value(feeds[name], spec.dtype, spec.shape, f"feed {name!r}")
                 values.append(tf.constant(feeds[name]))
+            if self._transaction is not None:
+                self._transaction.save(runner.written)
             # Reads of resource variables are snapshots (TensorFlow copies on write).
             snapshot = [(v, v.read_value()) for v in runner.written]
             try:
-                # np.asarray: a scalar string (a serialized Summary) comes back as bytes.
-                results = [np.asarray(t.numpy(), dtype=object if t.dtype == tf.string else None)
-                           for t in runner(values)]
+                results = [to_numpy(t) for t in runner(values)]
+                return finish(results)
             except tf.errors.OpError as exc:
                 _restore(snapshot)
-                if isinstance(exc, tf.errors.InvalidArgumentError):
-                    raise errors.InvalidArgument(f"run: {exc.message}") from None
-                raise
-            size = sum(int(r.nbytes) for r in results)
-            if max_result_bytes is not None and size > max_result_bytes:
+                raise tf_failure(exc, "run") from None
+            except BaseException:
                 _restore(snapshot)
-                raise errors.ResourceExhausted(
-                    f"run: the fetched values take {size} bytes, over the worker's message cap "
-                    f"({max_result_bytes} bytes); nothing was changed")
-            return results
+                raise
+
+
+_TENSOR_OVERHEAD = 96
+"""Bytes a Tensor message adds to its elements in a reply (dtype, shape, tags, lengths)."""
+
+
+def _static_bytes(dtype: tf.DType, shape: tf.TensorShape) -> int | None:
+    """Encoded size bound of a tensor of static ``shape``; None when not fully known."""
+    if dtype == tf.string or not shape.is_fully_defined():
+        return None
+    elements = 1
+    for d in shape.as_list():
+        elements *= int(d)
+    return elements * dtype.size + _TENSOR_OVERHEAD + 11 * len(shape)
 
 
 def _restore(snapshot: list[tuple[tf.Variable, Any]]) -> None:

@@ -1,8 +1,18 @@
-"""All sessions of a worker: creation with a lease, lookup (which renews), closing, expiry."""
+"""All sessions of a worker: creation with a lease, lookup (which renews), closing, expiry.
+
+Closing never waits for a call in progress on the session (a blocked call must not hang
+CreateSession or the reaper): the session is forgotten at once and frees its memory when
+its last call ends. After a session's memory is dropped, the process gives it back to the
+operating system as far as it can (a garbage collection, then ``malloc_trim``).
+"""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import logging
+import math
 import threading
 import time
 
@@ -10,9 +20,29 @@ from gentf_server.core import errors
 from gentf_server.core.registry import OpRegistry
 from gentf_server.core.session import Session, SessionLimits
 
-__all__ = ["SessionManager"]
+__all__ = ["SessionManager", "return_memory"]
 
 log = logging.getLogger("gentf_server.sessions")
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
+
+
+def return_memory() -> None:
+    """Collects garbage and asks the C allocator to give freed memory back to the system
+    (glibc's ``malloc_trim``; nothing more on other C libraries)."""
+    gc.collect()
+    trim = getattr(_LIBC, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 class SessionManager:
@@ -37,15 +67,18 @@ class SessionManager:
         self._reaper: threading.Thread | None = None
 
     def create(self, lease_seconds: float = 0.0) -> Session:
-        """A new session; ResourceExhausted past ``max_sessions``, InvalidArgument for a negative lease."""
-        if lease_seconds < 0:
-            raise errors.InvalidArgument(f"lease_seconds must be >= 0, got {lease_seconds}")
+        """A new session; ResourceExhausted past ``max_sessions`` (naming ``--max-sessions``),
+        InvalidArgument for a negative, NaN or infinite lease (0: the default lease)."""
+        if not math.isfinite(lease_seconds) or lease_seconds < 0:
+            raise errors.InvalidArgument(
+                f"lease_seconds must be a finite number >= 0 (0: the default), got {lease_seconds}")
         lease = min(lease_seconds or self.default_lease_seconds, self.max_lease_seconds)
         self.expire()
         with self._lock:
             if len(self._sessions) >= self.max_sessions:
                 raise errors.ResourceExhausted(
-                    f"the worker holds {len(self._sessions)} sessions, its maximum; close one first")
+                    f"the worker holds {len(self._sessions)} sessions, its maximum; close one "
+                    f"first (raise the limit with --max-sessions)")
             session = Session(self.registry, lease, self._limits)
             self._sessions[session.session_id] = session
         log.info("session %s opened (lease %.0f s)", session.session_id, lease)
@@ -63,13 +96,17 @@ class SessionManager:
         return session
 
     def close(self, session_id: str) -> None:
-        """Closes and forgets the session; NotFound if unknown."""
+        """Closes and forgets the session, and returns its memory to the system; NotFound if
+        unknown. Never waits: a call in progress on the session frees it when it ends."""
         with self._lock:
             session = self._sessions.pop(session_id, None)
         if session is None:
             raise errors.NotFound(f"no session {session_id!r}")
-        session.close()
-        log.info("session %s closed", session_id)
+        if session.close():
+            return_memory()
+            log.info("session %s closed", session_id)
+        else:
+            log.info("session %s closed; a call in progress frees it when it ends", session_id)
 
     def close_all(self) -> None:
         """Closes every session (shutdown)."""

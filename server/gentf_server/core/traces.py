@@ -67,6 +67,10 @@ class TraceStore:
         self._records.move_to_end(handle)
         return record
 
+    def peek(self, handle: int) -> TraceRecord | None:
+        """The record for ``handle`` without marking it used; None if not held."""
+        return self._records.get(handle)
+
     def drop(self, handle: int) -> None:
         """Forgets ``handle`` (nothing happens if it is not held)."""
         record = self._records.pop(handle, None)

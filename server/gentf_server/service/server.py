@@ -39,6 +39,7 @@ class WorkerConfig:
     host: str = "127.0.0.1"
     port: int = 50051
     max_message_bytes: int = 256 << 20
+    max_reply_bytes: int | None = None
     threads: int = 8
     default_lease_seconds: float = 3600.0
     max_sessions: int = 64
@@ -59,6 +60,7 @@ class WorkerConfig:
         """The configuration a session process gets."""
         return {
             "max_message_bytes": self.max_message_bytes,
+            "max_reply_bytes": self.max_reply_bytes,
             "lease_seconds": self.default_lease_seconds,
             "max_sessions": self.max_sessions,
             "memory_mb": self.session_memory_mb,

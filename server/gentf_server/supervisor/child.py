@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     limits = session_limits(config.get("limits", {}))
     sessions = SessionManager(op_registry(), default_lease_seconds=config["lease_seconds"],
                               max_sessions=config["max_sessions"], limits=limits)
-    dispatcher = Dispatcher(sessions, config["max_message_bytes"])
+    dispatcher = Dispatcher(sessions, config["max_message_bytes"],
+                            config.get("max_reply_bytes"))
     sessions.start_reaper()
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

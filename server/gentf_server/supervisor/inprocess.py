@@ -38,7 +38,8 @@ class InProcessBackend:
         self.manager = SessionManager(
             op_registry(), default_lease_seconds=config["lease_seconds"],
             max_sessions=config["max_sessions"], limits=session_limits(config.get("limits", {})))
-        self.dispatcher = Dispatcher(self.manager, config["max_message_bytes"])
+        self.dispatcher = Dispatcher(self.manager, config["max_message_bytes"],
+                                     config.get("max_reply_bytes"))
         self.sessions: set[str] = set()
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gentf-call")
 
