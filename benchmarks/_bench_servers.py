@@ -148,7 +148,7 @@ async def _serve_proxy(port_file: str, upstream: str, delay_s: float) -> None:
 class Launched:
     """A server process started by :func:`launch`: its ``port``, ``address`` and ``log`` path.
 
-    ``close()`` (or leaving its ``with`` block) terminates it and waits for it.
+    ``close()`` terminates it and waits for it.
     """
 
     def __init__(self, name: str, proc: subprocess.Popen[bytes], port_file: str, log: str) -> None:
@@ -184,12 +184,6 @@ class Launched:
                 self.proc.wait()
         if self.proc.stdin is not None:
             self.proc.stdin.close()
-
-    def __enter__(self) -> Launched:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def launch(name: str, argv: Sequence[str], workdir: str, port_file_flag: str = "--port-file"

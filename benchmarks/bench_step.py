@@ -57,7 +57,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _bench_servers import (  # noqa: E402
+from _bench_servers import (
     ECHO_METHOD,
     SIZED_METHOD,
     Launched,
@@ -475,7 +475,7 @@ def started(servers: dict[str, Launched]) -> Iterator[dict[str, Launched]]:
     """Waits for every launched server; closes them all on exit."""
     with ExitStack() as stack:
         for s in servers.values():
-            stack.enter_context(s)
+            stack.callback(s.close)
         for s in servers.values():
             s.wait()
         yield servers
@@ -579,7 +579,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 p = launch(f"proxy-{target}", anchor_argv(
                     "proxy", "--upstream", launched[target].address, "--delay-ms",
                     str(args.delay_ms)), workdir)
-                stack.enter_context(p)
+                stack.callback(p.close)
                 launched[f"proxy_{target}"] = p.wait()
         stack.callback(lambda: [c() for c in reversed(closers)])
         print(f"servers up in {time.perf_counter() - t_start:.1f} s (logs in {workdir})", flush=True)
@@ -721,8 +721,8 @@ def report(results: dict[str, Any], contenders: list[Contender], bulk: list[Cont
         info["errors"] = {n: c.error for n, c in by.items() if c.error}
         nan = float("nan")
 
-        def floor(parts: tuple[str, ...]) -> float:
-            return sum(med.get(p, nan) for p in parts)
+        def floor(parts: tuple[str, ...], med: dict[str, float] = med) -> float:
+            return sum(med.get(p, float("nan")) for p in parts)
 
         floors = {"floor.step_1rt": floor(("echo.step_1call", "tf.step_fused")),
                   "floor.step_1rt_xla": floor(("echo.step_1call", "tf.step_fused_xla")),
@@ -794,10 +794,11 @@ def report(results: dict[str, Any], contenders: list[Contender], bulk: list[Cont
             print(f"{c.name:26s}{shown}")
         for mib in args.bulk:
             for d in ("up", "down"):
-                g, b = out.get(f"bulk.gentf_{d}_{mib}"), out.get(f"bulk.grpc_{d}_{mib}")
-                if g and b and math.isfinite(g["mib_per_s"]):
-                    out[f"ratio {d} {mib} MiB"] = g["mib_per_s"] / b["mib_per_s"]
-                    print(f"  gentf / bare gRPC, {d} {mib} MiB: {g['mib_per_s'] / b['mib_per_s']:.2f}x")
+                ours, bare = out.get(f"bulk.gentf_{d}_{mib}"), out.get(f"bulk.grpc_{d}_{mib}")
+                if ours and bare and math.isfinite(ours["mib_per_s"]):
+                    r = ours["mib_per_s"] / bare["mib_per_s"]
+                    out[f"ratio {d} {mib} MiB"] = r
+                    print(f"  gentf / bare gRPC, {d} {mib} MiB: {r:.2f}x")
         results["bulk"] = out
     if first:
         steady = results["models"].get("softmax", {}).get("median_us", {}).get("gentf.forward")
