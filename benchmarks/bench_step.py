@@ -213,6 +213,9 @@ def tf_inprocess(model: str, xs: np.ndarray, ys: np.ndarray) -> dict[str, Callab
     return {**make(False), **make(True)}
 
 
+_REMOTE_GRAPHS: list[str] = []
+
+
 def tf_remote(model: str, target: str, xs: np.ndarray, ys: np.ndarray
               ) -> tuple[Callable[[], object], Callable[[], object], Callable[[], None]]:
     """TensorFlow's own remote session at ``target`` (``grpc://...``), TensorFlow on the
@@ -224,7 +227,11 @@ def tf_remote(model: str, target: str, xs: np.ndarray, ys: np.ndarray
     with g.as_default():
         x = v1.placeholder(tf.float32, (None, FEATURES), name="xs")
         y = v1.placeholder(tf.int64, (None,), name="ys")
-        params = [v1.Variable(v, use_resource=True) for v in init_params(model)]
+        # Sessions on one tf.distribute.Server share variables by name: give each graph its own.
+        _REMOTE_GRAPHS.append(target)
+        tag = f"{model}_{len(_REMOTE_GRAPHS)}"
+        params = [v1.Variable(v, use_resource=True, name=f"{tag}_p{i}")
+                  for i, v in enumerate(init_params(model))]
         if model == "softmax":
             probs = tf.nn.softmax(tf.matmul(x, params[0]) + params[1])
         else:
