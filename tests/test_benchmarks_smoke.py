@@ -1,0 +1,60 @@
+"""Smoke test of benchmarks/bench_step.py: a quick run on a subset of its contenders prints a
+finite median for each one, its floors and ratios, and writes the same numbers as JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTENDERS = ("gentf.step_1rt", "gentf.forward", "echo.step_1call", "echo.forward",
+              "tf.step_fused", "tf.step_fused_xla", "tf.forward", "tfremote.step")
+
+
+@pytest.mark.slow
+def test_bench_step_quick_prints_every_contender(tmp_path: Path) -> None:
+    out_json = tmp_path / "bench.json"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "client"), str(ROOT / "server"), env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_step.py"), "--quick", "--models",
+         "softmax", "--only", ",".join(CONTENDERS) + ",bulk.gentf_up,bulk.grpc_up,first",
+         "--bulk-mib", "4", "--first-calls", "1", "--json", str(out_json)],
+        capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    text = proc.stdout
+    assert re.search(r"^machine: \d+ cores .*load average [\d.]+ [\d.]+ [\d.]+", text, re.MULTILINE), text
+    for name in CONTENDERS:
+        m = re.search(rf"^{re.escape(name)}\s+(\S+)", text, re.MULTILINE)
+        assert m is not None, f"{name} missing from:\n{text}"
+        assert math.isfinite(float(m.group(1))) and float(m.group(1)) > 0, m.group(0)
+    # gentf rows carry their floor and both ratios; the floor rows are finite sums.
+    row = re.search(r"^gentf\.step_1rt\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", text, re.MULTILINE)
+    assert row is not None, text
+    values = [float(v) for v in row.groups()]
+    assert all(math.isfinite(v) and v > 0 for v in values), row.group(0)
+    assert values[2] == pytest.approx(values[0] / values[1], rel=0.01)
+    for floor in ("floor.step_1rt", "floor.step_1rt_xla", "floor.forward"):
+        m = re.search(rf"^{re.escape(floor)}\s+(\S+)", text, re.MULTILINE)
+        assert m is not None and math.isfinite(float(m.group(1))), text
+    assert re.search(r"^bulk\.gentf_up_4\s+\d+", text, re.MULTILINE), text
+    assert re.search(r"^bulk\.grpc_up_4\s+\d+", text, re.MULTILINE), text
+    assert "first / steady" in text, text
+
+    results = json.loads(out_json.read_text())
+    softmax = results["models"]["softmax"]
+    assert softmax["round_trips"]["step_1rt"] == 1.0  # the deferred step is one round trip
+    assert softmax["round_trips"]["step_3rt"] == 3.0
+    for name in CONTENDERS:
+        assert math.isfinite(softmax["median_us"][name]), name
+    # The echo carries exactly the bytes gentf's one-round-trip step sent and received.
+    (method, request, reply), = softmax["wire_bytes"]["step_1rt"]
+    assert method == "Batch" and request > 100 * 784 * 4 and reply > 100 * 10 * 4
