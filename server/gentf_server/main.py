@@ -66,6 +66,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="most owners with a session process at once (default 16)")
     iso.add_argument("--warm-processes", type=int, default=1,
                      help="session processes kept started ahead, TensorFlow imported (default 1)")
+    iso.add_argument("--idle-process-seconds", type=float, default=30.0,
+                     help="how long an owner's process outlives its last session (memory is "
+                          "returned at close either way; default 30)")
     iso.add_argument("--session-memory-mb", type=int, default=0,
                      help="RLIMIT_DATA of each session process, MiB (default 0: no limit)")
     p.add_argument("--threads", type=int, default=8,
@@ -130,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         tls_cert=_read(args.tls_cert, "--tls-cert") if args.tls_cert else None,
         tls_key=_read(args.tls_key, "--tls-key") if args.tls_key else None,
         isolation=args.isolation, max_session_processes=args.max_session_processes,
-        warm_processes=args.warm_processes, session_memory_mb=args.session_memory_mb,
+        warm_processes=args.warm_processes, idle_process_seconds=args.idle_process_seconds,
+        session_memory_mb=args.session_memory_mb,
         call_deadline_seconds=args.call_deadline_seconds, metrics_port=args.metrics_port,
         limits=limits, log_level=args.log_level))
     try:

@@ -35,7 +35,7 @@ def iso_worker():
     from gentf_server.service.server import WorkerConfig, background_server
 
     config = WorkerConfig(port=0, isolation="process", tokens=(TOKEN_A, TOKEN_B, TOKEN_C),
-                          warm_processes=2, metrics_port=0, max_message_bytes=64 << 20)
+                          warm_processes=2, metrics_port=0, idle_process_seconds=1.0, max_message_bytes=64 << 20)
     with background_server(config) as server:
         yield server
 
@@ -299,7 +299,7 @@ def test_metrics_count_rpcs_by_method_and_status(iso_worker):
     assert _metric(iso_worker, 'gentf_rpc_seconds_count{method="RenewLease"}') >= 1
 
 
-def test_a_closed_owners_last_session_ends_its_process(iso_worker):
+def test_a_closed_owners_last_session_ends_its_process_once_idle(iso_worker):
     alice = _Model(iso_worker.address, TOKEN_C)
     proc = _owner(iso_worker, TOKEN_C)
     pid = proc.pid

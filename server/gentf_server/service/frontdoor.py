@@ -30,6 +30,20 @@ log = logging.getLogger("gentf_server.frontdoor")
 SERVICE_NAME = "gentf.v1.Worker"
 
 
+def _parses(method: str, request: bytes) -> bool:
+    """Whether ``request`` is a well-formed request of ``method`` (checked only on the way to
+    an error: the front door never parses a call it forwards)."""
+    from google.protobuf.message import DecodeError
+
+    name = {"ChoiceGradients": "GradientRequest", "AccumulateParamGradients": "GradientRequest"
+            }.get(method, f"{method}Request")
+    try:
+        getattr(worker_pb2, name).FromString(request)
+    except (DecodeError, ValueError, AttributeError):
+        return False
+    return True
+
+
 class FrontDoor:
     """Serves ``gentf.v1.Worker`` on a Supervisor's session processes."""
 
@@ -84,14 +98,23 @@ class FrontDoor:
             return await self._forward(backend, method, request, None)
         if method == "CreateSession":
             backend = await sup.process_for(owner)
-            outcome = await self._forward(backend, method, request, None)
-            if outcome.ok:
-                reply = worker_pb2.CreateSessionResponse.FromString(outcome.reply)
-                sup.add_session(reply.session_id, owner, backend, reply.lease_seconds)
-                log.info("session %s opened for owner %s (process %d)", reply.session_id, owner,
-                         backend.number)
+            try:
+                outcome = await self._forward(backend, method, request, None)
+                if outcome.ok:
+                    reply = worker_pb2.CreateSessionResponse.FromString(outcome.reply)
+                    sup.add_session(reply.session_id, owner, backend, reply.lease_seconds)
+                    log.info("session %s opened for owner %s (process %d)", reply.session_id,
+                             owner, backend.number)
+            finally:
+                sup.release(backend)
             return outcome
-        entry = sup.lookup(session_id, owner)
+        try:
+            entry = sup.lookup(session_id, owner)
+        except Refused as refused:
+            if refused.outcome.code == "NOT_FOUND" and not _parses(method, request):
+                raise Refused("INVALID_ARGUMENT",
+                              f"{method}: the request is not a valid gentf.v1 message") from None
+            raise
         entry.in_flight += 1
         try:
             outcome = await self._forward(entry.backend, method, request, entry)

@@ -50,6 +50,7 @@ class WorkerConfig:
     isolation: str = "process"
     max_session_processes: int = 16
     warm_processes: int = 1
+    idle_process_seconds: float = 30.0
     session_memory_mb: int = 0
     call_deadline_seconds: float = 600.0
     metrics_port: int | None = None
@@ -78,6 +79,7 @@ class WorkerServer:
         self.supervisor = Supervisor(SupervisorConfig(
             child=config.child_config(), isolation=config.isolation,
             max_processes=config.max_session_processes, warm_processes=config.warm_processes,
+            idle_seconds=config.idle_process_seconds,
             threads=config.threads))
         self.supervisor.counters.listeners.append(lambda reason: self.metrics.restarts.inc())
         self.port = 0

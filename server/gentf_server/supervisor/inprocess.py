@@ -26,6 +26,7 @@ class InProcessBackend:
     alive = True
     exit_reason = None
     owner = None
+    reserved = 0
 
     def __init__(self, config: dict[str, Any], threads: int) -> None:
         from gentf_server.core.devices import configure_devices

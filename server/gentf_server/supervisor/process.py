@@ -74,6 +74,8 @@ class SessionProcess:
         self.config = dict(config, socket=socket_path)
         self.owner: str | None = None
         self.sessions: set[str] = set()
+        self.reserved = 0
+        """CreateSession calls on their way to this process (it must not end under them)."""
         self.proc: asyncio.subprocess.Process | None = None
         self.ready = asyncio.Event()
         self.exit_reason: str | None = None

@@ -46,6 +46,9 @@ class SupervisorConfig:
     """``"process"``: one process per owner; ``"none"``: sessions in this process."""
     max_processes: int = 16
     warm_processes: int = 1
+    idle_seconds: float = 30.0
+    """How long an owner's process outlives its last session (its memory is returned at
+    close either way); the owner's next session within that time reuses it."""
     threads: int = 8
     grace_seconds: float = 5.0
 
@@ -191,13 +194,15 @@ class Supervisor:
 
     async def process_for(self, owner: str) -> Any:
         """The owner's session process, assigned from the warm pool (or started) if it has
-        none; Refused (RESOURCE_EXHAUSTED) when ``max_processes`` owners have one."""
+        none, reserved for one CreateSession (call :meth:`release` after it); Refused
+        (RESOURCE_EXHAUSTED) when ``max_processes`` owners have one."""
         if self._inprocess is not None:
             return self._inprocess
         lock = self._owner_locks.setdefault(owner, asyncio.Lock())
         async with lock:
             process = self._owners.get(owner)
             if process is not None and process.alive:
+                process.reserved += 1
                 return process
             owned = sum(1 for p in self._owners.values() if p.alive)
             if owned >= self.config.max_processes:
@@ -211,6 +216,7 @@ class Supervisor:
                 except RuntimeError as exc:
                     raise Refused("UNAVAILABLE", f"could not start a session process: {exc}") from None
             process.owner = owner
+            process.reserved += 1
             self._owners[owner] = process
             log.info("session process %d (pid %d) now serves owner %s", process.number,
                      process.pid, owner)
@@ -271,11 +277,28 @@ class Supervisor:
         backend = entry.backend
         backend.sessions.discard(session_id)
         if backend is not self._inprocess and not backend.sessions and backend.alive:
-            if self._owners.get(backend.owner) is backend:
-                del self._owners[backend.owner]
-            log.info("session process %d (owner %s) has no session left: ending it",
-                     backend.number, backend.owner)
-            self._spawn(backend.stop(self.config.grace_seconds))
+            self._spawn(self._end_when_idle(backend))
+
+    async def _end_when_idle(self, process: SessionProcess) -> None:
+        """Ends an owner's process that stays without a session for ``idle_seconds``."""
+        if self.config.idle_seconds > 0:
+            await asyncio.sleep(self.config.idle_seconds)
+        if process.sessions or process.reserved or not process.alive:
+            return
+        if self._owners.get(process.owner) is process:  # type: ignore[arg-type]
+            del self._owners[process.owner]  # type: ignore[arg-type]
+        log.info("session process %d (owner %s) has had no session for %.0f s: ending it",
+                 process.number, process.owner, self.config.idle_seconds)
+        await process.stop(self.config.grace_seconds)
+
+    def release(self, backend: Any) -> None:
+        """Ends the reservation :meth:`process_for` made; a process left with no session
+        and no reservation ends once idle."""
+        if getattr(backend, "reserved", 0) > 0:
+            backend.reserved -= 1
+        if (backend is not self._inprocess and backend.reserved == 0 and not backend.sessions
+                and backend.alive):
+            self._spawn(self._end_when_idle(backend))
 
     def lose(self, entry: SessionEntry, reason: str) -> None:
         """Kills the session's process (a call ran over its deadline); its sessions are lost."""
