@@ -19,10 +19,18 @@ from gentf.graph._core import Operation, get_default_graph
 from gentf.graph._ops import group
 from gentf.graph._variables import Variable
 
-__all__ = ["AdagradOptimizer", "AdamOptimizer", "GradientDescentOptimizer", "MomentumOptimizer",
-           "Saver",
-           "Optimizer", "RMSPropOptimizer", "create_global_step", "get_global_step",
-           "get_or_create_global_step"]
+__all__ = [
+    "AdagradOptimizer",
+    "AdamOptimizer",
+    "GradientDescentOptimizer",
+    "MomentumOptimizer",
+    "Optimizer",
+    "RMSPropOptimizer",
+    "Saver",
+    "create_global_step",
+    "get_global_step",
+    "get_or_create_global_step",
+]
 
 
 class Optimizer:
