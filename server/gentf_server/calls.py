@@ -14,14 +14,14 @@ __all__ = ["METHOD_NAMES", "SESSION_METHODS", "STATUS_NAMES", "Outcome"]
 METHOD_NAMES: tuple[str, ...] = (
     "GetWorkerInfo", "GetOpRegistry", "CreateSession", "RenewLease", "CloseSession",
     "ExtendGraph", "Construct", "Generate", "ChoiceGradients", "AccumulateParamGradients",
-    "RunOp", "Batch", "AddGradients",
+    "RunOp", "Batch", "AddGradients", "Checkpoint", "RestoreCheckpoint",
 )
 """Every ``gentf.v1.Worker`` method, in a fixed order (their index is their wire number
 between the front door and a session process)."""
 
 SESSION_METHODS: frozenset[str] = frozenset((
     "RenewLease", "CloseSession", "ExtendGraph", "Construct", "Generate", "ChoiceGradients",
-    "AccumulateParamGradients", "RunOp", "Batch"))
+    "AccumulateParamGradients", "RunOp", "Batch", "Checkpoint", "RestoreCheckpoint"))
 """Methods whose request names a session in field 1 (``session_id``)."""
 
 STATUS_NAMES: tuple[str, ...] = (

@@ -58,6 +58,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     lim.add_argument("--call-deadline-seconds", type=float, default=600.0,
                      help="longest one call may run; past it the call is DEADLINE_EXCEEDED and "
                           "its session process is stopped (default 600)")
+    dur = p.add_argument_group("durable named sessions")
+    dur.add_argument("--state-dir", default=os.environ.get("GENTF_STATE_DIR") or None,
+                     help="keep each named session's variables as TensorFlow checkpoints under "
+                          "DIR/<name>/ (created if missing; default: no named sessions)")
+    dur.add_argument("--checkpoint-seconds", type=float, default=30.0,
+                     help="save a changed named session at most every S seconds, off the "
+                          "request path; 0: after every call that changed a variable, before "
+                          "replying (default 30)")
     iso = p.add_argument_group("session processes")
     iso.add_argument("--isolation", choices=["process", "none"], default="process",
                      help="'process' (default): each owner's sessions run in a supervised child "
@@ -118,6 +126,18 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"gentf-worker: {exc}", file=sys.stderr)
             return 2
+    state_dir = None
+    if args.state_dir:
+        from gentf_server.statedir import check_state_dir
+
+        try:
+            state_dir = check_state_dir(args.state_dir)
+        except OSError as exc:
+            print(f"gentf-worker: {exc}", file=sys.stderr)
+            return 2
+    if args.checkpoint_seconds < 0:
+        print("gentf-worker: --checkpoint-seconds must be >= 0", file=sys.stderr)
+        return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     limits = {
         "max_graph_nodes": args.max_graph_nodes, "max_graph_bytes": args.max_graph_mb << 20,
@@ -136,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         warm_processes=args.warm_processes, idle_process_seconds=args.idle_process_seconds,
         session_memory_mb=args.session_memory_mb,
         call_deadline_seconds=args.call_deadline_seconds, metrics_port=args.metrics_port,
-        limits=limits, log_level=args.log_level))
+        limits=limits, log_level=args.log_level, state_dir=state_dir,
+        checkpoint_seconds=args.checkpoint_seconds))
     try:
         server.start()
     except OSError as exc:

@@ -19,9 +19,18 @@ from gentf.graph._core import Operation, get_default_graph
 from gentf.graph._ops import group
 from gentf.graph._variables import Variable
 
-__all__ = ["AdagradOptimizer", "AdamOptimizer", "GradientDescentOptimizer", "MomentumOptimizer",
-           "Optimizer", "RMSPropOptimizer", "create_global_step", "get_global_step",
-           "get_or_create_global_step"]
+__all__ = [
+    "AdagradOptimizer",
+    "AdamOptimizer",
+    "GradientDescentOptimizer",
+    "MomentumOptimizer",
+    "Optimizer",
+    "RMSPropOptimizer",
+    "Saver",
+    "create_global_step",
+    "get_global_step",
+    "get_or_create_global_step",
+]
 
 
 class Optimizer:
@@ -263,3 +272,30 @@ class AdamOptimizer(Optimizer):
                            control_inputs=updates).outputs[0]
             with_deps.append(apply_op("AssignVariableOp", [power.handle, new], {"dtype": power.dtype}))
         return group(*updates, *with_deps, name="update")
+
+
+class Saver:
+    """``tf.train.Saver()``: saves and restores a named session's variables as the worker's
+    checkpoints (``--state-dir/<name>/``; TensorFlow's own format and variable names).
+
+    ``save(sess, save_path=None, global_step=None)`` checkpoints now and returns the
+    checkpoint's path on the worker (``save_path`` and ``global_step`` are accepted for
+    compatibility; the worker picks the path). ``restore(sess, save_path=None)`` sets the
+    variables from that checkpoint (None or a directory: the latest). The session must be
+    named (``tf.Session(..., name=...)``).
+    """
+
+    def __init__(self, var_list: Any = None, max_to_keep: int = 2, **kwargs: Any) -> None:
+        del var_list, max_to_keep, kwargs  # the worker saves every variable, keeps two
+
+    def save(self, sess: Any, save_path: str | None = None, global_step: Any = None,
+             **kwargs: Any) -> str:
+        """Checkpoints ``sess`` now; returns the checkpoint's path."""
+        del save_path, global_step, kwargs
+        return str(sess.checkpoint())
+
+    def restore(self, sess: Any, save_path: str | None = None) -> None:
+        """Restores ``sess``'s variables from ``save_path`` (a checkpoint path that
+        :meth:`save` returned) or, when None, its latest checkpoint."""
+        path = save_path or ""
+        sess.restore("" if path and "ckpt-" not in path.rsplit("/", 1)[-1] else path)

@@ -12,6 +12,8 @@ import atexit
 import contextlib
 import logging
 import os
+import re
+import secrets
 import threading
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,7 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from gentf.errors import FailedPreconditionError, GentfError, WireVersionError
+from gentf.errors import (
+    AbortedError,
+    FailedPreconditionError,
+    GentfError,
+    NotFoundError,
+    WireVersionError,
+)
 from gentf.graph._core import Graph, Operation, Tensor, get_default_graph, set_default_runner
 from gentf.graph._gradients import set_worker_caller
 from gentf.graph._registry import registry
@@ -83,12 +91,27 @@ class Session:
 
     Raises UnauthenticatedError when the worker refuses the token, WireVersionError when
     the worker's protocol revision and this client's cannot talk.
+
+    ``name`` (``[A-Za-z0-9._-]{1,64}``) makes the session durable on a worker started with
+    ``--state-dir``: its variables are checkpointed there, a session of the same name (of
+    the same token) restores them, and when the worker restarts on the same address this
+    object's next call re-creates the session, re-sends its graph and functions, and goes
+    on from the latest checkpoint. :meth:`close` keeps the checkpoints, :meth:`delete`
+    removes them. ``restored_from`` is the checkpoint the session started from ("" if none).
     """
 
     def __init__(self, address: str | None = None, graph: Graph | None = None, config: Any = None,
                  *, lease_seconds: float = 0.0, timeout: float = 300.0, token: str | None = None,
-                 root_certificates: bytes | str | None = None) -> None:
+                 root_certificates: bytes | str | None = None, name: str | None = None) -> None:
         del config  # TensorFlow's ConfigProto: devices and threads are the worker's business
+        if name is not None and (not _NAME.fullmatch(name) or name in (".", "..")):
+            raise ValueError(f"session name {name!r} is not valid: use 1 to 64 of A-Z a-z 0-9 "
+                             f". _ - (not '.' or '..')")
+        self.name = name or ""
+        self._lease_request = lease_seconds
+        self.epoch = 0
+        """Counts re-creations of the worker session (trace handles of an older epoch are void)."""
+        self._functions: weakref.WeakSet[Any] = weakref.WeakSet()
         address, token = default_worker(address, token)
         self.address = address
         self.graph = graph if graph is not None else get_default_graph()
@@ -101,8 +124,9 @@ class Session:
         self.worker_info = info
         registry().ensure(info.registry_fingerprint, lambda: self._transport.call(
             "GetOpRegistry", worker_pb2.GetOpRegistryRequest()))
-        reply = self._transport.call("CreateSession",
-                                     worker_pb2.CreateSessionRequest(lease_seconds=lease_seconds))
+        reply = self._transport.call("CreateSession", worker_pb2.CreateSessionRequest(
+            lease_seconds=lease_seconds, name=self.name))
+        self.restored_from: str = reply.restored_from
         self.session_id: str = reply.session_id
         self.lease_seconds: float = reply.lease_seconds
         self._sent: set[str] = set()
@@ -110,7 +134,7 @@ class Session:
         self._pending_lock = threading.Lock()
         self._released: list[int] = []
         _OPEN_SESSIONS.add(self)
-        self._sync_lock = threading.Lock()
+        self._sync_lock = threading.RLock()
         self._entered: list[Session | None] = []
         self.closed = False
         if _DEFAULT.session is None:
@@ -127,11 +151,38 @@ class Session:
         finally:
             self._close_worker_session()
 
-    def _close_worker_session(self) -> None:
-        self.closed = True
+    def delete(self) -> None:
+        """Closes a named session and deletes its checkpoints (the name is free again)."""
+        if self.closed:
+            raise FailedPreconditionError(f"session {self.session_id} is closed")
         try:
-            self._transport.call("CloseSession", worker_pb2.CloseSessionRequest(session_id=self.session_id),
-                                 timeout=10)
+            self.flush()
+        finally:
+            self.closed = True
+            try:
+                self._invoke("CloseSession", worker_pb2.CloseSessionRequest(
+                    session_id=self.session_id, delete_checkpoints=True))
+            finally:
+                self._close_worker_session()
+
+    def checkpoint(self) -> str:
+        """Saves a named session's variables now; returns the checkpoint's path (a prefix that
+        ``tf.train.load_checkpoint`` of real TensorFlow reads on the worker's host)."""
+        return str(self.call("Checkpoint", worker_pb2.CheckpointRequest(
+            session_id=self.session_id)).path)
+
+    def restore(self, path: str = "") -> str:
+        """Sets the session's variables from its latest checkpoint (or ``path``); returns the
+        checkpoint used."""
+        return str(self.call("RestoreCheckpoint", worker_pb2.RestoreCheckpointRequest(
+            session_id=self.session_id, path=path)).path)
+
+    def _close_worker_session(self) -> None:
+        was_closed, self.closed = self.closed, True
+        try:
+            if not was_closed or not self.name:
+                self._transport.call("CloseSession", worker_pb2.CloseSessionRequest(
+                    session_id=self.session_id), timeout=10)
         except Exception as exc:  # noqa: BLE001 - the worker may already be gone
             _log.debug("closing session %s: %s", self.session_id, exc)
         finally:
@@ -171,21 +222,80 @@ class Session:
 
     # ---- calls -------------------------------------------------------------------------
 
-    def call(self, method: str, request: Any) -> Any:
+    def call(self, method: str, request: Any, trace_args: Sequence[Any] | None = None) -> Any:
         """Calls a worker RPC for this session (raises gentf exceptions).
 
         Deferred calls (see :meth:`defer`) travel with it in one Batch, ahead of it; if one
-        of them fails, its error is raised here and this call does not run.
+        of them fails, its error is raised here and this call does not run. ``trace_args``:
+        for a gradient call by trace handle, the trace's arguments (sent instead of the
+        handle when the worker session had to be re-created).
         """
         if self.closed:
             raise FailedPreconditionError(f"{method}: session {self.session_id} is closed")
+        _give_request_id(method, request)
         if method not in _BATCH_FIELDS:
             self.flush()
-            return self._transport.call(method, request)
+            return self._invoke(method, request, trace_args)
         pending = self._take_pending()
         if not pending:
+            return self._invoke(method, request, trace_args)
+        return self._send_batch([*pending, (method, request, trace_args)])[-1]
+
+    def _invoke(self, method: str, request: Any, trace_args: Sequence[Any] | None = None) -> Any:
+        """One call; for a named session whose worker session is gone (the worker
+        restarted), re-creates it (see :meth:`_recover`) and sends the call again."""
+        try:
             return self._transport.call(method, request)
-        return self._send_batch([*pending, (method, request, None)])[-1]
+        except (NotFoundError, AbortedError) as exc:
+            if not self._lost(exc):
+                raise
+        old = self.session_id
+        functions = self._recover()
+        _rewrite(request, old, self.session_id, functions, trace_args)
+        return self._transport.call(method, request)
+
+    def _lost(self, exc: GentfError) -> bool:
+        """True when ``exc`` says this named session's worker session no longer exists."""
+        if not self.name or self.closed:
+            return False
+        text = exc.details or ""
+        return self.session_id in text and ("no session" in text or "process died" in text)
+
+    def _recover(self) -> dict[str, str]:
+        """Re-creates the named worker session (the worker restores it from its latest
+        checkpoint), re-sends every node sent before and every function, runs the
+        initializers of variables the checkpoint did not hold; returns old -> new function
+        ids. In-flight requests and deferred calls are rewritten by the caller."""
+        with self._sync_lock:
+            old = self.session_id
+            reply = self._transport.call("CreateSession", worker_pb2.CreateSessionRequest(
+                lease_seconds=self._lease_request, name=self.name))
+            self.session_id = reply.session_id
+            self.restored_from = reply.restored_from
+            self.epoch += 1
+            _log.warning("session %s: the worker lost it; re-created as %s from %s", self.name,
+                         reply.session_id, reply.restored_from or "no checkpoint")
+            with self._pending_lock:
+                self._released.clear()
+            sent, self._sent = self._sent, set()
+            inits = self._extend(sent)
+            if inits:
+                self._transport.call("RunOp", worker_pb2.RunOpRequest(
+                    session_id=self.session_id, targets=[op.name for op in inits]))
+            functions: dict[str, str] = {}
+            for fn in list(self._functions):
+                request = fn.construct_request()
+                functions[fn.function_id] = self._transport.call("Construct", request).function_id
+                fn.function_id = functions[fn.function_id]
+            with self._pending_lock:
+                for _, pending, args in self._pending:
+                    _rewrite(pending, old, self.session_id, functions, args)
+            return functions
+
+    def register_function(self, fn: Any) -> None:
+        """Remembers a TFFunction of this session, re-built (``fn.construct_request()``)
+        when the worker session is re-created."""
+        self._functions.add(fn)
 
     def defer(self, method: str, request: Any, trace_args: Sequence[Any] | None = None) -> None:
         """Queues a call whose reply nobody waits for (``Generate``, ``ChoiceGradients``,
@@ -196,17 +306,20 @@ class Session:
             raise ValueError(f"{method} cannot be deferred; deferrable: {sorted(_BATCH_FIELDS)}")
         if self.closed:
             raise FailedPreconditionError(f"{method}: session {self.session_id} is closed")
+        _give_request_id(method, request)
         with self._pending_lock:
             self._pending.append((method, request, trace_args))
             full = len(self._pending) >= MAX_DEFERRED_CALLS
         if full:  # back-pressure: a caller that only defers still waits for the worker
             self.flush()
 
-    def release_trace(self, handle: int) -> None:
+    def release_trace(self, handle: int, epoch: int | None = None) -> None:
         """Notes that the trace ``handle`` is garbage; the next ``Generate`` tells the worker
-        (safe from a garbage collector's finalizer in any thread)."""
+        (safe from a garbage collector's finalizer in any thread). A handle of an older
+        ``epoch`` (a worker session since re-created) is ignored."""
         with self._pending_lock:
-            self._released.append(handle)
+            if epoch is None or epoch == self.epoch:
+                self._released.append(handle)
 
     def take_released_traces(self) -> list[int]:
         """The trace handles noted by :meth:`release_trace` since the last call (now cleared)."""
@@ -242,6 +355,14 @@ class Session:
                 replies.extend(_unwrap(r) for r in _partial_results(k))
                 calls = calls[k:]
                 continue
+            except (NotFoundError, AbortedError) as exc:
+                if not self._lost(exc):
+                    raise
+                old = self.session_id
+                functions = self._recover()
+                for _, inner, args in calls:
+                    _rewrite(inner, old, self.session_id, functions, args)
+                continue
             except GentfError as exc:
                 k = exc.failed_call
                 if k is not None and k < len(calls) - 1:
@@ -264,34 +385,45 @@ class Session:
             needed = self._unsent_ancestors(roots)
             if not needed:
                 return
-            inits = self._initializers(needed)
-            new = [op for op in self.graph.operations if op.name in needed]
-            request = worker_pb2.ExtendGraphRequest(session_id=self.session_id)
-            request.nodes.extend(op.to_node_def() for op in new)
-            reply = self.call("ExtendGraph", request)
-            for op, info in zip(new, reply.nodes):
-                for tensor, out in zip(op.outputs, info.outputs):
-                    if out.shape.unknown_rank:
-                        tensor.set_shape(None)
-                    else:
-                        tensor.set_shape([None if d < 0 else int(d) for d in out.shape.dims])
-                self._sent.add(op.name)
+            inits = self._extend(needed)
             if inits:  # travels ahead of this session's next call, in the same round trip
                 self.defer("RunOp", worker_pb2.RunOpRequest(session_id=self.session_id,
                                                             targets=[op.name for op in inits]))
 
-    def _initializers(self, needed: set[str]) -> list[Operation]:
-        """The initializer ops of the tensor-initialised variables among ``needed`` (made on
-        the worker as zeros, then set by running these); adds their ancestors to ``needed``."""
-        inits: list[Operation] = []
+    def _extend(self, needed: set[str]) -> list[Operation]:
+        """Sends the nodes ``needed`` (and their variables' initializers); returns the
+        initializers to run: those of variables the worker did not restore."""
+        pairs = self._initializers(needed)
+        new = [op for op in self.graph.operations if op.name in needed]
+        request = worker_pb2.ExtendGraphRequest(session_id=self.session_id)
+        request.nodes.extend(op.to_node_def() for op in new)
+        if self.epoch and not self._sent:  # re-creating: never recurse into _recover
+            reply = self._transport.call("ExtendGraph", request)
+        else:
+            reply = self.call("ExtendGraph", request)
+        for op, info in zip(new, reply.nodes):
+            for tensor, out in zip(op.outputs, info.outputs):
+                if out.shape.unknown_rank:
+                    tensor.set_shape(None)
+                else:
+                    tensor.set_shape([None if d < 0 else int(d) for d in out.shape.dims])
+            self._sent.add(op.name)
+        restored = set(reply.restored)
+        return [init for var, init in pairs if var not in restored]
+
+    def _initializers(self, needed: set[str]) -> list[tuple[str, Operation]]:
+        """``(variable, initializer op)`` of the tensor-initialised variables among ``needed``
+        (made on the worker as zeros, then set by running these); adds the initializers'
+        ancestors to ``needed``."""
+        inits: list[tuple[str, Operation]] = []
         todo = list(needed)
         while todo:
             name = todo.pop()
             op = self.graph.get_operation_by_name(name)
             init = getattr(op, "init_op", None)
-            if init is None or init.name in self._sent or init in inits:
+            if init is None or init.name in self._sent or any(init is i for _, i in inits):
                 continue
-            inits.append(init)
+            inits.append((name, init))
             more = self._unsent_ancestors([init]) - needed
             needed |= more
             todo.extend(more)
@@ -487,6 +619,41 @@ _BATCH_FIELDS = {
 }
 
 _OPEN_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
+
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _give_request_id(method: str, request: Any) -> None:
+    """Gives a changing call (RunOp, AccumulateParamGradients) a random request id, so that
+    a retry is applied once."""
+    if method in ("RunOp", "AccumulateParamGradients") and not request.request_id:
+        request.request_id = secrets.randbits(63) | 1
+
+
+def _rewrite(request: Any, old: str, new: str, functions: Mapping[str, str],
+             trace_args: Sequence[Any] | None) -> None:
+    """Points a request built for the worker session ``old`` at ``new``: session and function
+    ids replaced, trace handles (void in the new session) replaced by the trace's arguments,
+    released handles dropped."""
+    if isinstance(request, worker_pb2.BatchRequest):
+        request.session_id = new
+        for call in request.calls:
+            kind = call.WhichOneof("call")
+            if kind:
+                _rewrite(getattr(call, kind), old, new, functions, None)
+        return
+    if getattr(request, "session_id", None) == old:
+        request.session_id = new
+    function_id = getattr(request, "function_id", "")
+    if function_id in functions:
+        request.function_id = functions[function_id]
+    if isinstance(request, worker_pb2.GenerateRequest):
+        del request.release_trace_handles[:]
+    if isinstance(request, worker_pb2.GradientRequest) and request.trace_handle:
+        if trace_args is None:
+            raise AbortedError(f"session {new}: the worker session was re-created and the "
+                               f"trace's arguments are not known here", "ABORTED")
+        _resend_arguments(request, trace_args)
 
 
 def _unwrap(result: Any) -> Any:

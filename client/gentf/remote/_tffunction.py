@@ -43,6 +43,8 @@ class TFTrace(Trace):
         self._args = args
         self._retval = retval
         self.handle = handle
+        self.epoch = gen_fn.session.epoch
+        """The session epoch the handle belongs to (void after the session is re-created)."""
 
     def get_gen_fn(self) -> TFFunction:
         """The TFFunction."""
@@ -109,16 +111,25 @@ class TFFunction(GenerativeFunction):
                       for acc in self._accumulators.values()]
             self._reset_op = group(*resets, name="reset_param_grads")
         self.session.sync([self.output.op, self._reset_op, *(p.op for p in self.params), *(x.op for x in self.inputs)])
-        request = worker_pb2.ConstructRequest(
+        reply = self.session.call("Construct", self.construct_request())
+        self.function_id: str = reply.function_id
+        self.session.register_function(self)
+        self.output_dtype: DType = as_dtype(int(reply.output.dtype))
+        self._input_dtypes = [x.dtype for x in self.inputs]
+
+    def construct_request(self) -> Any:
+        """The Construct request that builds this function in its session's worker session
+        (sent again when a named session is re-created)."""
+        return worker_pb2.ConstructRequest(
             session_id=self.session.session_id,
             params=[p.op.name for p in self.params],
             inputs=[x.op.name for x in self.inputs],
             output=self.output.name,
             accumulators=[a.op.name for a in self._accumulators.values()])
-        reply = self.session.call("Construct", request)
-        self.function_id: str = reply.function_id
-        self.output_dtype: DType = as_dtype(int(reply.output.dtype))
-        self._input_dtypes = [x.dtype for x in self.inputs]
+
+    def _handle(self, trace: TFTrace) -> int:
+        """The trace's worker handle, 0 when it belongs to an older worker session."""
+        return trace.handle if trace.epoch == self.session.epoch else 0
 
     # ---- worker calls ------------------------------------------------------------------
 
@@ -147,15 +158,16 @@ class TFFunction(GenerativeFunction):
 
     def _gradient_call(self, method: str, trace: TFTrace, retval_grad: Any, scale: float) -> tuple[np.ndarray[Any, Any], ...]:
         grad = prepare_value(retval_grad, self.output_dtype, "retval_grad")
+        handle = self._handle(trace)
         request = worker_pb2.GradientRequest(session_id=self.session.session_id,
                                              function_id=self.function_id,
-                                             trace_handle=trace.handle, scale_factor=scale)
+                                             trace_handle=handle, scale_factor=scale)
         fill_tensor(request.retval_grad, grad)
-        if not trace.handle:
+        if not handle:
             for a in trace.get_args():
                 fill_tensor(request.args.add(), a)
         try:
-            reply = self.session.call(method, request)
+            reply = self.session.call(method, request, trace_args=trace.get_args())
         except TraceNotFoundError:
             request.trace_handle = 0
             for a in trace.get_args():
@@ -176,7 +188,8 @@ class TFFunction(GenerativeFunction):
         if handle:
             # the worker forgets the arguments once the trace is garbage (batched into the
             # session's next Generate)
-            weakref.finalize(trace, self.session.release_trace, handle).atexit = False
+            weakref.finalize(trace, self.session.release_trace, handle,
+                             self.session.epoch).atexit = False
         return trace
 
     def generate(self, args: tuple[Any, ...], constraints: ChoiceMap) -> tuple[TFTrace, float]:
@@ -252,11 +265,12 @@ class TFFunction(GenerativeFunction):
         if retval_grad is None:
             return
         grad = prepare_value(retval_grad, self.output_dtype, "retval_grad")
+        handle = self._handle(trace)
         request = worker_pb2.GradientRequest(function_id=self.function_id,
-                                             trace_handle=trace.handle,
+                                             trace_handle=handle,
                                              scale_factor=float(scale_factor), skip_arg_grads=True)
         fill_tensor(request.retval_grad, grad)
-        if not trace.handle:
+        if not handle:
             for a in trace.get_args():
                 fill_tensor(request.args.add(), a)
         self.session.defer("AccumulateParamGradients", request, trace_args=trace.get_args())

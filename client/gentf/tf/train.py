@@ -8,11 +8,12 @@ from gentf.graph._train import (
     MomentumOptimizer,
     Optimizer,
     RMSPropOptimizer,
+    Saver,
     create_global_step,
     get_global_step,
     get_or_create_global_step,
 )
 
 __all__ = ["AdagradOptimizer", "AdamOptimizer", "GradientDescentOptimizer", "MomentumOptimizer",
-           "Optimizer", "RMSPropOptimizer", "create_global_step", "get_global_step",
+           "Optimizer", "RMSPropOptimizer", "Saver", "create_global_step", "get_global_step",
            "get_or_create_global_step"]

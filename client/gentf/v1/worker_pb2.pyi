@@ -47,18 +47,24 @@ class GetOpRegistryResponse(_message.Message):
     def __init__(self, tensorflow_version: _Optional[str] = ..., registry_fingerprint: _Optional[str] = ..., ops: _Optional[_Iterable[_Union[_graph_pb2.OpDef, _Mapping]]] = ...) -> None: ...
 
 class CreateSessionRequest(_message.Message):
-    __slots__ = ("lease_seconds",)
+    __slots__ = ("lease_seconds", "name", "owner")
     LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
     lease_seconds: float
-    def __init__(self, lease_seconds: _Optional[float] = ...) -> None: ...
+    name: str
+    owner: str
+    def __init__(self, lease_seconds: _Optional[float] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class CreateSessionResponse(_message.Message):
-    __slots__ = ("session_id", "lease_seconds")
+    __slots__ = ("session_id", "lease_seconds", "restored_from")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RESTORED_FROM_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     lease_seconds: float
-    def __init__(self, session_id: _Optional[str] = ..., lease_seconds: _Optional[float] = ...) -> None: ...
+    restored_from: str
+    def __init__(self, session_id: _Optional[str] = ..., lease_seconds: _Optional[float] = ..., restored_from: _Optional[str] = ...) -> None: ...
 
 class RenewLeaseRequest(_message.Message):
     __slots__ = ("session_id",)
@@ -73,10 +79,12 @@ class RenewLeaseResponse(_message.Message):
     def __init__(self, lease_seconds: _Optional[float] = ...) -> None: ...
 
 class CloseSessionRequest(_message.Message):
-    __slots__ = ("session_id",)
+    __slots__ = ("session_id", "delete_checkpoints")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    DELETE_CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
-    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+    delete_checkpoints: bool
+    def __init__(self, session_id: _Optional[str] = ..., delete_checkpoints: _Optional[bool] = ...) -> None: ...
 
 class CloseSessionResponse(_message.Message):
     __slots__ = ()
@@ -91,10 +99,12 @@ class ExtendGraphRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[_graph_pb2.NodeDef, _Mapping]]] = ...) -> None: ...
 
 class ExtendGraphResponse(_message.Message):
-    __slots__ = ("nodes",)
+    __slots__ = ("nodes", "restored")
     NODES_FIELD_NUMBER: _ClassVar[int]
+    RESTORED_FIELD_NUMBER: _ClassVar[int]
     nodes: _containers.RepeatedCompositeFieldContainer[_graph_pb2.NodeInfo]
-    def __init__(self, nodes: _Optional[_Iterable[_Union[_graph_pb2.NodeInfo, _Mapping]]] = ...) -> None: ...
+    restored: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, nodes: _Optional[_Iterable[_Union[_graph_pb2.NodeInfo, _Mapping]]] = ..., restored: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ConstructRequest(_message.Message):
     __slots__ = ("session_id", "params", "inputs", "output", "accumulators")
@@ -143,7 +153,7 @@ class GenerateResponse(_message.Message):
     def __init__(self, retval: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., trace_handle: _Optional[int] = ...) -> None: ...
 
 class GradientRequest(_message.Message):
-    __slots__ = ("session_id", "function_id", "trace_handle", "args", "retval_grad", "scale_factor", "skip_arg_grads")
+    __slots__ = ("session_id", "function_id", "trace_handle", "args", "retval_grad", "scale_factor", "skip_arg_grads", "request_id")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
     TRACE_HANDLE_FIELD_NUMBER: _ClassVar[int]
@@ -151,6 +161,7 @@ class GradientRequest(_message.Message):
     RETVAL_GRAD_FIELD_NUMBER: _ClassVar[int]
     SCALE_FACTOR_FIELD_NUMBER: _ClassVar[int]
     SKIP_ARG_GRADS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     function_id: str
     trace_handle: int
@@ -158,7 +169,8 @@ class GradientRequest(_message.Message):
     retval_grad: _tensor_pb2.Tensor
     scale_factor: float
     skip_arg_grads: bool
-    def __init__(self, session_id: _Optional[str] = ..., function_id: _Optional[str] = ..., trace_handle: _Optional[int] = ..., args: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., retval_grad: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., scale_factor: _Optional[float] = ..., skip_arg_grads: _Optional[bool] = ...) -> None: ...
+    request_id: int
+    def __init__(self, session_id: _Optional[str] = ..., function_id: _Optional[str] = ..., trace_handle: _Optional[int] = ..., args: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., retval_grad: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., scale_factor: _Optional[float] = ..., skip_arg_grads: _Optional[bool] = ..., request_id: _Optional[int] = ...) -> None: ...
 
 class GradientResponse(_message.Message):
     __slots__ = ("arg_grads",)
@@ -167,7 +179,7 @@ class GradientResponse(_message.Message):
     def __init__(self, arg_grads: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ...) -> None: ...
 
 class RunOpRequest(_message.Message):
-    __slots__ = ("session_id", "feeds", "fetches", "targets")
+    __slots__ = ("session_id", "feeds", "fetches", "targets", "request_id")
     class FeedsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -179,11 +191,13 @@ class RunOpRequest(_message.Message):
     FEEDS_FIELD_NUMBER: _ClassVar[int]
     FETCHES_FIELD_NUMBER: _ClassVar[int]
     TARGETS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     feeds: _containers.MessageMap[str, _tensor_pb2.Tensor]
     fetches: _containers.RepeatedScalarFieldContainer[str]
     targets: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, session_id: _Optional[str] = ..., feeds: _Optional[_Mapping[str, _tensor_pb2.Tensor]] = ..., fetches: _Optional[_Iterable[str]] = ..., targets: _Optional[_Iterable[str]] = ...) -> None: ...
+    request_id: int
+    def __init__(self, session_id: _Optional[str] = ..., feeds: _Optional[_Mapping[str, _tensor_pb2.Tensor]] = ..., fetches: _Optional[_Iterable[str]] = ..., targets: _Optional[_Iterable[str]] = ..., request_id: _Optional[int] = ...) -> None: ...
 
 class RunOpResponse(_message.Message):
     __slots__ = ("fetched",)
@@ -252,3 +266,31 @@ class AddGradientsResponse(_message.Message):
     infos: _containers.RepeatedCompositeFieldContainer[_graph_pb2.NodeInfo]
     grads: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, nodes: _Optional[_Iterable[_Union[_graph_pb2.NodeDef, _Mapping]]] = ..., infos: _Optional[_Iterable[_Union[_graph_pb2.NodeInfo, _Mapping]]] = ..., grads: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CheckpointRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class CheckpointResponse(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
+class RestoreCheckpointRequest(_message.Message):
+    __slots__ = ("session_id", "path")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    path: str
+    def __init__(self, session_id: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class RestoreCheckpointResponse(_message.Message):
+    __slots__ = ("path", "restored")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    RESTORED_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    restored: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, path: _Optional[str] = ..., restored: _Optional[_Iterable[str]] = ...) -> None: ...

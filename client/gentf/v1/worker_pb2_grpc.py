@@ -99,6 +99,16 @@ class WorkerStub:
                 request_serializer=gentf_dot_v1_dot_worker__pb2.AddGradientsRequest.SerializeToString,
                 response_deserializer=gentf_dot_v1_dot_worker__pb2.AddGradientsResponse.FromString,
                 _registered_method=True)
+        self.Checkpoint = channel.unary_unary(
+                '/gentf.v1.Worker/Checkpoint',
+                request_serializer=gentf_dot_v1_dot_worker__pb2.CheckpointRequest.SerializeToString,
+                response_deserializer=gentf_dot_v1_dot_worker__pb2.CheckpointResponse.FromString,
+                _registered_method=True)
+        self.RestoreCheckpoint = channel.unary_unary(
+                '/gentf.v1.Worker/RestoreCheckpoint',
+                request_serializer=gentf_dot_v1_dot_worker__pb2.RestoreCheckpointRequest.SerializeToString,
+                response_deserializer=gentf_dot_v1_dot_worker__pb2.RestoreCheckpointResponse.FromString,
+                _registered_method=True)
 
 
 class WorkerServicer:
@@ -201,6 +211,24 @@ class WorkerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Checkpoint(self, request, context):
+        """Saves a named session's variables now (a TensorFlow checkpoint under the worker's
+        --state-dir) and returns the checkpoint's path. FAILED_PRECONDITION for an unnamed
+        session or a worker without --state-dir.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreCheckpoint(self, request, context):
+        """Sets a named session's existing variables from its latest checkpoint (or the one named);
+        variables created later take their checkpointed values too. All or nothing:
+        FAILED_PRECONDITION naming a variable whose shape or dtype differs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -268,6 +296,16 @@ def add_WorkerServicer_to_server(servicer, server):
                     servicer.AddGradients,
                     request_deserializer=gentf_dot_v1_dot_worker__pb2.AddGradientsRequest.FromString,
                     response_serializer=gentf_dot_v1_dot_worker__pb2.AddGradientsResponse.SerializeToString,
+            ),
+            'Checkpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.Checkpoint,
+                    request_deserializer=gentf_dot_v1_dot_worker__pb2.CheckpointRequest.FromString,
+                    response_serializer=gentf_dot_v1_dot_worker__pb2.CheckpointResponse.SerializeToString,
+            ),
+            'RestoreCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreCheckpoint,
+                    request_deserializer=gentf_dot_v1_dot_worker__pb2.RestoreCheckpointRequest.FromString,
+                    response_serializer=gentf_dot_v1_dot_worker__pb2.RestoreCheckpointResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -621,6 +659,60 @@ class Worker:
             '/gentf.v1.Worker/AddGradients',
             gentf_dot_v1_dot_worker__pb2.AddGradientsRequest.SerializeToString,
             gentf_dot_v1_dot_worker__pb2.AddGradientsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Checkpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gentf.v1.Worker/Checkpoint',
+            gentf_dot_v1_dot_worker__pb2.CheckpointRequest.SerializeToString,
+            gentf_dot_v1_dot_worker__pb2.CheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gentf.v1.Worker/RestoreCheckpoint',
+            gentf_dot_v1_dot_worker__pb2.RestoreCheckpointRequest.SerializeToString,
+            gentf_dot_v1_dot_worker__pb2.RestoreCheckpointResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,9 @@ METHODS: dict[str, tuple[type[Any], type[Any]]] = {
     "RunOp": (worker_pb2.RunOpRequest, worker_pb2.RunOpResponse),
     "Batch": (worker_pb2.BatchRequest, worker_pb2.BatchResponse),
     "AddGradients": (worker_pb2.AddGradientsRequest, worker_pb2.AddGradientsResponse),
+    "Checkpoint": (worker_pb2.CheckpointRequest, worker_pb2.CheckpointResponse),
+    "RestoreCheckpoint": (worker_pb2.RestoreCheckpointRequest,
+                          worker_pb2.RestoreCheckpointResponse),
 }
 """Every ``gentf.v1.Worker`` method: its request and reply message classes."""
 
@@ -77,6 +80,9 @@ _TF_STATUS: list[tuple[type[Exception], str]] = [
 def _output_info(dtype: tf.DType, shape: tf.TensorShape) -> graph_pb2.OutputInfo:
     return graph_pb2.OutputInfo(dtype=dtype.as_datatype_enum, shape=shape_from_tf(shape))
 
+
+_WRITING_METHODS = frozenset(("AccumulateParamGradients", "RunOp", "Batch", "RestoreCheckpoint"))
+"""Methods that may change a session's variables."""
 
 _BOUND_KIND = {"generate": "generate", "choice_gradients": "gradients",
                "accumulate_param_gradients": "accumulate", "run_op": "run"}
@@ -118,6 +124,8 @@ class Dispatcher:
                            f"{method}: the request is not a valid {classes[0].__name__}: {exc}")
         try:
             reply = self._handlers[method](request)
+            if method in _WRITING_METHODS:
+                self._save_if_due(request.session_id)
             return Outcome("OK", reply=reply.SerializeToString())
         except errors.CoreError as exc:
             metadata = []
@@ -155,23 +163,66 @@ class Dispatcher:
     def _GetOpRegistry(self, request: Any) -> worker_pb2.GetOpRegistryResponse:
         return self.sessions.registry.response(list(request.names))
 
+    def _save_if_due(self, session_id: str) -> None:
+        """With ``--checkpoint-seconds 0``: a named session that changed is saved before the
+        reply goes (a failure is logged; the call's effect stays in memory)."""
+        store = self.sessions.store
+        if store is None or store.every_seconds > 0:
+            return
+        try:
+            session = self.sessions.get(session_id)
+            if session.named is not None:
+                self.sessions.save(session)
+        except Exception:
+            log.exception("checkpoint of session %s failed", session_id)
+
     def _CreateSession(self, request: Any) -> worker_pb2.CreateSessionResponse:
-        session = self.sessions.create(request.lease_seconds)
+        session = self.sessions.create(request.lease_seconds, request.name, request.owner)
+        restored = session.named.restored_from if session.named is not None else ""
         return worker_pb2.CreateSessionResponse(session_id=session.session_id,
-                                                lease_seconds=session.lease_seconds)
+                                                lease_seconds=session.lease_seconds,
+                                                restored_from=restored)
+
+    def _Checkpoint(self, request: Any) -> worker_pb2.CheckpointResponse:
+        session = self.sessions.get(request.session_id)
+        return worker_pb2.CheckpointResponse(path=self.sessions.save(session, force=True))
+
+    def _RestoreCheckpoint(self, request: Any) -> worker_pb2.RestoreCheckpointResponse:
+        session = self.sessions.get(request.session_id)
+        named = session.named
+        if named is None:
+            raise errors.FailedPrecondition(
+                f"session {session.session_id} has no name: it has no checkpoints")
+        if request.path:
+            number = request.path.rpartition("ckpt-")[2]
+            if (not number.isdigit() or named.prefix(int(number)) != request.path
+                    or int(number) not in named.committed()):
+                raise errors.NotFound(f"no checkpoint {request.path!r} of session {session.name}")
+            values, _ = named.load(int(number))
+            path = request.path
+        else:
+            found = named.latest()
+            if found is None:
+                raise errors.NotFound(f"session {session.name} has no usable checkpoint")
+            path, values, _ = found
+        with session.locked():
+            names = session.assign_variables(values)
+            named.pending = {k: v for k, v in values.items() if k not in names}
+        return worker_pb2.RestoreCheckpointResponse(path=path, restored=names)
 
     def _RenewLease(self, request: Any) -> worker_pb2.RenewLeaseResponse:
         session = self.sessions.get(request.session_id)
         return worker_pb2.RenewLeaseResponse(lease_seconds=session.lease_seconds)
 
     def _CloseSession(self, request: Any) -> worker_pb2.CloseSessionResponse:
-        self.sessions.close(request.session_id)
+        self.sessions.close(request.session_id, request.delete_checkpoints)
         return worker_pb2.CloseSessionResponse()
 
     def _ExtendGraph(self, request: Any) -> worker_pb2.ExtendGraphResponse:
         session = self.sessions.get(request.session_id)
-        nodes = session.extend(list(request.nodes))
-        reply = worker_pb2.ExtendGraphResponse()
+        with session.locked():
+            nodes = session.extend(list(request.nodes))
+        reply = worker_pb2.ExtendGraphResponse(restored=session.restored_now)
         for node in nodes:
             info = reply.nodes.add(name=node.name)
             info.outputs.extend(_output_info(d, s) for d, s in node.outputs)
@@ -322,8 +373,17 @@ class Dispatcher:
         if not request.HasField("retval_grad"):
             raise errors.InvalidArgument("retval_grad is required")
         (grad,) = _decode_all([request.retval_grad], "retval_grad")
-        grads = session.gradients(request.function_id, request.trace_handle, args, grad, scale,
-                                  skip_arg_grads=scale is not None and request.skip_arg_grads)
+        request_id = request.request_id if scale is not None else 0
+        with session.locked():
+            if request_id and request_id in session.applied:
+                # applied before (its reply was lost): argument gradients only
+                if request.skip_arg_grads:
+                    return worker_pb2.GradientResponse()
+                scale = None
+            grads = session.gradients(request.function_id, request.trace_handle, args, grad,
+                                      scale, skip_arg_grads=scale is not None
+                                      and request.skip_arg_grads)
+            session.applied.add(request_id)
         reply = worker_pb2.GradientResponse()
         for g in grads:
             fill_tensor(reply.arg_grads.add(), g)
@@ -359,4 +419,11 @@ class Dispatcher:
                     raise self._too_large(f"run of {list(request.fetches)}", size)
             return reply
 
-        return session.run(feeds, list(request.fetches), list(request.targets), finish)
+        request_id = request.request_id
+        with session.locked():
+            targets = list(request.targets)
+            if request_id and request_id in session.applied:
+                targets = []  # applied before (its reply was lost): fetch only
+            reply = session.run(feeds, list(request.fetches), targets, finish)
+            session.applied.add(request_id)
+            return reply

@@ -22,6 +22,7 @@ import tensorflow as tf
 from gentf.v1 import graph_pb2
 
 from gentf_server.core import errors
+from gentf_server.core.checkpoints import AppliedIds, check_restore
 from gentf_server.core.checks import check_value
 from gentf_server.core.functions import CompiledFunction
 from gentf_server.core.graph import VARIABLE, GraphNode, SessionGraph, parse_input
@@ -101,6 +102,38 @@ class Session:
         self._limits = limits
         self._traces = TraceStore(limits.trace_bytes, limits.max_traces)
         self._transaction: Transaction | None = None
+        self.name = ""
+        """The durable name ("" for an ephemeral session)."""
+        self.named: Any = None
+        """The name's checkpoint state (``core.checkpoints.NamedState``), or None."""
+        self.changes = 0
+        """Counts calls that wrote a variable (a checkpoint is due when it moved)."""
+        self.restored_now: list[str] = []
+        """The variables the last ``extend`` took from the checkpoint."""
+        self.applied = AppliedIds()
+        """Request ids of the calls this session applied (a retry is not applied twice)."""
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Holds the session's lock (re-entrant): a group of calls nothing else interleaves."""
+        with self._lock:
+            yield
+
+    def variable_tensors(self) -> dict[str, Any]:
+        """Every variable's current value (copy-on-write snapshots), by node name."""
+        with self._lock:
+            return {name: v.read_value() for name, v in self._variables.items()}
+
+    def assign_variables(self, values: dict[str, Any]) -> list[str]:
+        """Sets the existing variables named in ``values`` (all or nothing: every dtype and
+        shape is checked first); returns the names set."""
+        with self._call():
+            specs = [(n, v.dtype, v.shape) for n, v in self._variables.items() if n in values]
+            check_restore(specs, values)
+            for name, _, _ in specs:
+                self._variables[name].assign(values[name])
+            self.changes += 1
+            return [name for name, _, _ in specs]
 
     # ---- lease -------------------------------------------------------------------------
 
@@ -176,10 +209,16 @@ class Session:
         with self._call():
             plan = self._graph.plan_extend(list(nodes))
             created: dict[str, tf.Variable] = {}
+            pending = self.named.pending if self.named is not None else {}
+            check_restore([(n.name, tf.as_dtype(n.tf_def.attr["dtype"].type),
+                            tf.TensorShape(n.tf_def.attr["shape"].shape))
+                           for n in plan.new_nodes if n.op == VARIABLE], pending)
+            self.restored_now = [n.name for n in plan.new_nodes
+                                 if n.op == VARIABLE and n.name in pending]
             with tf.init_scope():
                 for node in plan.new_nodes:
                     if node.op == VARIABLE:
-                        value = node.initial_value
+                        value = pending.get(node.name, node.initial_value)
                         if value is None:  # made here, never shipped: zeros until initialized
                             attrs = node.tf_def.attr
                             value = tf.zeros(tf.TensorShape(attrs["shape"].shape),
@@ -187,6 +226,8 @@ class Session:
                         created[node.name] = tf.Variable(value, name=node.name.replace("/", "_"))
             self._graph.commit(plan)
             self._variables.update(created)
+            for name in self.restored_now:
+                pending.pop(name, None)
             return [self._graph.nodes[name] for name in plan.requested]
 
     def variable_value(self, name: str) -> np.ndarray[Any, Any]:
@@ -313,6 +354,7 @@ class Session:
                     if self._transaction is not None:
                         self._transaction.save(fn.accumulators)
                     out = fn.accumulate(tensors, grad, scale_factor, with_args=not skip_arg_grads)
+                    self.changes += 1
             except tf.errors.InvalidArgumentError as exc:
                 raise errors.InvalidArgument(f"function {function_id}: {exc.message}") from None
             except tf.errors.OpError as exc:
@@ -354,6 +396,8 @@ class Session:
             snapshot = [(v, v.read_value()) for v in runner.written]
             try:
                 results = [to_numpy(t) for t in runner(values)]
+                if runner.written:
+                    self.changes += 1
                 return finish(results)
             except tf.errors.OpError as exc:
                 _restore(snapshot)

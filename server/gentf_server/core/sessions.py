@@ -8,6 +8,7 @@ operating system as far as it can (a garbage collection, then ``malloc_trim``).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import gc
@@ -17,6 +18,8 @@ import threading
 import time
 
 from gentf_server.core import errors
+from gentf_server.core.checkpoints import CheckpointStore, check_name
+from gentf_server.core.checkpoints import owner_digest as _digest
 from gentf_server.core.registry import OpRegistry
 from gentf_server.core.session import Session, SessionLimits
 
@@ -55,6 +58,7 @@ class SessionManager:
         max_lease_seconds: float = 7 * 86400.0,
         max_sessions: int = 64,
         limits: SessionLimits | None = None,
+        store: CheckpointStore | None = None,
     ) -> None:
         self.registry = registry
         self.default_lease_seconds = default_lease_seconds
@@ -65,24 +69,108 @@ class SessionManager:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
+        self.store = store
+        """Where named sessions are checkpointed (``--state-dir``), or None."""
+        self._names: dict[str, str] = {}
 
-    def create(self, lease_seconds: float = 0.0) -> Session:
+    def create(self, lease_seconds: float = 0.0, name: str = "", owner: str = "") -> Session:
         """A new session; ResourceExhausted past ``max_sessions`` (naming ``--max-sessions``),
-        InvalidArgument for a negative, NaN or infinite lease (0: the default lease)."""
+        InvalidArgument for a negative, NaN or infinite lease (0: the default lease).
+
+        With ``name``: a durable session of ``owner``, restored from the name's latest
+        checkpoint (see ``core.checkpoints``); a session of the same name still open here
+        is checkpointed and closed first (the name re-attaches). FailedPrecondition when the
+        worker has no state directory, PermissionDenied when the name is another owner's.
+        """
         if not math.isfinite(lease_seconds) or lease_seconds < 0:
             raise errors.InvalidArgument(
                 f"lease_seconds must be a finite number >= 0 (0: the default), got {lease_seconds}")
         lease = min(lease_seconds or self.default_lease_seconds, self.max_lease_seconds)
         self.expire()
-        with self._lock:
-            if len(self._sessions) >= self.max_sessions:
-                raise errors.ResourceExhausted(
-                    f"the worker holds {len(self._sessions)} sessions, its maximum; close one "
-                    f"first (raise the limit with --max-sessions)")
-            session = Session(self.registry, lease, self._limits)
-            self._sessions[session.session_id] = session
-        log.info("session %s opened (lease %.0f s)", session.session_id, lease)
+        named = None
+        if name:
+            check_name(name)
+            if self.store is None:
+                raise errors.FailedPrecondition(
+                    f"session name {name!r}: this worker keeps no checkpoints (start it with "
+                    f"--state-dir DIR to have named sessions)")
+            with self._lock:
+                previous = self._sessions.get(self._names.get(name, ""))
+            if previous is not None:
+                if previous.named is not None and previous.named.owner != _digest(owner):
+                    raise errors.PermissionDenied(f"session name {name!r} belongs to another owner")
+                log.info("session %s (%s) re-attached: the previous session closes", name,
+                         previous.session_id)
+                with contextlib.suppress(errors.NotFound):
+                    self.close(previous.session_id)
+            named = self.store.open(name, owner)
+        try:
+            with self._lock:
+                if len(self._sessions) >= self.max_sessions:
+                    raise errors.ResourceExhausted(
+                        f"the worker holds {len(self._sessions)} sessions, its maximum; close one "
+                        f"first (raise the limit with --max-sessions)")
+                session = Session(self.registry, lease, self._limits)
+                if named is not None:
+                    session.name, session.named = name, named
+                    session.applied = named.applied
+                    self._names[name] = session.session_id
+                self._sessions[session.session_id] = session
+        except BaseException:
+            if named is not None:
+                named.release()
+            raise
+        log.info("session %s opened (lease %.0f s%s)", session.session_id, lease,
+                 f", name {name}" if name else "")
         return session
+
+    def save(self, session: Session, force: bool = False) -> str:
+        """Checkpoints a named session (when it changed since its last save, or ``force``);
+        returns the checkpoint's prefix ("" when nothing was due). FailedPrecondition for an
+        unnamed session."""
+        named = session.named
+        if named is None:
+            raise errors.FailedPrecondition(
+                f"session {session.session_id} has no name: only named sessions are "
+                f"checkpointed (tf.Session(..., name=...) on a worker with --state-dir)")
+        with session.locked():
+            changes = session.changes
+            if not force and changes == named.saved_changes:
+                return ""
+            values = session.variable_tensors()
+            applied = session.applied.to_list()
+        return str(named.save(values, applied, changes))
+
+    def save_changed(self, older_than: float = 0.0) -> int:
+        """Checkpoints every changed named session last saved at least ``older_than`` seconds
+        ago; returns how many were saved. A failure is logged, never raised."""
+        now = time.monotonic()
+        count = 0
+        for session in self.snapshot():
+            named = session.named
+            if named is None or session.closed or session.changes == named.saved_changes:
+                continue
+            if now - named.last_save < older_than:
+                continue
+            try:
+                if self.save(session):
+                    count += 1
+            except Exception:
+                log.exception("checkpoint of session %s failed", session.name)
+        return count
+
+    def start_checkpointer(self) -> None:
+        """With a state directory and ``every_seconds`` > 0: a daemon thread that saves
+        changed named sessions at most every ``every_seconds``, off the request path."""
+        if self.store is None or self.store.every_seconds <= 0:
+            return
+        every = self.store.every_seconds
+
+        def loop() -> None:
+            while not self._stop.wait(min(every, 1.0)):
+                self.save_changed(older_than=every)
+
+        threading.Thread(target=loop, name="gentf-checkpointer", daemon=True).start()
 
     def get(self, session_id: str) -> Session:
         """The session, with its lease renewed; NotFound if unknown, closed or expired."""
@@ -95,11 +183,28 @@ class SessionManager:
         session.touch()
         return session
 
-    def close(self, session_id: str) -> None:
+    def close(self, session_id: str, delete_checkpoints: bool = False) -> None:
         """Closes and forgets the session, and returns its memory to the system; NotFound if
-        unknown. Never waits: a call in progress on the session frees it when it ends."""
+        unknown. Never waits: a call in progress on the session frees it when it ends.
+        A named session is checkpointed first if it changed (or, with
+        ``delete_checkpoints``, its checkpoints are removed), then its name is released."""
+        with self._lock:
+            session = self._sessions.get(session_id)
+        if session is None:
+            raise errors.NotFound(f"no session {session_id!r}")
+        if session.named is not None:
+            try:
+                if delete_checkpoints:
+                    session.named.delete()
+                else:
+                    self.save(session)
+            except Exception:
+                log.exception("checkpoint of session %s at close failed", session.name)
+            session.named.release()
         with self._lock:
             session = self._sessions.pop(session_id, None)
+            if session is not None and self._names.get(session.name) == session_id:
+                del self._names[session.name]
         if session is None:
             raise errors.NotFound(f"no session {session_id!r}")
         if session.close():

@@ -97,6 +97,15 @@ class FrontDoor:
             backend = await sup.any_process(owner)
             return await self._forward(backend, method, request, None)
         if method == "CreateSession":
+            # The owner travels with the request (a name's checkpoints belong to it); any
+            # value the client put there is replaced.
+            try:
+                create = worker_pb2.CreateSessionRequest.FromString(request)
+            except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError
+                raise Refused("INVALID_ARGUMENT",
+                              f"CreateSession: the request is not a valid message: {exc}") from None
+            create.owner = owner
+            request = create.SerializeToString()
             backend = await sup.process_for(owner)
             try:
                 outcome = await self._forward(backend, method, request, None)

@@ -56,6 +56,10 @@ class WorkerConfig:
     metrics_port: int | None = None
     limits: dict[str, Any] = field(default_factory=dict)
     log_level: str = "INFO"
+    state_dir: str | None = None
+    """Where named sessions are checkpointed (``--state-dir``); None: no named sessions."""
+    checkpoint_seconds: float = 30.0
+    """A changed named session is saved at most this often; 0: after every changing call."""
 
     def child_config(self) -> dict[str, Any]:
         """The configuration a session process gets."""
@@ -67,6 +71,8 @@ class WorkerConfig:
             "memory_mb": self.session_memory_mb,
             "limits": {"trace_bytes": self.trace_bytes, **self.limits},
             "log_level": self.log_level,
+            "state_dir": self.state_dir,
+            "checkpoint_seconds": self.checkpoint_seconds,
         }
 
 

@@ -5,7 +5,8 @@ never forked from a process holding gRPC or TensorFlow state). It sets its memor
 before importing TensorFlow, listens on the socket path in its configuration, prints
 ``READY`` on stdout, and serves each connection in its own thread: a call is read whole,
 handed to the core Dispatcher, and answered. It exits when its stdin closes (the front door
-went away, however it died) or on SIGTERM.
+went away, however it died) or on SIGTERM; first it checkpoints every named session that
+changed since its last checkpoint (the front door SIGKILLs it after its grace period).
 """
 
 from __future__ import annotations
@@ -28,13 +29,32 @@ __all__ = ["main"]
 log = logging.getLogger("gentf_server.session_process")
 
 
+_SESSIONS: list[Any] = []
+_EXITING = threading.Lock()
+
+
+def _exit_saving(why: str) -> None:
+    """Checkpoints every changed named session, then ends the process (once)."""
+    if not _EXITING.acquire(blocking=False):
+        return
+    try:
+        for sessions in _SESSIONS:
+            saved = sessions.save_changed()
+            if saved:
+                log.info("%s: checkpointed %d named session(s) before exiting", why, saved)
+    except BaseException:
+        log.exception("checkpoints before exiting failed")
+    finally:
+        os._exit(0)
+
+
 def _watch_parent() -> None:
     """Exits the process when stdin reaches EOF: the front door is gone."""
     try:
         while sys.stdin.buffer.read(4096):
             pass
     finally:
-        os._exit(0)
+        _exit_saving("the front door is gone")
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -84,10 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=config.get("log_level", "INFO"),
                         format=f"%(asctime)s %(levelname)s session-process[{os.getpid()}] %(name)s: %(message)s")
     threading.Thread(target=_watch_parent, name="gentf-parent-watch", daemon=True).start()
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(
+        target=_exit_saving, args=("SIGTERM",), name="gentf-exit").start())
     _limit_memory(int(config.get("memory_mb", 0)))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+    from gentf_server.core.checkpoints import CheckpointStore
     from gentf_server.core.devices import configure_devices
     from gentf_server.core.dispatch import Dispatcher
     from gentf_server.core.registry import op_registry
@@ -96,11 +118,16 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_devices()
     limits = session_limits(config.get("limits", {}))
+    store = None
+    if config.get("state_dir"):
+        store = CheckpointStore(config["state_dir"], float(config.get("checkpoint_seconds", 30)))
     sessions = SessionManager(op_registry(), default_lease_seconds=config["lease_seconds"],
-                              max_sessions=config["max_sessions"], limits=limits)
+                              max_sessions=config["max_sessions"], limits=limits, store=store)
+    _SESSIONS.append(sessions)
     dispatcher = Dispatcher(sessions, config["max_message_bytes"],
                             config.get("max_reply_bytes"))
     sessions.start_reaper()
+    sessions.start_checkpointer()
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(config["socket"])

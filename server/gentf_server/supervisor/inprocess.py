@@ -29,6 +29,7 @@ class InProcessBackend:
     reserved = 0
 
     def __init__(self, config: dict[str, Any], threads: int) -> None:
+        from gentf_server.core.checkpoints import CheckpointStore
         from gentf_server.core.devices import configure_devices
         from gentf_server.core.dispatch import Dispatcher
         from gentf_server.core.registry import op_registry
@@ -38,7 +39,10 @@ class InProcessBackend:
         configure_devices()
         self.manager = SessionManager(
             op_registry(), default_lease_seconds=config["lease_seconds"],
-            max_sessions=config["max_sessions"], limits=session_limits(config.get("limits", {})))
+            max_sessions=config["max_sessions"], limits=session_limits(config.get("limits", {})),
+            store=CheckpointStore(config["state_dir"], float(config.get("checkpoint_seconds", 30)))
+            if config.get("state_dir") else None)
+        self.manager.start_checkpointer()
         self.dispatcher = Dispatcher(self.manager, config["max_message_bytes"],
                                      config.get("max_reply_bytes"))
         self.sessions: set[str] = set()
@@ -60,6 +64,7 @@ class InProcessBackend:
         """Nothing to kill: calls in this process cannot be stopped."""
 
     async def stop(self, grace_seconds: float) -> None:
-        """Closes every session and stops the threads."""
+        """Closes every session (named ones checkpointed) and stops the threads."""
         self.manager.close_all()
+        self.manager.stop_reaper()
         self._executor.shutdown(wait=False, cancel_futures=True)
