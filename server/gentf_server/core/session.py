@@ -99,6 +99,8 @@ class Session:
         self._function_keys: dict[tuple[Any, ...], str] = {}
         self._runners: dict[tuple[Any, ...], Runner] = {}
         self._fused: dict[tuple[Any, ...], FusedCall] = {}
+        self.fuse_batches = True
+        """Whether :meth:`run_fused` fuses (False: every Batch runs call by call)."""
         self._limits = limits
         self._traces = TraceStore(limits.trace_bytes, limits.max_traces)
         self._transaction: Transaction | None = None
@@ -383,6 +385,8 @@ class Session:
         Fusable: ``accumulate`` by trace handle without argument gradients, ``run`` without
         fetches, ``generate``; non-string arguments and return values.
         """
+        if not self.fuse_batches:
+            return None
         with self._call():
             prepared = self._prepare_fused(calls)
             if prepared is None:
