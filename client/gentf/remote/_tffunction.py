@@ -100,13 +100,13 @@ class TFFunction(GenerativeFunction):
         self.output: Tensor = output
         with graph.as_default(), graph.name_scope("TFFunction") as scope:
             self.name = scope
+            # Zeros made on the worker (a Fill of a scalar): no zeroed array is shipped.
             self._accumulators = {
-                p: Variable(np.zeros(p.shape, p.dtype.as_numpy_dtype), name=f"grad/{p.op.name}",
-                            trainable=False)
+                p: Variable(_zeros(p.shape, p.dtype), name=f"grad/{p.op.name}", trainable=False,
+                            shape=p.shape)
                 for p in self.params
             }
-            resets = [apply_op("AssignVariableOp",
-                               [acc.handle, constant(np.zeros(acc.shape, acc.dtype.as_numpy_dtype))],
+            resets = [apply_op("AssignVariableOp", [acc.handle, _zeros(acc.shape, acc.dtype)],
                                {"dtype": acc.dtype})
                       for acc in self._accumulators.values()]
             self._reset_op = group(*resets, name="reset_param_grads")
@@ -315,6 +315,14 @@ class TFFunction(GenerativeFunction):
 
     def __repr__(self) -> str:
         return f"<TFFunction {self.name} {self.function_id} at {self.session.address}>"
+
+
+def _zeros(shape: Sequence[int], dtype: DType) -> Tensor:
+    """Zeros of ``shape`` computed on the worker (``Fill`` of a scalar zero)."""
+    out = apply_op("Fill", [constant(np.array(list(shape), np.int32)),
+                            constant(np.zeros((), dtype.as_numpy_dtype))]).outputs[0]
+    out.set_shape(tuple(shape))
+    return out
 
 
 def _no_choices(choices: ChoiceMap, what: str) -> None:

@@ -24,7 +24,7 @@ from gentf_server.calls import METHOD_NAMES, Outcome
 from gentf_server.core import errors
 from gentf_server.core.convert import shape_from_tf
 from gentf_server.core.gradients import add_gradients
-from gentf_server.core.session import Session
+from gentf_server.core.session import FusedRequest, Session
 from gentf_server.core.sessions import SessionManager
 
 __all__ = ["METHODS", "MIN_CLIENT_WIRE_VERSION", "WIRE_VERSION", "Dispatcher"]
@@ -265,6 +265,9 @@ class Dispatcher:
         return self._guarded(session, "Batch", bound, lambda: self._batch(session, request))
 
     def _batch(self, session: Session, request: Any) -> worker_pb2.BatchResponse:
+        fused = self._batch_fused(session, request)
+        if fused is not None:
+            return fused
         reply = worker_pb2.BatchResponse()
         for index, call in enumerate(request.calls):
             kind = call.WhichOneof("call")
@@ -288,6 +291,63 @@ class Dispatcher:
                 exc.message = f"call {index} ({kind}): {exc.message}"
                 exc.batch_index = index  # type: ignore[attr-defined]
                 raise
+        return reply
+
+    def _batch_fused(self, session: Session, request: Any) -> worker_pb2.BatchResponse | None:
+        """The Batch as one compiled TensorFlow call (see :meth:`Session.run_fused`), or None
+        when it is not fusable or fails (then nothing was changed)."""
+        if len(request.calls) < 2:
+            return None
+        calls: list[FusedRequest] = []
+        try:
+            for call in request.calls:
+                kind = call.WhichOneof("call")
+                inner = getattr(call, kind) if kind else None
+                if inner is None or (inner.session_id and inner.session_id != request.session_id):
+                    return None
+                if kind == "generate":
+                    calls.append(FusedRequest(
+                        "generate", inner.function_id, _decode_all(inner.args, "argument"),
+                        inner.keep_trace, list(inner.release_trace_handles)))
+                elif kind == "accumulate_param_gradients":
+                    if not (inner.trace_handle and inner.skip_arg_grads
+                            and inner.HasField("retval_grad")):
+                        return None
+                    (grad,) = _decode_all([inner.retval_grad], "retval_grad")
+                    calls.append(FusedRequest("accumulate", inner.function_id,
+                                              trace_handle=inner.trace_handle,
+                                              retval_grad=grad, scale=inner.scale_factor))
+                elif kind == "run_op" and not inner.fetches:
+                    feeds = {name: decode_tensor(t) for name, t in inner.feeds.items()}
+                    calls.append(FusedRequest("run", feeds=feeds, targets=list(inner.targets)))
+                else:
+                    return None
+        except (errors.CoreError, ValueError, TypeError):
+            return None
+        results = session.run_fused(calls)
+        if results is None:
+            return None
+        reply = worker_pb2.BatchResponse()
+        generated = iter(results)
+        cap = self.reply_cap
+        for index, call in enumerate(calls):
+            result = reply.results.add()
+            if call.kind == "accumulate":
+                result.gradients.SetInParent()
+            elif call.kind == "run":
+                result.run_op.SetInParent()
+            else:
+                retval, handle = next(generated)
+                result.generate.trace_handle = handle
+                fill_tensor(result.generate.retval, retval)
+                if retval.nbytes > cap - 4096 and result.generate.ByteSize() > cap:
+                    if handle:
+                        session.drop_trace(handle)
+                    exc = self._too_large(
+                        f"call {index} (generate): the return value of function "
+                        f"{call.function_id}", result.generate.ByteSize())
+                    exc.batch_index = index  # type: ignore[attr-defined]
+                    raise exc
         return reply
 
     def _AddGradients(self, request: Any) -> worker_pb2.AddGradientsResponse:

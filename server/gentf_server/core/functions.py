@@ -1,13 +1,17 @@
 """A TFFunction on the worker: forward, argument VJP and parameter-gradient accumulation.
 
-Each is one ``tf.function`` traced once (input signatures come from the placeholders'
-static shapes, so new batch sizes do not retrace). Accumulation computes every gradient
-first and only then adds ``scale * gradient`` into the accumulators, so a failure adds
-nothing.
+Each is one ``tf.function`` traced once, when the function is constructed (input
+signatures come from the placeholders' static shapes, so new batch sizes do not retrace),
+and called through its concrete function. Accumulation computes every gradient first and
+only then adds ``scale * gradient`` into the accumulators, so a failure adds nothing.
+
+:class:`FusedCall` runs several calls of a Batch (accumulations by trace, runs without
+fetches, forward calls) as ONE compiled TensorFlow call.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +23,11 @@ from gentf_server.core.checks import check_value
 from gentf_server.core.graph import PLACEHOLDER, VARIABLE, SessionGraph, parse_input
 from gentf_server.core.importer import SubgraphImporter
 
-__all__ = ["CompiledFunction"]
+__all__ = ["CompiledFunction", "FusedCall", "FusedStep"]
+
+_READ_ONLY = frozenset({"ReadVariableOp", "VariableShape", "VarIsInitializedOp",
+                        "ResourceGather", "ResourceGatherNd"})
+"""Stateful ops that only read: a forward made of these and stateless ops can be warmed up."""
 
 
 class CompiledFunction:
@@ -79,6 +87,31 @@ class CompiledFunction:
         self._accumulate_params = tf.function(lambda *a: self._accumulate_params_body(*a),
                                               input_signature=[*self.input_specs, grad_spec, scale_spec],
                                               autograph=False)
+        # Compile at Construct: trace every concrete function now, and run a forward of
+        # an empty batch when that changes nothing, so the first call costs a steady one.
+        self._forward_cf = self._forward.get_concrete_function()
+        self._vjp_cf = self._vjp.get_concrete_function()
+        self._accumulate_cf = self._accumulate.get_concrete_function()
+        self._accumulate_params_cf = self._accumulate_params.get_concrete_function()
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Runs the forward once on an empty batch (every unknown dimension 0) when its
+        subgraph is pure (no op that writes, draws random numbers or has other effects), so
+        that TensorFlow's one-time work (graph optimization, kernel creation) happens now.
+        Failures are ignored: the real call reports its own."""
+        for node in self._importer.graph_def.node:
+            if _is_stateful(node.op) and node.op not in _READ_ONLY:
+                return
+        args = []
+        for spec in self.input_specs:
+            if spec.shape.rank is None or spec.dtype == tf.string:
+                return
+            args.append(tf.zeros([0 if d is None else d for d in spec.shape.as_list()], spec.dtype))
+        try:
+            self._forward_cf(*args)
+        except (tf.errors.OpError, ValueError, TypeError):
+            pass
 
     @staticmethod
     def _variable(graph: SessionGraph, variables: dict[str, tf.Variable], name: str, what: str) -> tf.Variable:
@@ -162,14 +195,100 @@ class CompiledFunction:
 
     def forward(self, args: Sequence[Any]) -> Any:
         """The return value for ``args`` (tf tensors)."""
-        return self._forward(*args)
+        return self._forward_cf(*args)
 
     def vjp(self, args: Sequence[Any], grad: Any) -> list[Any]:
         """Argument gradients of ``<retval, grad>``."""
-        return list(self._vjp(*args, grad))
+        return list(self._vjp_cf(*args, grad))
 
     def accumulate(self, args: Sequence[Any], grad: Any, scale: float, with_args: bool = True) -> list[Any]:
         """Adds ``scale * param gradient`` to the accumulators; returns unscaled argument
         gradients (none when ``with_args`` is False)."""
-        fn = self._accumulate if with_args else self._accumulate_params
+        fn = self._accumulate_cf if with_args else self._accumulate_params_cf
         return list(fn(*args, grad, tf.constant(scale, tf.float64)))
+
+    # ---- pieces for a fused call (see FusedCall) -----------------------------------------
+
+    def forward_body(self, args: Sequence[Any]) -> Any:
+        """The forward's graph, built into the function being traced."""
+        return self._forward_body(*args)
+
+    def accumulate_params_body(self, args: Sequence[Any], grad: Any, scale: Any) -> None:
+        """The accumulation's graph without argument gradients, built into the function
+        being traced."""
+        self._accumulate_body(*args, grad, scale, with_args=False)
+
+    def grad_spec(self) -> tf.TensorSpec:
+        """The signature of a return-value gradient."""
+        return tf.TensorSpec(self.output_shape, self.output_dtype)
+
+
+def _is_stateful(op_name: str) -> bool:
+    from tensorflow.python.framework import op_def_registry
+
+    op_def = op_def_registry.get(op_name)
+    return op_def is None or bool(op_def.is_stateful)
+
+
+@dataclasses.dataclass(frozen=True)
+class FusedStep:
+    """One call of a fused Batch: ``kind`` is ``"accumulate"`` (parameter gradients of a kept
+    trace, no argument gradients), ``"run"`` (a run without fetches) or ``"forward"``;
+    ``function`` is the CompiledFunction (accumulate, forward) and ``runner`` the Runner (run)."""
+
+    kind: str
+    function: CompiledFunction | None = None
+    runner: Any = None
+
+
+class FusedCall:
+    """Several calls as one ``tf.function``, in order: stateful effects on a variable happen
+    in the calls' order (TensorFlow orders the ops on one resource as written), so the
+    result is that of the calls one by one. Inputs, flat: per accumulate step its trace's
+    arguments, the return-value gradient and the scale (float64); per run step its feeds in
+    the runner's order; per forward step its arguments. Outputs: each forward's return value."""
+
+    def __init__(self, steps: Sequence[FusedStep]) -> None:
+        self.steps = list(steps)
+        specs: list[tf.TensorSpec] = []
+        self._arity: list[int] = []
+        written: dict[int, tf.Variable] = {}
+        for step in self.steps:
+            if step.kind == "accumulate":
+                assert step.function is not None
+                specs += [*step.function.input_specs, step.function.grad_spec(),
+                          tf.TensorSpec([], tf.float64)]
+                for v in step.function.accumulators:
+                    written[id(v)] = v
+            elif step.kind == "run":
+                specs += [spec for _, spec in step.runner.feed_specs]
+                for v in step.runner.written:
+                    written[id(v)] = v
+            else:
+                assert step.function is not None
+                specs += step.function.input_specs
+            self._arity.append(len(specs) - sum(self._arity))
+        self.written: list[tf.Variable] = list(written.values())
+        """The variables the fused call may write."""
+        fn = tf.function(lambda *flat: self._body(flat), input_signature=specs, autograph=False)
+        self._cf = fn.get_concrete_function()
+
+    def _body(self, flat: Sequence[Any]) -> list[Any]:
+        outputs = []
+        at = 0
+        for step, n in zip(self.steps, self._arity):
+            part = list(flat[at: at + n])
+            at += n
+            if step.kind == "accumulate":
+                assert step.function is not None
+                step.function.accumulate_params_body(part[:-2], part[-2], part[-1])
+            elif step.kind == "run":
+                step.runner.build(part)
+            else:
+                assert step.function is not None
+                outputs.append(step.function.forward_body(part))
+        return outputs
+
+    def __call__(self, flat: Sequence[Any]) -> list[Any]:
+        """Runs once; returns each forward step's return value (tf tensors)."""
+        return list(self._cf(*flat))

@@ -1,4 +1,5 @@
-"""A session run (RunOp): feed placeholders, run target ops, fetch tensors, as one tf.function."""
+"""A session run (RunOp): feed placeholders, run target ops, fetch tensors, as one tf.function
+(traced when the runner is made)."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ class Runner:
         # A closure per runner (not a bound method): tf.function counts retraces per
         # Python function, and every runner traces exactly once.
         self._run = tf.function(lambda *args: importer(args), input_signature=specs,
-                                autograph=False)
+                                autograph=False).get_concrete_function()
 
     def _written_variables(self, graph: SessionGraph, variables: dict[str, tf.Variable]) -> list[tf.Variable]:
         """The variables an op of this run may write (every use but a plain read counts)."""
@@ -71,6 +72,12 @@ class Runner:
                     written.add(name)
         return [variables[n] for n in sorted(written)]
 
+    def build(self, feed_values: Sequence[Any]) -> list[Any]:
+        """The run's graph, built into the function being traced (for a fused call);
+        returns the fetched tensors."""
+        return self._importer(feed_values)
+
     def __call__(self, feed_values: Sequence[Any]) -> list[Any]:
         """Runs once with the feed values in ``feeds`` order; returns fetched tensors."""
-        return list(self._run(*feed_values))
+        out = self._run(*feed_values)
+        return [] if out is None else list(out)

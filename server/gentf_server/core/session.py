@@ -24,14 +24,14 @@ from gentf.v1 import graph_pb2
 from gentf_server.core import errors
 from gentf_server.core.checkpoints import AppliedIds, check_restore
 from gentf_server.core.checks import check_value
-from gentf_server.core.functions import CompiledFunction
+from gentf_server.core.functions import CompiledFunction, FusedCall, FusedStep
 from gentf_server.core.graph import VARIABLE, GraphNode, SessionGraph, parse_input
 from gentf_server.core.limits import SessionLimits
 from gentf_server.core.registry import OpRegistry
 from gentf_server.core.runner import Runner
 from gentf_server.core.traces import TraceRecord, TraceStore
 
-__all__ = ["Session", "SessionLimits", "Transaction", "session_limits", "tf_failure"]
+__all__ = ["FusedRequest", "Session", "SessionLimits", "Transaction", "session_limits", "tf_failure"]
 
 T = TypeVar("T")
 
@@ -72,7 +72,7 @@ class Transaction:
         """Remembers the current value of each variable not yet saved."""
         for v in variables:
             if id(v) not in self.snapshots:
-                self.snapshots[id(v)] = (v, v.read_value())
+                self.snapshots[id(v)] = (v, v.value())
 
     def restore(self) -> None:
         """Writes every saved value back."""
@@ -99,6 +99,9 @@ class Session:
         self._functions: dict[str, CompiledFunction] = {}
         self._function_keys: dict[tuple[Any, ...], str] = {}
         self._runners: dict[tuple[Any, ...], Runner] = {}
+        self._fused: dict[tuple[Any, ...], FusedCall] = {}
+        self.fuse_batches = True
+        """Whether :meth:`run_fused` fuses (False: every Batch runs call by call)."""
         self._limits = limits
         self._traces = TraceStore(limits.trace_bytes, limits.max_traces)
         self._transaction: Transaction | None = None
@@ -158,6 +161,7 @@ class Session:
         self._functions.clear()
         self._function_keys.clear()
         self._runners.clear()
+        self._fused.clear()
         self._traces.clear()
         self._variables.clear()
         self._graph = SessionGraph(self._graph._registry, self._limits)
@@ -378,14 +382,8 @@ class Session:
         written is restored before the error propagates.
         """
         names = sorted(feeds)
-        key = (tuple(names), tuple(fetches), tuple(targets))
         with self._call():
-            runner = self._runners.get(key)
-            if runner is None:
-                runner = Runner(self._graph, self._variables, names, fetches, targets)
-                if len(self._runners) >= self._limits.max_runners:
-                    self._runners.pop(next(iter(self._runners)))
-                self._runners[key] = runner
+            runner = self._runner(names, fetches, targets)
             values = []
             for name, spec in runner.feed_specs:
                 check_value(feeds[name], spec.dtype, spec.shape, f"feed {name!r}")
@@ -393,7 +391,7 @@ class Session:
             if self._transaction is not None:
                 self._transaction.save(runner.written)
             # Reads of resource variables are snapshots (TensorFlow copies on write).
-            snapshot = [(v, v.read_value()) for v in runner.written]
+            snapshot = [(v, v.value()) for v in runner.written]
             try:
                 results = [to_numpy(t) for t in runner(values)]
                 if runner.written:
@@ -405,6 +403,146 @@ class Session:
             except BaseException:
                 _restore(snapshot)
                 raise
+
+
+    def _runner(self, names: Sequence[str], fetches: Sequence[str], targets: Sequence[str]) -> Runner:
+        """The cached runner of a (sorted feed names, fetches, targets) signature."""
+        key = (tuple(names), tuple(fetches), tuple(targets))
+        runner = self._runners.get(key)
+        if runner is None:
+            runner = Runner(self._graph, self._variables, names, fetches, targets)
+            if len(self._runners) >= self._limits.max_runners:
+                self._runners.pop(next(iter(self._runners)))
+            self._runners[key] = runner
+        return runner
+
+    # ---- fused batches -----------------------------------------------------------------
+
+    def run_fused(self, calls: Sequence[FusedRequest]) -> list[tuple[np.ndarray[Any, Any], int]] | None:
+        """Runs a Batch's calls as ONE compiled TensorFlow call, with the results of running
+        them one by one: for each ``generate`` call, its (return value, trace handle), in
+        order. Returns None, having changed nothing, when the calls cannot be fused or
+        anything fails (a call that would fail, TensorFlow failing half way: every variable
+        the fused call may have written is restored); the caller then runs them one by one,
+        which reports the failure exactly as it always does.
+
+        Fusable: ``accumulate`` by trace handle without argument gradients, ``run`` without
+        fetches, ``generate``; non-string arguments and return values.
+        """
+        if not self.fuse_batches:
+            return None
+        with self._call():
+            prepared = self._prepare_fused(calls)
+            if prepared is None:
+                return None
+            key, steps, flat, records = prepared
+            fused = self._fused.get(key)
+            if fused is None:
+                try:
+                    fused = FusedCall(steps)
+                except Exception:  # noqa: BLE001  (not fusable after all: one by one will tell)
+                    return None
+                if len(self._fused) >= self._limits.max_runners:
+                    self._fused.pop(next(iter(self._fused)))
+                self._fused[key] = fused
+            # Reads of resource variables are snapshots (TensorFlow copies on write).
+            snapshot = [(v, v.value()) for v in fused.written]
+            try:
+                retvals = [to_numpy(t) for t in fused(flat)]
+            except (tf.errors.OpError, ValueError, TypeError):
+                _restore(snapshot)
+                return None
+            if self._transaction is not None:
+                for v, value in snapshot:
+                    self._transaction.snapshots.setdefault(id(v), (v, value))
+            out = []
+            gen_calls = [c for c in calls if c.kind == "generate"]
+            for call, retval, args in zip(gen_calls, retvals, records):
+                for released in call.release:
+                    self._traces.drop(released)
+                handle = 0
+                if call.keep_trace:
+                    nbytes = sum(int(a.nbytes) for a in call.args)
+                    handle = self._traces.put(TraceRecord(call.function_id, args,
+                                                          tuple(retval.shape), nbytes))
+                    if handle and self._transaction is not None:
+                        self._transaction.traces.append(handle)
+                out.append((retval, handle))
+            return out
+
+    def _prepare_fused(self, calls: Sequence[FusedRequest]) -> tuple[
+            tuple[Any, ...], list[FusedStep], list[Any], list[tuple[Any, ...]]] | None:
+        """(cache key, steps, flat inputs, each generate's argument tensors), or None when
+        the calls are not fusable or one of them would fail."""
+        key: list[Any] = []
+        steps: list[FusedStep] = []
+        flat: list[Any] = []
+        gen_args: list[tuple[Any, ...]] = []
+        released: set[int] = set()
+        try:
+            for call in calls:
+                if call.kind == "run":
+                    if call.fetches:
+                        return None
+                    names = sorted(call.feeds)
+                    runner = self._runner(names, [], call.targets)
+                    for name, spec in runner.feed_specs:
+                        check_value(call.feeds[name], spec.dtype, spec.shape, f"feed {name!r}")
+                        flat.append(tf.constant(call.feeds[name]))
+                    steps.append(FusedStep("run", runner=runner))
+                    key.append(("run", tuple(names), tuple(call.targets)))
+                    continue
+                fn = self._functions.get(call.function_id)
+                if fn is None or fn.output_dtype == tf.string or any(
+                        s.dtype == tf.string for s in fn.input_specs):
+                    return None
+                if call.kind == "accumulate":
+                    if (not call.trace_handle or call.trace_handle in released
+                            or call.scale is None or not math.isfinite(call.scale)):
+                        return None
+                    record = self._traces.peek(call.trace_handle)
+                    if record is None or record.function_id != call.function_id:
+                        return None
+                    fn.check_retval_grad(call.retval_grad, record.retval_shape)
+                    flat += [*record.args, tf.constant(call.retval_grad),
+                             tf.constant(call.scale, tf.float64)]
+                    steps.append(FusedStep("accumulate", function=fn))
+                else:
+                    fn.check_args(call.args)
+                    released.update(call.release)
+                    args = tuple(tf.constant(a) for a in call.args)
+                    flat += args
+                    gen_args.append(args)
+                    steps.append(FusedStep("forward", function=fn))
+                key.append((call.kind, call.function_id))
+        except errors.CoreError:
+            return None
+        if len(steps) < 2:
+            return None
+        for call in calls:  # mark the traces used, as the calls one by one would
+            if call.kind == "accumulate":
+                self._traces.get(call.trace_handle, call.function_id)
+        return tuple(key), steps, flat, gen_args
+
+
+@dataclasses.dataclass
+class FusedRequest:
+    """One call of a Batch for :meth:`Session.run_fused`: ``kind`` is ``"generate"``
+    (``function_id``, ``args``, ``keep_trace``, ``release``: handles dropped before it),
+    ``"accumulate"`` (``function_id``, ``trace_handle``, ``retval_grad``, ``scale``; no
+    argument gradients) or ``"run"`` (``feeds``, ``fetches``, ``targets``)."""
+
+    kind: str
+    function_id: str = ""
+    args: Sequence[np.ndarray[Any, Any]] = ()
+    keep_trace: bool = False
+    release: Sequence[int] = ()
+    trace_handle: int = 0
+    retval_grad: Any = None
+    scale: float | None = None
+    feeds: dict[str, np.ndarray[Any, Any]] = dataclasses.field(default_factory=dict)
+    fetches: Sequence[str] = ()
+    targets: Sequence[str] = ()
 
 
 _TENSOR_OVERHEAD = 96

@@ -1,0 +1,156 @@
+"""The worker's fast paths (issue 9): a Batch of accumulate + update + generate runs as one
+compiled TensorFlow call with exactly the numbers of the calls one by one; a failure in it
+reports and changes what the calls one by one would; functions compile at Construct."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gentf import (
+    FixedStepGradientDescent,
+    TFFunction,
+    errors,
+    get_param_grad_tf_var,
+    runtf,
+    simulate,
+    tf,
+)
+from gentf.graph._apply import apply_op
+
+RNG = np.random.default_rng(7)
+XS = [RNG.normal(size=(6, 5)).astype(np.float32) for _ in range(4)]
+YS = [RNG.integers(0, 3, size=6) for _ in range(4)]
+W0 = RNG.normal(size=(5, 3)).astype(np.float32)
+B0 = RNG.normal(size=3).astype(np.float32)
+
+
+def _net(session, tag):
+    x = tf.placeholder(tf.float32, shape=(None, 5), name=f"x_{tag}")
+    W = tf.Variable(W0, name=f"W_{tag}")
+    b = tf.Variable(B0, name=f"b_{tag}")
+    f = TFFunction([W, b], [x], tf.nn.softmax(tf.add(tf.matmul(x, W), b)), session)
+    return f, W, b, f.make_param_updater(FixedStepGradientDescent(0.1))
+
+
+def _train(f, updater):
+    """Three deferred steps (each step's accumulate and update travel in one Batch with the
+    next step's generate), then a flush; returns the return values seen."""
+    retvals = []
+    for xs, ys in zip(XS, YS):
+        trace = simulate(f, (xs,))
+        retvals.append(trace.get_retval())
+        grad = -trace.get_retval()
+        grad[np.arange(len(ys)), ys] += 1.0
+        f.accumulate_param_gradients_only(trace, grad, 0.5)
+        updater.apply()
+    f.session.flush()
+    return retvals
+
+
+def test_fused_batches_give_exactly_the_calls_one_by_one(session, core_session):
+    fused, W1, b1, up1 = _net(session, "fused")
+    plain, W2, b2, up2 = _net(session, "plain")
+    assert not core_session._fused
+    retvals_fused = _train(fused, up1)
+    # each later step was one fused call (accumulate, update, generate); so was the flush
+    assert sorted(len(k) for k in core_session._fused) == [2, 3]
+    core_session.fuse_batches = False
+    retvals_plain = _train(plain, up2)
+    assert len(core_session._fused) == 2
+    for a, b in zip(retvals_fused, retvals_plain):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(runtf(fused, W1), runtf(plain, W2))
+    np.testing.assert_array_equal(runtf(fused, b1), runtf(plain, b2))
+    assert not np.array_equal(runtf(fused, W1), W0)  # it trained
+    for p1, p2 in ((W1, W2), (b1, b2)):
+        np.testing.assert_array_equal(runtf(fused, get_param_grad_tf_var(fused, p1)),
+                                      runtf(plain, get_param_grad_tf_var(plain, p2)))
+
+
+def _failing_update(W):
+    """Adds 1 to W, then fails in TensorFlow (CheckNumerics of log(-1))."""
+    bump = tf.assign_add(W, np.ones(W0.shape, np.float32))
+    nan = tf.log(tf.constant(-1.0))
+    check = apply_op("CheckNumerics", [nan], {"message": "boom"}).outputs[0]
+    return tf.group(bump, check)
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_a_failing_fused_batch_does_what_the_calls_one_by_one_do(session, core_session, fuse):
+    core_session.fuse_batches = fuse
+    f, W, b, _ = _net(session, "fail")
+    bad = _failing_update(W)
+    session.sync([bad])
+    trace = simulate(f, (XS[0],))
+    f.accumulate_param_gradients_only(trace, np.ones((6, 3), np.float32), 1.0)
+    session.run_later(bad)
+    with pytest.raises(errors.InvalidArgumentError, match="boom"):
+        simulate(f, (XS[1],))
+    # The accumulation (call 0) happened, the failed run (call 1) changed nothing, the
+    # generate (call 2) never ran.
+    np.testing.assert_array_equal(runtf(f, W), W0)
+    expected_b = np.zeros(3, np.float32)
+    # d/db of sum(softmax(xW+b)) with all-ones gradient: 0 up to rounding
+    acc_b = runtf(f, get_param_grad_tf_var(f, b))
+    np.testing.assert_allclose(acc_b, expected_b, atol=1e-5)
+    acc_W = runtf(f, get_param_grad_tf_var(f, W))
+    assert acc_W.shape == W0.shape
+    assert not core_session._fused or fuse
+
+
+def test_a_fused_failure_leaves_the_same_state_as_one_by_one(session, core_session):
+    states = []
+    for fuse in (True, False):
+        core_session.fuse_batches = fuse
+        f, W, b, _ = _net(session, f"same{int(fuse)}")
+        bad = _failing_update(W)
+        session.sync([bad])  # so that the Batch holds the accumulation, the run, the generate
+        trace = simulate(f, (XS[0],))
+        f.accumulate_param_gradients_only(trace, np.full((6, 3), 0.25, np.float32), 2.0)
+        session.run_later(bad)
+        with pytest.raises(errors.InvalidArgumentError, match="call 1"):
+            simulate(f, (XS[1],))
+        states.append([runtf(f, W), runtf(f, b), runtf(f, get_param_grad_tf_var(f, W)),
+                       runtf(f, get_param_grad_tf_var(f, b))])
+    for a, c in zip(*states):
+        np.testing.assert_array_equal(a, c)
+
+
+def test_functions_compile_at_construct(session, core_session):
+    f, _, _, _ = _net(session, "compile")
+    fn = core_session._functions[f.function_id]
+    traced = [g.experimental_get_tracing_count() for g in
+              (fn._forward, fn._vjp, fn._accumulate, fn._accumulate_params)]
+    assert traced == [1, 1, 1, 1]
+    trace = simulate(f, (XS[0],))
+    f.accumulate_param_gradients(trace, np.ones((6, 3), np.float32), 1.0)
+    f.accumulate_param_gradients_only(trace, np.ones((6, 3), np.float32), 1.0)
+    assert [g.experimental_get_tracing_count() for g in
+            (fn._forward, fn._vjp, fn._accumulate, fn._accumulate_params)] == traced
+
+
+def test_accumulators_and_resets_are_made_on_the_worker(session):
+    x = tf.placeholder(tf.float32, shape=(None, 200), name="x_ship")
+    w0 = RNG.normal(size=(200, 100)).astype(np.float32)  # 80,000 bytes
+    W = tf.Variable(w0, name="W_ship")
+    sent = []
+    transport = session._transport
+    original = transport.call
+
+    def counting(method, request, *a, **k):
+        sent.append(request.ByteSize())
+        return original(method, request, *a, **k)
+
+    transport.call = counting
+    try:
+        f = TFFunction([W], [x], tf.matmul(x, W), session)
+    finally:
+        del transport.call
+    # W's bytes travel once: no zeroed accumulator, no zeros constant for the reset
+    assert w0.nbytes < sum(sent) < w0.nbytes + 8000
+    np.testing.assert_array_equal(runtf(f, get_param_grad_tf_var(f, W)), np.zeros_like(w0))
+    trace = simulate(f, (np.ones((2, 200), np.float32),))
+    f.accumulate_param_gradients_only(trace, np.ones((2, 100), np.float32), 1.0)
+    np.testing.assert_array_equal(runtf(f, get_param_grad_tf_var(f, W)), np.full((200, 100), 2.0))
+    runtf(f, f.reset_param_grads_op if hasattr(f, "reset_param_grads_op") else f._reset_op)
+    np.testing.assert_array_equal(runtf(f, get_param_grad_tf_var(f, W)), np.zeros_like(w0))
