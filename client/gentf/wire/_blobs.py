@@ -22,6 +22,7 @@ __all__ = [
     "CHUNK_BYTES",
     "BlobChunkHeader",
     "add_blob_source",
+    "blob_threshold",
     "chunk_frames",
     "new_blob_id",
     "parse_chunk",
@@ -185,3 +186,9 @@ def parse_chunk(raw: Any) -> BlobChunkHeader:
         if pos > n:
             raise ValueError("a BlobChunk field runs past the end of the message")
     return out
+
+
+def blob_threshold(cap: int) -> int:
+    """Tensors of at least this many bytes travel as blobs when the message cap is ``cap``:
+    a quarter of the cap, at most 64 MiB (so one message never nears the cap)."""
+    return max(1 << 10, min(cap // 4, 64 << 20))
