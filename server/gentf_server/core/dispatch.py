@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from gentf.v1 import graph_pb2, worker_pb2
-from gentf.v1 import tensor_pb2
+from gentf.v1 import graph_pb2, tensor_pb2, worker_pb2
 from gentf.wire import WIRE_VERSION, as_dtype, decode_tensor, fill_tensor
 from gentf.wire._blobs import CHUNK_BYTES, blob_threshold, chunk_frames, parse_chunk
 from gentf.wire._errors import FAILED_CALL_KEY, REASON_KEY, TRACE_NOT_FOUND
@@ -356,8 +355,9 @@ class Dispatcher:
 
     @property
     def reply_cap(self) -> int:
-        """The most bytes one reply may take: the per-call quota or the message cap."""
-        return min(self.max_reply_bytes, self.max_message_bytes)
+        """The most bytes one reply may take, blobs included: the per-call quota (big
+        tensors travel as blobs, so the message cap does not bound a reply)."""
+        return self.max_reply_bytes
 
     def _too_large(self, what: str, size: int, cap: int | None = None) -> errors.ReplyTooLarge:
         if cap is not None:  # strings, which never travel as blobs, over one message

@@ -68,17 +68,10 @@ def _serve_connection(conn: socket.socket, dispatcher: Any) -> None:
             if index == CONTROL_STATS:
                 outcome = Outcome("OK", reply=json.dumps(_stats(dispatcher.sessions)).encode())
             elif index == CONTROL_PUT_BLOB:
-                first = payload
-
-                def chunks() -> Any:
-                    yield first
-                    yield from recv_frames(conn)
-
                 try:
-                    outcome = dispatcher.put_blob(chunks())
+                    outcome = dispatcher.put_blob(_put_chunks(payload, conn))
                 except ConnectionError:
                     return
-                del first
             elif index < len(METHOD_NAMES):
                 outcome = dispatcher.handle(METHOD_NAMES[index], bytes(payload))
             else:
@@ -88,6 +81,11 @@ def _serve_connection(conn: socket.socket, dispatcher: Any) -> None:
                 _sendall_frames(conn, encode_reply(outcome))
             except OSError:
                 return
+
+
+def _put_chunks(first: bytearray, conn: socket.socket) -> Any:
+    yield first
+    yield from recv_frames(conn)
 
 
 def _send_blob(conn: socket.socket, dispatcher: Any, request: bytes) -> bool:
