@@ -38,7 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     lim.add_argument("--max-message-mb", type=int, default=256,
                      help="cap on one gRPC message in either direction, MiB (default 256)")
     lim.add_argument("--max-reply-mb", type=int, default=None,
-                     help="most one call may return, MiB (default: --max-message-mb)")
+                     help="most one call may return, MiB, chunked tensors included "
+                          "(default: no quota but --max-blob-mb)")
+    lim.add_argument("--max-blob-mb", type=int, default=4096,
+                     help="most bytes of big tensors in transit (chunked uploads and replies "
+                          "not yet fetched) one session may hold, MiB (default 4096)")
     lim.add_argument("--lease-seconds", type=float, default=3600.0,
                      help="default session lease, renewed by every call (default 3600)")
     lim.add_argument("--max-sessions", type=int, default=64,
@@ -144,12 +148,13 @@ def main(argv: list[str] | None = None) -> int:
         "max_graph_depth": args.max_graph_depth,
         "max_variable_bytes": args.max_variable_mb << 20,
         "max_tensor_bytes": args.max_tensor_mb << 20,
+        "max_blob_bytes": args.max_blob_mb << 20,
     }
     server = WorkerServer(WorkerConfig(
         host=args.host, port=args.port, max_message_bytes=args.max_message_mb << 20,
         threads=args.threads, default_lease_seconds=args.lease_seconds,
         max_sessions=args.max_sessions, trace_bytes=args.trace_mb << 20, tokens=tokens,
-        max_reply_bytes=(args.max_reply_mb or args.max_message_mb) << 20,
+        max_reply_bytes=args.max_reply_mb << 20 if args.max_reply_mb else None,
         tls_cert=_read(args.tls_cert, "--tls-cert") if args.tls_cert else None,
         tls_key=_read(args.tls_key, "--tls-key") if args.tls_key else None,
         isolation=args.isolation, max_session_processes=args.max_session_processes,

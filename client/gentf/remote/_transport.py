@@ -1,22 +1,110 @@
 """The client's connection to one worker: a gRPC channel (TLS when given root certificates),
-the bearer token sent with every call, the stub, error translation."""
+the bearer token sent with every call, the stub, error translation, and big tensors.
+
+The client follows the worker's message cap (``GetWorkerInfo.max_message_bytes``). A request
+tensor of at least :func:`gentf.wire._blobs.blob_threshold` bytes (or one that would take
+the request past half the cap) is sent ahead of its call as a blob, in chunks
+(``PutBlob``); a reply tensor the worker left in a blob is fetched in chunks (``GetBlob``)
+into one buffer, which decoding then wraps with no copy.
+"""
 
 from __future__ import annotations
 
 import collections
 import random
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
+import numpy as np
 
 from gentf.graph._core import Graph
-from gentf.v1 import worker_pb2_grpc
+from gentf.v1 import worker_pb2, worker_pb2_grpc
+from gentf.wire._blobs import (
+    CHUNK_BYTES,
+    add_blob_source,
+    blob_threshold,
+    chunk_frames,
+    new_blob_id,
+    parse_chunk,
+)
+from gentf.wire._dtypes import as_dtype
 from gentf.wire._errors import translate_rpc_error
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "IDEMPOTENT_METHODS", "Transport", "retryable"]
 
 DEFAULT_MAX_MESSAGE_BYTES = 256 << 20
+
+_fetched: dict[str, Any] = {}
+_fetched_lock = threading.Lock()
+
+
+def _take_fetched(blob_id: str) -> Any:
+    with _fetched_lock:
+        return _fetched.pop(blob_id, None)
+
+
+add_blob_source(_take_fetched)
+
+
+def _nbytes(t: Any) -> int:
+    """Bytes of a wire tensor's elements from its dtype and shape (content not read)."""
+    if not t.dtype or t.string_val:
+        return 0
+    count = 1
+    for d in t.shape:
+        count *= int(d)
+    try:
+        return count * as_dtype(int(t.dtype)).as_numpy_dtype.itemsize
+    except (ValueError, TypeError, KeyError):
+        return 0
+
+
+def _request_tensors(method: str, request: Any) -> Iterator[Any]:
+    """The tensors of a request that may travel as blobs."""
+    if method == "Generate":
+        yield from request.args
+    elif method in ("ChoiceGradients", "AccumulateParamGradients"):
+        yield from request.args
+        if request.HasField("retval_grad"):
+            yield request.retval_grad
+    elif method == "RunOp":
+        yield from request.feeds.values()
+    elif method == "Batch":
+        for call in request.calls:
+            kind = call.WhichOneof("call")
+            if kind is not None:
+                yield from _request_tensors(
+                    {"generate": "Generate", "run_op": "RunOp"}.get(kind, "ChoiceGradients"),
+                    getattr(call, kind))
+    elif method == "ExtendGraph":
+        for node in request.nodes:
+            if node.HasField("initial_value"):
+                yield node.initial_value
+            for attr in node.attrs.values():
+                if attr.HasField("tensor"):
+                    yield attr.tensor
+
+
+def _reply_tensors(method: str, reply: Any) -> Iterator[Any]:
+    """The tensors of a reply that may have been left in blobs."""
+    if method == "Generate":
+        yield reply.retval
+    elif method in ("ChoiceGradients", "AccumulateParamGradients"):
+        yield from reply.arg_grads
+    elif method == "RunOp":
+        yield from reply.fetched
+    elif method == "Batch":
+        for result in reply.results:
+            kind = result.WhichOneof("result")
+            if kind == "generate":
+                yield result.generate.retval
+            elif kind == "gradients":
+                yield from result.gradients.arg_grads
+            elif kind == "run_op":
+                yield from result.run_op.fetched
 
 
 IDEMPOTENT_METHODS = frozenset((
@@ -61,6 +149,16 @@ class Transport:
         self.graph = graph
         self.timeout = timeout
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        self._root_certificates = root_certificates
+        self._open(max_message_bytes)
+        self.calls: collections.Counter[str] = collections.Counter()
+        """Round trips made, by RPC name (for benchmarks and tests)."""
+
+    def _open(self, max_message_bytes: int) -> None:
+        self.max_message_bytes = max_message_bytes
+        """The cap on one message, both directions: the worker's once it has said."""
+        self.blob_threshold = blob_threshold(max_message_bytes)
+        """Request tensors of at least this many bytes travel as blobs."""
         options = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -71,23 +169,37 @@ class Transport:
             ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 1_000),
         ]
-        if root_certificates is not None:
-            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
-            self._channel = grpc.secure_channel(address, credentials, options=options)
+        if self._root_certificates is not None:
+            credentials = grpc.ssl_channel_credentials(root_certificates=self._root_certificates)
+            self._channel = grpc.secure_channel(self.address, credentials, options=options)
         else:
-            self._channel = grpc.insecure_channel(address, options=options)
+            self._channel = grpc.insecure_channel(self.address, options=options)
         self._stub = worker_pb2_grpc.WorkerStub(self._channel)  # type: ignore[no-untyped-call]
-        self.calls: collections.Counter[str] = collections.Counter()
-        """Round trips made, by RPC name (for benchmarks and tests)."""
+        self._put = self._channel.stream_unary(
+            "/gentf.v1.Worker/PutBlob", request_serializer=None,
+            response_deserializer=worker_pb2.PutBlobResponse.FromString)
+        self._get = self._channel.unary_stream(
+            "/gentf.v1.Worker/GetBlob",
+            request_serializer=worker_pb2.GetBlobRequest.SerializeToString,
+            response_deserializer=None)
+
+    def follow_cap(self, max_message_bytes: int) -> None:
+        """Uses the worker's cap on one message from now on (reopens the channel when it
+        differs; call it between calls, as GetWorkerInfo does)."""
+        if max_message_bytes > 0 and max_message_bytes != self.max_message_bytes:
+            self._channel.close()
+            self._open(max_message_bytes)
 
     def call(self, method: str, request: Any, timeout: float | None = None,
              wait_for_ready: bool = False) -> Any:
         """Calls ``method`` (e.g. ``"Generate"``); returns the reply or raises a GentfError.
 
-        A call that is safe to repeat (see :func:`retryable`: idempotent methods, and
-        changing calls that carry a request id) is retried on UNAVAILABLE with exponential
-        backoff (50 ms doubling to 2 s, jittered) until ``timeout`` seconds have passed
-        since it started; then the last UNAVAILABLE is raised.
+        Tensors too big for one message travel ahead as blobs (PutBlob) and big replies
+        are fetched from blobs (GetBlob). A call that is safe to repeat (see
+        :func:`retryable`: idempotent methods, and changing calls that carry a request id)
+        is retried on UNAVAILABLE with exponential backoff (50 ms doubling to 2 s,
+        jittered) until ``timeout`` seconds have passed since it started; then the last
+        UNAVAILABLE is raised. A retried call sends its blobs again.
         """
         budget = timeout or self.timeout
         deadline = time.monotonic() + budget
@@ -95,20 +207,96 @@ class Transport:
         repeat = retryable(method, request)
         while True:
             self.calls[method] += 1
+            moved: list[tuple[Any, Any]] = []
             try:
-                return getattr(self._stub, method)(request, timeout=budget,
-                                                   wait_for_ready=wait_for_ready,
-                                                   metadata=self._metadata)
+                moved = self._send_blobs(method, request, budget)
+                reply = getattr(self._stub, method)(request, timeout=budget,
+                                                    wait_for_ready=wait_for_ready,
+                                                    metadata=self._metadata)
+                if method == "GetWorkerInfo":
+                    self.follow_cap(int(reply.max_message_bytes))
+                elif method in ("Generate", "ChoiceGradients", "AccumulateParamGradients",
+                                "RunOp", "Batch"):
+                    self._fetch_blobs(method, request, reply, budget)
+                return reply
             except grpc.RpcError as exc:
                 left = deadline - time.monotonic()
                 if (repeat and exc.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
                         and left > delay):
+                    for tensor, data in moved:  # a blob is used once: send it again
+                        tensor.blob_id = ""
+                        tensor.content = data
                     time.sleep(delay * random.uniform(0.5, 1.0))
                     delay = min(2 * delay, 2.0)
                     budget = max(deadline - time.monotonic(), 0.001)
                     continue
                 lookup = None if self.graph is None else self._node
                 raise translate_rpc_error(exc, method, lookup) from exc
+
+    @property
+    def _chunk_bytes(self) -> int:
+        return max(1 << 10, min(CHUNK_BYTES, self.max_message_bytes // 2))
+
+    def _send_blobs(self, method: str, request: Any,
+                    timeout: float | None) -> list[tuple[Any, Any]]:
+        """Moves each big tensor of ``request`` into a blob sent ahead with PutBlob; returns
+        the (tensor, bytes) moved."""
+        moved: list[tuple[Any, Any]] = []
+        if method not in ("Generate", "ChoiceGradients", "AccumulateParamGradients", "RunOp",
+                          "Batch", "ExtendGraph"):
+            return moved
+        budget = self.max_message_bytes // 2
+        inline = 0
+        for t in _request_tensors(method, request):
+            if t.blob_id:
+                continue
+            n = _nbytes(t)
+            if n < self.blob_threshold and inline + n <= budget:
+                inline += n
+                continue
+            data = t.content  # read once
+            t.content = b""
+            t.blob_id = new_blob_id()
+            moved.append((t, data))
+            self.put_blob(request.session_id, t.blob_id, data, timeout)
+            self.calls["PutBlob"] += 1
+        return moved
+
+    def put_blob(self, session_id: str, blob_id: str, data: Any,
+                 timeout: float | None = None) -> None:
+        """Sends ``data`` (a buffer) as blob ``blob_id`` of the session, in chunks."""
+        chunks = (b"".join((head, piece)) for head, piece in chunk_frames(
+            data, session_id=session_id, blob_id=blob_id, chunk_bytes=self._chunk_bytes))
+        self._put(chunks, timeout=timeout or self.timeout, metadata=self._metadata)
+
+    def get_blob(self, session_id: str, blob_id: str, timeout: float | None = None) -> Any:
+        """Streams a reply blob of the session into one new buffer (a uint8 array)."""
+        request = worker_pb2.GetBlobRequest(session_id=session_id, blob_id=blob_id)
+        buffer: Any = None
+        view: Any = None
+        written = 0
+        for raw in self._get(request, timeout=timeout or self.timeout, metadata=self._metadata):
+            head = parse_chunk(raw)
+            if buffer is None:
+                buffer = np.empty(head.total_bytes, dtype=np.uint8)
+                view = memoryview(buffer).cast("B")
+            n = head.data_end - head.data_start
+            if written + n > len(view):
+                raise ValueError(f"blob {blob_id!r}: the worker sent more than it announced")
+            view[written:written + n] = memoryview(raw)[head.data_start:head.data_end]
+            written += n
+        if buffer is None or written != len(view):
+            raise ValueError(f"blob {blob_id!r}: the stream ended after {written} bytes")
+        return buffer
+
+    def _fetch_blobs(self, method: str, request: Any, reply: Any, timeout: float | None) -> None:
+        """Fetches every reply tensor the worker left in a blob, for decode_tensor."""
+        for t in _reply_tensors(method, reply):
+            if t.blob_id:
+                buffer = self.get_blob(request.session_id, t.blob_id, timeout)
+                self.calls["GetBlob"] += 1
+                with _fetched_lock:
+                    _fetched[t.blob_id] = buffer
 
     def _node(self, name: str) -> tuple[str, str] | None:
         """``(op type, creation line)`` of the client graph's node ``name``, or None."""

@@ -294,3 +294,31 @@ class RestoreCheckpointResponse(_message.Message):
     path: str
     restored: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, path: _Optional[str] = ..., restored: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BlobChunk(_message.Message):
+    __slots__ = ("session_id", "data", "total_bytes", "blob_id")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    BLOB_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    data: bytes
+    total_bytes: int
+    blob_id: str
+    def __init__(self, session_id: _Optional[str] = ..., data: _Optional[bytes] = ..., total_bytes: _Optional[int] = ..., blob_id: _Optional[str] = ...) -> None: ...
+
+class PutBlobResponse(_message.Message):
+    __slots__ = ("blob_id", "total_bytes")
+    BLOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    blob_id: str
+    total_bytes: int
+    def __init__(self, blob_id: _Optional[str] = ..., total_bytes: _Optional[int] = ...) -> None: ...
+
+class GetBlobRequest(_message.Message):
+    __slots__ = ("session_id", "blob_id")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    BLOB_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    blob_id: str
+    def __init__(self, session_id: _Optional[str] = ..., blob_id: _Optional[str] = ...) -> None: ...

@@ -109,6 +109,16 @@ class WorkerStub:
                 request_serializer=gentf_dot_v1_dot_worker__pb2.RestoreCheckpointRequest.SerializeToString,
                 response_deserializer=gentf_dot_v1_dot_worker__pb2.RestoreCheckpointResponse.FromString,
                 _registered_method=True)
+        self.PutBlob = channel.stream_unary(
+                '/gentf.v1.Worker/PutBlob',
+                request_serializer=gentf_dot_v1_dot_worker__pb2.BlobChunk.SerializeToString,
+                response_deserializer=gentf_dot_v1_dot_worker__pb2.PutBlobResponse.FromString,
+                _registered_method=True)
+        self.GetBlob = channel.unary_stream(
+                '/gentf.v1.Worker/GetBlob',
+                request_serializer=gentf_dot_v1_dot_worker__pb2.GetBlobRequest.SerializeToString,
+                response_deserializer=gentf_dot_v1_dot_worker__pb2.BlobChunk.FromString,
+                _registered_method=True)
 
 
 class WorkerServicer:
@@ -229,6 +239,24 @@ class WorkerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PutBlob(self, request_iterator, context):
+        """Stores a tensor's bytes, sent in chunks, under a blob id the client chose; a later
+        call of the same session names it in Tensor.blob_id. The first chunk carries
+        session_id, blob_id and total_bytes. Over the session's blob quota: RESOURCE_EXHAUSTED
+        naming --max-blob-mb; a blob id in use: ALREADY_EXISTS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBlob(self, request, context):
+        """Streams, in chunks, a blob the worker kept for a reply tensor (Tensor.blob_id) and
+        frees it. The first chunk carries total_bytes. Unknown blob: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -306,6 +334,16 @@ def add_WorkerServicer_to_server(servicer, server):
                     servicer.RestoreCheckpoint,
                     request_deserializer=gentf_dot_v1_dot_worker__pb2.RestoreCheckpointRequest.FromString,
                     response_serializer=gentf_dot_v1_dot_worker__pb2.RestoreCheckpointResponse.SerializeToString,
+            ),
+            'PutBlob': grpc.stream_unary_rpc_method_handler(
+                    servicer.PutBlob,
+                    request_deserializer=gentf_dot_v1_dot_worker__pb2.BlobChunk.FromString,
+                    response_serializer=gentf_dot_v1_dot_worker__pb2.PutBlobResponse.SerializeToString,
+            ),
+            'GetBlob': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetBlob,
+                    request_deserializer=gentf_dot_v1_dot_worker__pb2.GetBlobRequest.FromString,
+                    response_serializer=gentf_dot_v1_dot_worker__pb2.BlobChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -713,6 +751,60 @@ class Worker:
             '/gentf.v1.Worker/RestoreCheckpoint',
             gentf_dot_v1_dot_worker__pb2.RestoreCheckpointRequest.SerializeToString,
             gentf_dot_v1_dot_worker__pb2.RestoreCheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutBlob(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/gentf.v1.Worker/PutBlob',
+            gentf_dot_v1_dot_worker__pb2.BlobChunk.SerializeToString,
+            gentf_dot_v1_dot_worker__pb2.PutBlobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBlob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/gentf.v1.Worker/GetBlob',
+            gentf_dot_v1_dot_worker__pb2.GetBlobRequest.SerializeToString,
+            gentf_dot_v1_dot_worker__pb2.BlobChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,7 +2,9 @@
 
 Elements travel as raw bytes, row-major and little-endian; strings as a list of byte
 strings. Encoding writes into a message field in place (the fast path for large
-tensors); decoding reads the bytes field once.
+tensors); decoding reads the bytes field once. A tensor whose ``blob_id`` is set has its
+elements in a blob (see ``gentf.wire._blobs``): decoding takes the blob's buffer and wraps
+it with no copy.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from gentf.v1 import tensor_pb2
+from gentf.wire._blobs import take_blob
 from gentf.wire._dtypes import DType, as_dtype
 
 __all__ = ["decode_tensor", "encode_tensor", "fill_tensor"]
@@ -26,6 +29,8 @@ def fill_tensor(message: tensor_pb2.Tensor, value: Any, dtype: DType | None = No
     d = as_dtype(arr.dtype) if dtype is None else dtype
     message.dtype = d.enum  # type: ignore[assignment]
     message.shape[:] = arr.shape
+    if message.blob_id:
+        message.blob_id = ""
     if d.name == "string":
         message.string_val[:] = [_as_bytes(x) for x in arr.reshape(-1)]
         message.content = b""
@@ -45,7 +50,8 @@ def encode_tensor(value: Any, dtype: DType | None = None) -> tensor_pb2.Tensor:
 def decode_tensor(message: tensor_pb2.Tensor) -> np.ndarray[Any, Any]:
     """Returns a writable numpy array with the message's dtype, shape and elements.
 
-    Raises ValueError when the byte count does not match the shape.
+    With ``blob_id`` set, the elements come from that blob (taken, so a blob decodes once).
+    Raises ValueError when the byte count does not match the shape or the blob is unknown.
     """
     d = as_dtype(int(message.dtype)) if message.dtype else None
     if d is None:
@@ -57,16 +63,19 @@ def decode_tensor(message: tensor_pb2.Tensor) -> np.ndarray[Any, Any]:
         out[:] = values
         return out.reshape(shape)
     npd = d.as_numpy_dtype
-    content = message.content
+    content = take_blob(message.blob_id) if message.blob_id else message.content
     count = int(np.prod(shape, dtype=np.int64))
-    if len(content) != count * npd.itemsize:
+    size = memoryview(content).nbytes
+    if size != count * npd.itemsize:
         raise ValueError(
             f"tensor of dtype {d.name} and shape {list(shape)} needs {count * npd.itemsize} bytes, "
-            f"got {len(content)}"
+            f"got {size}"
         )
     wire_dtype = npd.newbyteorder("<") if npd.byteorder == "=" and npd.itemsize > 1 else npd
-    arr = np.frombuffer(content, dtype=wire_dtype, count=count).astype(npd, copy=True)
-    return arr.reshape(shape)
+    arr = np.frombuffer(content, dtype=wire_dtype, count=count)
+    if message.blob_id and arr.flags.writeable and wire_dtype == npd:
+        return arr.reshape(shape)  # the blob's buffer is this array's alone: no copy
+    return arr.astype(npd, copy=True).reshape(shape)
 
 
 def _as_array(value: Any, dtype: DType | None) -> np.ndarray[Any, Any]:

@@ -5,23 +5,32 @@ core, and returns an :class:`Outcome`: a status name (gRPC's spelling, e.g.
 ``"INVALID_ARGUMENT"``), a message, trailing metadata and the serialized reply. The front
 door (``service/``) forwards raw request bytes to it, in a session process or in its own
 process, and turns the outcome into a gRPC status; it never needs TensorFlow to do so.
+
+Big tensors travel as blobs (``core.blobs``): :meth:`Dispatcher.put_blob` and
+:meth:`Dispatcher.get_blob` serve the chunked ``PutBlob`` and ``GetBlob`` streams; a request
+tensor naming a blob decodes from it with no copy, and a reply tensor over the blob
+threshold (a quarter of the message cap, at most 64 MiB) is left in a blob for the client.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
-from gentf.v1 import graph_pb2, worker_pb2
-from gentf.wire import WIRE_VERSION, decode_tensor, fill_tensor
+from gentf.v1 import graph_pb2, tensor_pb2, worker_pb2
+from gentf.wire import WIRE_VERSION, as_dtype, decode_tensor, fill_tensor
+from gentf.wire._blobs import CHUNK_BYTES, blob_threshold, chunk_frames, parse_chunk
 from gentf.wire._errors import FAILED_CALL_KEY, REASON_KEY, TRACE_NOT_FOUND
 from google.protobuf.message import DecodeError
 
 from gentf_server import __version__
 from gentf_server.calls import METHOD_NAMES, Outcome
 from gentf_server.core import errors
+from gentf_server.core.blobs import BlobStore
 from gentf_server.core.convert import shape_from_tf
 from gentf_server.core.gradients import add_gradients
 from gentf_server.core.session import FusedRequest, Session
@@ -88,6 +97,17 @@ _BOUND_KIND = {"generate": "generate", "choice_gradients": "gradients",
                "accumulate_param_gradients": "accumulate", "run_op": "run"}
 
 
+def _tensor_nbytes(t: Any) -> int:
+    """Bytes of a wire tensor's elements, from dtype and shape (its content is not read)."""
+    count = 1
+    for d in t.shape:
+        count *= int(d)
+    try:
+        return count * as_dtype(int(t.dtype)).as_numpy_dtype.itemsize
+    except (ValueError, TypeError, KeyError):
+        return 0
+
+
 def _decode_all(tensors: Any, what: str) -> list[Any]:
     out = []
     for i, t in enumerate(tensors):
@@ -102,11 +122,20 @@ class Dispatcher:
     """Serves ``gentf.v1.Worker`` calls as bytes on a :class:`SessionManager`."""
 
     def __init__(self, sessions: SessionManager, max_message_bytes: int,
-                 max_reply_bytes: int | None = None) -> None:
+                 max_reply_bytes: int | None = None, max_blob_bytes: int | None = None) -> None:
         self.sessions = sessions
         self.max_message_bytes = max_message_bytes
-        self.max_reply_bytes = max_message_bytes if max_reply_bytes is None else max_reply_bytes
-        """The per-call reply quota (``--max-reply-mb``): no call returns more."""
+        self.max_reply_bytes = (1 << 62) if max_reply_bytes is None else max_reply_bytes
+        """The per-call reply quota (``--max-reply-mb``), blobs included: no call returns
+        more. Unset: no quota but the session's blob bound."""
+        if max_blob_bytes is None:
+            max_blob_bytes = getattr(getattr(sessions, "_limits", None), "max_blob_bytes",
+                                     4096 << 20)
+        self.blobs = BlobStore(max_blob_bytes)
+        """The sessions' blobs (``--max-blob-mb`` per session)."""
+        self.blob_threshold = blob_threshold(max_message_bytes)
+        """Reply tensors of at least this many bytes are left in blobs."""
+        self._call = threading.local()
         self._handlers: dict[str, Callable[[Any], Any]] = {
             name: getattr(self, f"_{name}") for name in METHODS}
         assert tuple(METHODS) == METHOD_NAMES
@@ -116,6 +145,15 @@ class Dispatcher:
         classes = METHODS.get(method)
         if classes is None:
             return Outcome("UNIMPLEMENTED", f"the worker has no method {method!r}")
+        self._call.blobs = []
+        outcome = self._handle(method, classes, request_bytes)
+        if not outcome.ok and self._call.blobs:
+            self.blobs.drop(self._call.blobs)  # a failed call leaves no reply blob behind
+        self._call.blobs = []
+        return outcome
+
+    def _handle(self, method: str, classes: tuple[type[Any], type[Any]],
+                request_bytes: bytes) -> Outcome:
         request = classes[0]()
         try:
             request.ParseFromString(request_bytes)
@@ -149,6 +187,69 @@ class Dispatcher:
             log.exception("%s failed", method)
             return Outcome("INTERNAL", f"{method}: internal error in the worker: "
                                        f"{type(exc).__name__}: {exc}")
+
+    def _failure(self, exc: errors.CoreError) -> Outcome:
+        return Outcome(next(c for cls, c in _STATUS if isinstance(exc, cls)), exc.message)
+
+    @property
+    def chunk_bytes(self) -> int:
+        """Data bytes in one GetBlob chunk: well under the message cap."""
+        return max(1 << 10, min(CHUNK_BYTES, self.max_message_bytes // 2))
+
+    def put_blob(self, chunks: Iterable[Any]) -> Outcome:
+        """Serves one ``PutBlob`` stream: ``chunks`` are serialized ``BlobChunk`` messages
+        (buffers), all consumed even after a failure. Never raises."""
+        upload = None
+        failure: Outcome | None = None
+        count = 0
+        for raw in chunks:
+            count += 1
+            if failure is not None:
+                continue
+            try:
+                head = parse_chunk(raw)
+                if upload is None:
+                    self.sessions.get(head.session_id)
+                    self.blobs.drop_sessions(keep={x.session_id for x in self.sessions.snapshot()})
+                    upload = self.blobs.begin_upload(head.session_id, head.blob_id,
+                                                     head.total_bytes)
+                upload.write(memoryview(raw).cast("B")[head.data_start:head.data_end])
+            except errors.CoreError as exc:
+                failure = self._failure(exc)
+            except (ValueError, UnicodeDecodeError) as exc:
+                failure = Outcome("INVALID_ARGUMENT", f"PutBlob: a chunk is not a valid "
+                                                      f"BlobChunk: {exc}")
+            except MemoryError:
+                failure = Outcome("RESOURCE_EXHAUSTED",
+                                  "PutBlob: the session process ran out of memory")
+        if failure is None and upload is None:
+            failure = Outcome("INVALID_ARGUMENT", "PutBlob: the stream had no chunk")
+        if failure is not None:
+            if upload is not None:
+                upload.abort()
+            return failure
+        assert upload is not None
+        try:
+            upload.finish()
+        except errors.CoreError as exc:
+            return self._failure(exc)
+        reply = worker_pb2.PutBlobResponse(blob_id=upload.blob_id, total_bytes=upload.total)
+        log.debug("blob %s: %d bytes in %d chunks", upload.blob_id, upload.total, count)
+        return Outcome("OK", reply=reply.SerializeToString())
+
+    def get_blob(self, request_bytes: bytes) -> tuple[Outcome, Any]:
+        """Serves one ``GetBlob``: (OK, the serialized chunks as ``(header, data)`` pairs)
+        or (a failure, None). The blob is freed once taken. Never raises."""
+        request = worker_pb2.GetBlobRequest()
+        try:
+            request.ParseFromString(request_bytes)
+            self.sessions.get(request.session_id)
+            view = self.blobs.take_reply(request.session_id, request.blob_id)
+        except (DecodeError, ValueError) as exc:
+            return Outcome("INVALID_ARGUMENT", f"GetBlob: not a valid GetBlobRequest: {exc}"), None
+        except errors.CoreError as exc:
+            return self._failure(exc), None
+        return Outcome("OK"), chunk_frames(view, chunk_bytes=self.chunk_bytes)
 
     # ---- one method each ---------------------------------------------------------------
 
@@ -216,6 +317,7 @@ class Dispatcher:
 
     def _CloseSession(self, request: Any) -> worker_pb2.CloseSessionResponse:
         self.sessions.close(request.session_id, request.delete_checkpoints)
+        self.blobs.drop_sessions(only=request.session_id)
         return worker_pb2.CloseSessionResponse()
 
     def _ExtendGraph(self, request: Any) -> worker_pb2.ExtendGraphResponse:
@@ -364,20 +466,48 @@ class Dispatcher:
 
     @property
     def reply_cap(self) -> int:
-        """The most bytes one reply may take: the per-call quota or the message cap."""
-        return min(self.max_reply_bytes, self.max_message_bytes)
+        """The most bytes one reply may take, blobs included: the per-call quota (big
+        tensors travel as blobs, so the message cap does not bound a reply)."""
+        return self.max_reply_bytes
 
-    def _too_large(self, what: str, size: int) -> errors.ReplyTooLarge:
+    def _too_large(self, what: str, size: int, cap: int | None = None) -> errors.ReplyTooLarge:
+        if cap is not None:  # strings, which never travel as blobs, over one message
+            return errors.ReplyTooLarge(
+                f"{what}: the reply would take {size:,} bytes in one message, over this "
+                f"worker's cap of {cap:,} bytes (raise it with --max-message-mb; string "
+                f"tensors do not travel in chunks); nothing was changed")
         return errors.ReplyTooLarge(
             f"{what}: the reply would take {size:,} bytes, over this worker's per-call reply "
-            f"limit of {self.reply_cap:,} bytes (raise it with --max-reply-mb, up to "
-            f"--max-message-mb, the cap on one gRPC message); nothing was changed")
+            f"limit of {self.reply_cap:,} bytes (raise it with --max-reply-mb); nothing was "
+            f"changed")
+
+    def _fill(self, session: Session, message: tensor_pb2.Tensor, value: Any) -> int:
+        """Writes a reply tensor: inline, or (numeric, at least the blob threshold) as a
+        blob kept for GetBlob. Returns the bytes it adds to the reply."""
+        if value.dtype != object and value.nbytes >= self.blob_threshold:
+            message.dtype = as_dtype(value.dtype).enum  # type: ignore[assignment]
+            message.shape[:] = value.shape
+            arr = value if value.dtype.byteorder != ">" else value.astype(
+                value.dtype.newbyteorder("<"))
+            arr = np.ascontiguousarray(arr)
+            message.blob_id = self.blobs.keep_reply(session.session_id, arr)
+            self._call.blobs.append(message.blob_id)
+            return int(arr.nbytes) + 64
+        fill_tensor(message, value)
+        return int(value.nbytes) + 32 + 11 * value.ndim if value.dtype != object else 0
+
+    def _check_inline(self, what: str, reply: Any, values: list[Any]) -> None:
+        """String tensors stay inline: their reply must fit one message."""
+        if any(v.dtype == object for v in values):
+            size = reply.ByteSize()
+            if size > self.max_message_bytes:
+                raise self._too_large(what, size, self.max_message_bytes)
 
     def _bound(self, session: Session, kind: str, request: Any) -> int | None:
         """Upper bound of a call's reply size known before it runs (None: unknown)."""
         arg_bytes = None
         if kind in ("gradients", "accumulate") and not request.trace_handle:
-            arg_bytes = sum(len(t.content) + 8 * len(t.string_val) for t in request.args)
+            arg_bytes = sum(_tensor_nbytes(t) + 8 * len(t.string_val) for t in request.args)
             if any(t.string_val for t in request.args):
                 return None
         return session.static_reply_bytes(kind, request, arg_bytes)
@@ -397,11 +527,14 @@ class Dispatcher:
             except errors.ReplyTooLarge:  # one call of a Batch: undo the whole Batch
                 session.rollback(transaction)
                 raise
-            size = reply.ByteSize()
+            size = reply.ByteSize() + self._call_blob_bytes()
             if size > cap:
                 session.rollback(transaction)
                 raise self._too_large(what, size)
             return reply
+
+    def _call_blob_bytes(self) -> int:
+        return sum(self.blobs.reply_bytes(b) for b in getattr(self._call, "blobs", []))
 
     def _generate(self, session: Session, request: Any) -> worker_pb2.GenerateResponse:
         args = _decode_all(request.args, "argument")
@@ -409,22 +542,23 @@ class Dispatcher:
             session.drop_trace(released)
         retval, handle = session.generate(request.function_id, args, request.keep_trace)
         reply = worker_pb2.GenerateResponse(trace_handle=handle)
+        what = f"the return value of function {request.function_id}"
         try:
-            fill_tensor(reply.retval, retval)
+            size = self._fill(session, reply.retval, retval)
+            # A reply over the quota would fail after the trace was kept: check first.
+            if retval.dtype == object:
+                self._check_inline(what, reply, [retval])
+                size = reply.ByteSize()
+            if size > self.reply_cap:
+                raise self._too_large(what, size)
         except (ValueError, TypeError) as exc:
             if handle:
                 session.drop_trace(handle)
-            raise errors.InvalidArgument(
-                f"the return value of function {request.function_id} cannot be encoded: "
-                f"{exc}") from None
-        cap = self.reply_cap
-        # A reply over the cap would fail in gRPC after the trace was kept: check first
-        # (exactly only when near the cap: ByteSize serializes).
-        if (retval.dtype == object or retval.nbytes > cap - 4096) and reply.ByteSize() > cap:
+            raise errors.InvalidArgument(f"{what} cannot be encoded: {exc}") from None
+        except errors.CoreError:
             if handle:
                 session.drop_trace(handle)
-            raise self._too_large(f"the return value of function {request.function_id}",
-                                  reply.ByteSize())
+            raise
         return reply
 
     def _gradients(self, session: Session, request: Any,
@@ -445,12 +579,9 @@ class Dispatcher:
                                       and request.skip_arg_grads)
             session.applied.add(request_id)
         reply = worker_pb2.GradientResponse()
-        for g in grads:
-            fill_tensor(reply.arg_grads.add(), g)
-        if sum(int(g.nbytes) + 32 + 11 * g.ndim for g in grads) + 64 > self.reply_cap:
-            size = reply.ByteSize()
-            if size > self.reply_cap:  # (an accumulation is undone by the caller's _guarded)
-                raise self._too_large(f"the gradients of function {request.function_id}", size)
+        size = sum(self._fill(session, reply.arg_grads.add(), g) for g in grads)
+        if size + 64 > self.reply_cap:  # (an accumulation is undone by the caller's _guarded)
+            raise self._too_large(f"the gradients of function {request.function_id}", size)
         return reply
 
     def _run_op(self, session: Session, request: Any) -> worker_pb2.RunOpResponse:
@@ -466,17 +597,19 @@ class Dispatcher:
             # Runs before the session lets go of the run's snapshot: an encoding failure or a
             # reply over the cap undoes the run.
             reply = worker_pb2.RunOpResponse()
+            size = 0
             for text, v in zip(request.fetches, values):
                 try:
-                    fill_tensor(reply.fetched.add(), v)
+                    size += self._fill(session, reply.fetched.add(), v)
                 except (ValueError, TypeError) as exc:
                     raise errors.InvalidArgument(
                         f"fetch {text!r} cannot be encoded: {exc}; nothing was changed") from None
-            bound = sum(int(v.nbytes) + 32 + 11 * v.ndim for v in values if v.dtype != object)
-            if any(v.dtype == object for v in values) or bound + 64 > cap:
-                size = reply.ByteSize()
-                if size > cap:
-                    raise self._too_large(f"run of {list(request.fetches)}", size)
+            what = f"run of {list(request.fetches)}"
+            if any(v.dtype == object for v in values):
+                self._check_inline(what, reply, values)
+                size += reply.ByteSize()
+            if size + 64 > cap:
+                raise self._too_large(what, size)
             return reply
 
         request_id = request.request_id

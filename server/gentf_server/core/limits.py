@@ -19,7 +19,8 @@ class SessionLimits:
     a few tens of thousands), ``max_variable_bytes`` (``--max-variable-mb``, the sum of the
     session's variables), ``max_tensor_bytes`` (``--max-tensor-mb``: the largest tensor one
     op may produce by its static shape), ``trace_bytes`` (``--trace-mb``) and ``max_traces``
-    for kept traces, ``max_runners`` (compiled RunOp signatures kept).
+    for kept traces, ``max_runners`` (compiled RunOp signatures kept), ``max_blob_bytes``
+    (``--max-blob-mb``: a session's blobs, the chunked big tensors on their way).
     """
 
     trace_bytes: int = 256 << 20
@@ -30,6 +31,7 @@ class SessionLimits:
     max_graph_depth: int = 10_000
     max_variable_bytes: int = 16384 << 20
     max_tensor_bytes: int = 4096 << 20
+    max_blob_bytes: int = 4096 << 20
 
 
 def _amount(value: int, unit: str) -> str:

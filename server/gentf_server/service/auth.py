@@ -97,4 +97,5 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 handler_call_details.invocation_metadata) is not None:
             return await continuation(handler_call_details)
         log.warning("refused %s: no valid token", method)
-        return self._stream if "Reflection" in method else self._unary
+        streaming = "Reflection" in method or method.endswith(("/PutBlob", "/GetBlob"))
+        return self._stream if streaming else self._unary

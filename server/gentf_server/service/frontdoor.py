@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -61,8 +62,91 @@ class FrontDoor:
                 return await self._serve(method, request, context)
             return grpc.unary_unary_rpc_method_handler(handle)
 
-        return grpc.method_handlers_generic_handler(
-            SERVICE_NAME, {name: make(name) for name in METHOD_NAMES})
+        async def put_blob(chunks: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> bytes:
+            return await self._put_blob(chunks, context)
+
+        async def get_blob(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+            async for chunk in self._get_blob(request, context):
+                yield chunk
+
+        handlers = {name: make(name) for name in METHOD_NAMES}
+        handlers["PutBlob"] = grpc.stream_unary_rpc_method_handler(put_blob)
+        handlers["GetBlob"] = grpc.unary_stream_rpc_method_handler(get_blob)
+        return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+
+    async def _fail(self, method: str, outcome: Outcome, session_id: str, owner: str,
+                    context: grpc.aio.ServicerContext) -> None:
+        log.warning("%s failed: %s (session %s, owner %s): %s", method, outcome.code,
+                    session_id or "-", owner, outcome.message)
+        if outcome.metadata:
+            context.set_trailing_metadata(tuple(outcome.metadata))
+        await context.abort(getattr(grpc.StatusCode, outcome.code), outcome.message)
+
+    def _blob_session(self, method: str, first: bytes, owner: str) -> Any:
+        try:
+            session_id = session_id_of(first)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Refused("INVALID_ARGUMENT",
+                          f"{method}: the request is not a valid message: {exc}") from None
+        return self.supervisor.lookup(session_id, owner)
+
+    async def _put_blob(self, chunks: AsyncIterator[bytes],
+                        context: grpc.aio.ServicerContext) -> bytes:
+        """PutBlob: the first chunk names the session; every chunk goes on to its process
+        unparsed."""
+        start = time.perf_counter()
+        owner = self.auth.owner(context.invocation_metadata()) or ""
+        entry = None
+        try:
+            first = await chunks.__anext__()
+        except StopAsyncIteration:
+            first = b""
+        try:
+            entry = self._blob_session("PutBlob", first, owner)
+            entry.in_flight += 1
+            try:
+                outcome = await entry.backend.put_blob(first, chunks, self.call_deadline_seconds)
+            except ProcessDied as died:
+                outcome = Outcome("ABORTED", f"session {entry.session_id}: session process "
+                                             f"died: {died.reason}; the session's state is lost")
+            except asyncio.TimeoutError:
+                outcome = Outcome("DEADLINE_EXCEEDED", "PutBlob ran over the worker's per-call "
+                                  f"deadline of {self.call_deadline_seconds:g} s "
+                                  "(--call-deadline-seconds)")
+            finally:
+                entry.in_flight -= 1
+        except Refused as refused:
+            outcome = refused.outcome
+        self.metrics.observe("PutBlob", outcome.code, time.perf_counter() - start)
+        if outcome.ok:
+            if entry is not None:
+                entry.renew()
+            return outcome.reply
+        await self._fail("PutBlob", outcome, entry.session_id if entry else "", owner, context)
+        raise AssertionError("unreachable")
+
+    async def _get_blob(self, request: bytes,
+                        context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+        """GetBlob: the blob's chunks as the session process sends them."""
+        start = time.perf_counter()
+        owner = self.auth.owner(context.invocation_metadata()) or ""
+        chunks = None
+        try:
+            entry = self._blob_session("GetBlob", request, owner)
+            try:
+                outcome, chunks = await entry.backend.get_blob(request)
+            except ProcessDied as died:
+                outcome = Outcome("ABORTED", f"session {entry.session_id}: session process "
+                                             f"died: {died.reason}; the session's state is lost")
+        except Refused as refused:
+            outcome = refused.outcome
+        if chunks is None:
+            self.metrics.observe("GetBlob", outcome.code, time.perf_counter() - start)
+            await self._fail("GetBlob", outcome, "", owner, context)
+            return
+        async for chunk in chunks:
+            yield chunk
+        self.metrics.observe("GetBlob", "OK", time.perf_counter() - start)
 
     async def _serve(self, method: str, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         start = time.perf_counter()

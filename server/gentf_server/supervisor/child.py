@@ -22,7 +22,15 @@ import threading
 from typing import Any
 
 from gentf_server.calls import METHOD_NAMES, Outcome
-from gentf_server.supervisor.protocol import CONTROL_STATS, encode_reply, recv_request
+from gentf_server.supervisor.protocol import (
+    CONTROL_GET_BLOB,
+    CONTROL_PUT_BLOB,
+    CONTROL_STATS,
+    FRAME_HEADER,
+    encode_reply,
+    recv_frames,
+    recv_request,
+)
 
 __all__ = ["main"]
 
@@ -73,8 +81,17 @@ def _serve_connection(conn: socket.socket, dispatcher: Any) -> None:
             if request is None:
                 return
             index, payload = request
+            if index == CONTROL_GET_BLOB:
+                if not _send_blob(conn, dispatcher, bytes(payload)):
+                    return
+                continue
             if index == CONTROL_STATS:
                 outcome = Outcome("OK", reply=json.dumps(_stats(dispatcher.sessions)).encode())
+            elif index == CONTROL_PUT_BLOB:
+                try:
+                    outcome = dispatcher.put_blob(_put_chunks(payload, conn))
+                except ConnectionError:
+                    return
             elif index < len(METHOD_NAMES):
                 outcome = dispatcher.handle(METHOD_NAMES[index], bytes(payload))
             else:
@@ -84,6 +101,27 @@ def _serve_connection(conn: socket.socket, dispatcher: Any) -> None:
                 _sendall_frames(conn, encode_reply(outcome))
             except OSError:
                 return
+
+
+def _put_chunks(first: bytearray, conn: socket.socket) -> Any:
+    yield first
+    yield from recv_frames(conn)
+
+
+def _send_blob(conn: socket.socket, dispatcher: Any, request: bytes) -> bool:
+    """Answers a GetBlob: the reply, then the blob's chunks as frames; False when the
+    connection broke."""
+    outcome, frames = dispatcher.get_blob(request)
+    try:
+        _sendall_frames(conn, encode_reply(outcome))
+        if frames is not None:
+            for head, data in frames:
+                conn.sendall(FRAME_HEADER.pack(len(head) + data.nbytes) + head)
+                conn.sendall(data)
+            conn.sendall(FRAME_HEADER.pack(0))
+    except OSError:
+        return False
+    return True
 
 
 def _stats(sessions: Any) -> dict[str, int]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -59,6 +61,33 @@ class InProcessBackend:
         assert isinstance(method, str)
         future = loop.run_in_executor(self._executor, self.dispatcher.handle, method, payload)
         return await asyncio.wait_for(asyncio.shield(future), timeout)
+
+    async def put_blob(self, first: bytes, rest: AsyncIterator[bytes],
+                       timeout: float | None) -> Outcome:
+        """Stores a PutBlob stream's chunks as they arrive (the copying runs on a thread)."""
+        loop = asyncio.get_running_loop()
+        chunks: queue.Queue[bytes | None] = queue.Queue()
+        chunks.put(first)
+        future = loop.run_in_executor(self._executor, self.dispatcher.put_blob,
+                                      iter(chunks.get, None))
+        try:
+            async for chunk in rest:
+                chunks.put(chunk)
+        finally:
+            chunks.put(None)
+        return await asyncio.wait_for(asyncio.shield(future), timeout)
+
+    async def get_blob(self, request: bytes) -> tuple[Outcome, AsyncIterator[bytes] | None]:
+        """(outcome, the blob's serialized chunks, or None)."""
+        outcome, frames = self.dispatcher.get_blob(request)
+        if frames is None:
+            return outcome, None
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for head, data in frames:
+                yield head + data.tobytes()
+
+        return outcome, chunks()
 
     def kill(self, reason: str | None = None) -> None:
         """Nothing to kill: calls in this process cannot be stopped."""

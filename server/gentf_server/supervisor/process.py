@@ -16,10 +16,14 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from gentf_server.calls import Outcome
 from gentf_server.supervisor.protocol import (
+    CONTROL_GET_BLOB,
+    CONTROL_PUT_BLOB,
+    FRAME_HEADER,
     REPLY_HEADER,
     decode_reply_meta,
     encode_request_header,
@@ -145,6 +149,77 @@ class SessionProcess:
                     self._idle.append(sock)
                 else:
                     sock.close()
+
+    async def put_blob(self, first: bytes, rest: AsyncIterator[bytes],
+                       timeout: float | None) -> Outcome:
+        """Forwards a PutBlob stream (its first chunk, then the others as they come) on a
+        connection of its own, closed afterwards; raises like :meth:`call`."""
+        if not self.alive:
+            raise ProcessDied(self.exit_reason or "not running")
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+
+        async def exchange() -> Outcome:
+            await loop.sock_connect(sock, self.socket_path)
+            await loop.sock_sendall(sock, encode_request_header(CONTROL_PUT_BLOB, len(first)))
+            await loop.sock_sendall(sock, first)
+            async for chunk in rest:
+                await loop.sock_sendall(sock, FRAME_HEADER.pack(len(chunk)))
+                await loop.sock_sendall(sock, chunk)
+            await loop.sock_sendall(sock, FRAME_HEADER.pack(0))
+            return await self._read_reply(loop, sock)
+
+        try:
+            return await asyncio.wait_for(exchange(), timeout)
+        except asyncio.TimeoutError:
+            raise
+        except (ConnectionError, OSError) as exc:
+            raise ProcessDied(await self._death_reason(exc)) from None
+        finally:
+            sock.close()
+
+    async def get_blob(self, request: bytes) -> tuple[Outcome, AsyncIterator[bytes] | None]:
+        """Asks for a GetBlob: (outcome, the serialized chunks as they arrive, or None).
+        The chunks' iterator owns a connection of its own and closes it when done."""
+        if not self.alive:
+            raise ProcessDied(self.exit_reason or "not running")
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, self.socket_path)
+            await loop.sock_sendall(sock, encode_request_header(CONTROL_GET_BLOB, len(request)))
+            await loop.sock_sendall(sock, request)
+            outcome = await self._read_reply(loop, sock)
+        except (ConnectionError, OSError) as exc:
+            sock.close()
+            raise ProcessDied(await self._death_reason(exc)) from None
+        if not outcome.ok:
+            sock.close()
+            return outcome, None
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                while True:
+                    head = await _recv_exactly(loop, sock, FRAME_HEADER.size)
+                    (length,) = FRAME_HEADER.unpack(head)
+                    if length == 0:
+                        return
+                    yield bytes(await _recv_exactly(loop, sock, length))
+            finally:
+                sock.close()
+
+        return outcome, chunks()
+
+    async def _read_reply(self, loop: asyncio.AbstractEventLoop,
+                          sock: socket.socket) -> Outcome:
+        header = bytes(await _recv_exactly(loop, sock, REPLY_HEADER.size))
+        _, meta_len, reply_len = REPLY_HEADER.unpack(header)
+        meta = bytes(await _recv_exactly(loop, sock, meta_len))
+        reply = await _recv_exactly(loop, sock, reply_len) if reply_len else b""
+        code, message, metadata = decode_reply_meta(header, meta)
+        return Outcome(code, message, metadata, bytes(reply))
 
     async def _exchange(self, loop: asyncio.AbstractEventLoop, sock: socket.socket,
                         method: str | int, payload: bytes) -> Outcome:

@@ -4,6 +4,13 @@ A request is a header (method index, payload length) and the raw serialized requ
 reply is a header (status index, metadata length, reply length), a small JSON document
 (message and trailing metadata) and the raw serialized reply. The payloads are never
 parsed or copied on the front door's side beyond reading them off the socket.
+
+Blob streams: a ``PutBlob`` is a request with index :data:`CONTROL_PUT_BLOB` whose payload is
+the first serialized chunk, followed by frames (an 8-byte length, then a serialized chunk)
+and a zero-length frame; the reply is an ordinary reply. A ``GetBlob`` is a request with
+index :data:`CONTROL_GET_BLOB` and the serialized ``GetBlobRequest``; the reply is an
+ordinary reply (with no reply bytes) and, when OK, frames of serialized chunks ending with
+a zero-length frame.
 """
 
 from __future__ import annotations
@@ -11,16 +18,21 @@ from __future__ import annotations
 import json
 import socket
 import struct
+from collections.abc import Iterator
 
 from gentf_server.calls import METHOD_NAMES, STATUS_NAMES, Outcome
 
 __all__ = [
+    "CONTROL_GET_BLOB",
+    "CONTROL_PUT_BLOB",
     "CONTROL_STATS",
+    "FRAME_HEADER",
     "REQUEST_HEADER",
     "decode_reply_meta",
     "encode_reply",
     "encode_request_header",
     "recv_exactly",
+    "recv_frames",
     "recv_request",
 ]
 
@@ -29,6 +41,15 @@ REPLY_HEADER = struct.Struct("<HIQ")
 
 CONTROL_STATS = 1000
 """Method index of the control call that returns the process's statistics as JSON."""
+
+CONTROL_PUT_BLOB = 1001
+"""Method index of a ``PutBlob`` stream (its payload is the first chunk; frames follow)."""
+
+CONTROL_GET_BLOB = 1002
+"""Method index of a ``GetBlob`` (its payload is the request; frames follow the reply)."""
+
+FRAME_HEADER = struct.Struct("<Q")
+"""The length before each frame of a blob stream; 0 ends the stream."""
 
 _METHOD_INDEX = {name: i for i, name in enumerate(METHOD_NAMES)}
 _STATUS_INDEX = {name: i for i, name in enumerate(STATUS_NAMES)}
@@ -77,3 +98,12 @@ def recv_request(sock: socket.socket) -> tuple[int, bytearray] | None:
         first += recv_exactly(sock, REQUEST_HEADER.size - len(first))
     index, length = REQUEST_HEADER.unpack(first)
     return index, recv_exactly(sock, length)
+
+
+def recv_frames(sock: socket.socket) -> Iterator[bytearray]:
+    """The frames of a blob stream, up to its zero-length end frame."""
+    while True:
+        (length,) = FRAME_HEADER.unpack(recv_exactly(sock, FRAME_HEADER.size))
+        if length == 0:
+            return
+        yield recv_exactly(sock, length)

@@ -1,0 +1,120 @@
+"""Bulk transfer: MiB/s up and down for big tensors through gentf (chunked blobs) against a
+bare gRPC raw-bytes stream of the same bytes, and the session process's peak memory.
+
+Usage: python benchmarks/bench_bulk.py [--sizes-mib 64 256] [--repeats 3]
+Up: a feed of N MiB (RunOp with a target, so nothing comes back). Down: a fetch of an N MiB
+variable. Bare gRPC: the same bytes in 4 MiB chunks over a client stream (up) and a server
+stream (down) of a raw-bytes servicer on loopback. Prints a ratio per size and direction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from concurrent import futures
+from typing import Any
+
+import grpc
+import numpy as np
+
+CHUNK = 4 << 20
+
+
+def _bare_server() -> tuple[Any, int]:
+    def up(chunks: Any, context: Any) -> bytes:
+        return str(sum(len(c) for c in chunks)).encode()
+
+    def down(request: bytes, context: Any) -> Any:
+        n = int(request)
+        block = bytes(CHUNK)
+        for offset in range(0, n, CHUNK):
+            yield block[:min(CHUNK, n - offset)]
+
+    handler = grpc.method_handlers_generic_handler("bench.Bulk", {
+        "Up": grpc.stream_unary_rpc_method_handler(up),
+        "Down": grpc.unary_stream_rpc_method_handler(down)})
+    server = grpc.server(futures.ThreadPoolExecutor(4),
+                         options=[("grpc.max_receive_message_length", 64 << 20)])
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, port
+
+
+def _mibs(nbytes: int, seconds: float) -> float:
+    return nbytes / (1 << 20) / seconds
+
+
+def main() -> None:
+    """Runs the benchmark and prints one line per size and direction."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes-mib", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    from gentf import tf
+    from gentf.graph import Graph
+    from gentf_server.service.server import WorkerConfig, background_server
+
+    bare, port = _bare_server()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}",
+                                    options=[("grpc.max_receive_message_length", 64 << 20)])
+    up = channel.stream_unary("/bench.Bulk/Up")
+    down = channel.unary_stream("/bench.Bulk/Down")
+    with background_server(WorkerConfig(port=0, isolation="process")) as server:
+        for mib in args.sizes_mib:
+            n = mib << 20
+            value = np.ones(n // 4, np.float32)
+            raw = value.tobytes()
+            graph = Graph()
+            with graph.as_default():
+                sess = tf.Session(server.address, graph=graph)
+                x = tf.placeholder(tf.float32, shape=(n // 4,), name="x")
+                v = tf.Variable(value, name="v")
+                noop = tf.assign(v, x)
+                times: dict[str, list[float]] = {k: [] for k in ("gentf up", "bare up",
+                                                                 "gentf down", "bare down")}
+                for _ in range(args.repeats):  # interleaved
+                    t = time.perf_counter()
+                    sess.run(noop.op, feed_dict={x: value})
+                    times["gentf up"].append(time.perf_counter() - t)
+                    t = time.perf_counter()
+                    up(raw[i:i + CHUNK] for i in range(0, n, CHUNK))
+                    times["bare up"].append(time.perf_counter() - t)
+                    t = time.perf_counter()
+                    out = sess.run(v)
+                    times["gentf down"].append(time.perf_counter() - t)
+                    assert out.nbytes == n
+                    del out
+                    t = time.perf_counter()
+                    got = sum(len(c) for c in down(str(n).encode()))
+                    times["bare down"].append(time.perf_counter() - t)
+                    assert got == n
+                sess.close()
+            for way in ("up", "down"):
+                g = _mibs(n, min(times[f"gentf {way}"]))
+                b = _mibs(n, min(times[f"bare {way}"]))
+                print(f"{mib:4d} MiB {way:4s}: gentf {g:7.1f} MiB/s  bare gRPC {b:7.1f} MiB/s  "
+                      f"ratio {g / b:.2f}", flush=True)
+        hwm = _session_hwm(server)
+        if hwm:
+            print(f"session process peak RSS (VmHWM): {hwm / (1 << 20):.0f} MiB")
+    bare.stop(0)
+
+
+def _session_hwm(server: Any) -> int:
+    """VmHWM of the worker's session processes (largest), bytes; 0 if unknown."""
+    best = 0
+    for proc in getattr(server.supervisor, "_processes", []) or []:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        best = max(best, int(line.split()[1]) << 10)
+        except (OSError, AttributeError):
+            continue
+    return best
+
+
+if __name__ == "__main__":
+    main()

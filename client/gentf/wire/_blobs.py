@@ -1,0 +1,194 @@
+"""Blobs: a tensor's bytes sent in chunks beside the call that uses them.
+
+A ``gentf.v1.Tensor`` whose ``blob_id`` is set carries no ``content``: its elements are a
+blob, sent with the ``PutBlob`` client stream (requests) or fetched with the ``GetBlob``
+server stream (replies). This module holds what both sides share and that needs no gRPC:
+
+- ``BlobChunk`` messages written and read by hand (a chunk's data is written from a
+  memoryview and read into a preallocated buffer, with no intermediate message copy);
+- the process-wide table of blob sources that :func:`gentf.wire.decode_tensor` asks for a
+  blob's bytes (the client registers the blobs it fetched; a worker registers its store).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+__all__ = [
+    "CHUNK_BYTES",
+    "BlobChunkHeader",
+    "add_blob_source",
+    "blob_threshold",
+    "chunk_frames",
+    "new_blob_id",
+    "parse_chunk",
+    "take_blob",
+]
+
+CHUNK_BYTES = 4 << 20
+"""Bytes of data in one chunk (the research on gRPC Python found 1-8 MiB best)."""
+
+BlobSource = Callable[[str], Any]
+"""``source(blob_id)``: the blob's bytes as a writable buffer (removed from the source), or
+None when the source does not hold it."""
+
+_sources: list[weakref.ref[Any] | Callable[[], Any]] = []
+_sources_lock = threading.Lock()
+
+
+def new_blob_id() -> str:
+    """A fresh random blob id (32 hex digits; unguessable, unique with overwhelming odds)."""
+    return uuid.uuid4().hex
+
+
+def add_blob_source(source: BlobSource) -> None:
+    """Registers ``source`` for :func:`take_blob`. A bound method is held weakly (the source
+    goes away with its object); any other callable is held for the process's life."""
+    ref: Any
+    if hasattr(source, "__self__") and hasattr(source, "__func__"):
+        ref = weakref.WeakMethod(source)
+    else:
+        ref = (lambda s=source: s)
+    with _sources_lock:
+        _sources.append(ref)
+
+
+def take_blob(blob_id: str) -> Any:
+    """The bytes of blob ``blob_id`` from the first source holding it, removed there.
+
+    Raises ValueError when no source holds it (never sent, already used, or freed).
+    """
+    with _sources_lock:
+        live = []
+        for ref in _sources:
+            if ref() is not None:
+                live.append(ref)
+        _sources[:] = live
+    for ref in live:
+        source = ref()
+        if source is None:
+            continue
+        buf = source(blob_id)
+        if buf is not None:
+            return buf
+    raise ValueError(f"blob {blob_id!r} is not on this side of the wire (never sent, "
+                     "already used by another call, or freed with its session)")
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def _string_field(number: int, text: str) -> bytes:
+    raw = text.encode()
+    return bytes([number << 3 | 2]) + _varint(len(raw)) + raw
+
+
+def chunk_frames(data: Any, *, session_id: str = "", blob_id: str = "",
+                 chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[bytes, memoryview]]:
+    """The chunks of ``data`` (a buffer) as ``(header, data slice)`` pairs: each pair,
+    concatenated, is one serialized ``BlobChunk``. The first carries ``session_id``,
+    ``blob_id`` (when given) and ``total_bytes``; there is always at least one chunk."""
+    view = memoryview(data).cast("B")
+    total = view.nbytes
+    first = True
+    offset = 0
+    while first or offset < total:
+        piece = view[offset:offset + chunk_bytes]
+        head = b""
+        if first:
+            if session_id:
+                head += _string_field(1, session_id)
+            head += bytes([3 << 3]) + _varint(total)
+            if blob_id:
+                head += _string_field(4, blob_id)
+        head += bytes([2 << 3 | 2]) + _varint(piece.nbytes)
+        yield head, piece
+        offset += piece.nbytes
+        first = False
+
+
+class BlobChunkHeader:
+    """The small fields of one parsed ``BlobChunk`` and where its data lies in the buffer."""
+
+    __slots__ = ("blob_id", "data_end", "data_start", "session_id", "total_bytes")
+
+    def __init__(self) -> None:
+        self.session_id = ""
+        self.blob_id = ""
+        self.total_bytes = 0
+        self.data_start = 0
+        self.data_end = 0
+
+
+def _read_varint(buf: memoryview, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ValueError("truncated or overlong varint in a BlobChunk")
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+def parse_chunk(raw: Any) -> BlobChunkHeader:
+    """Reads a serialized ``BlobChunk`` without copying its data: the data is
+    ``raw[header.data_start:header.data_end]``. Unknown fields are skipped.
+
+    Raises ValueError when the bytes are not a valid ``BlobChunk``.
+    """
+    buf = memoryview(raw).cast("B")
+    out = BlobChunkHeader()
+    pos = 0
+    n = len(buf)
+    while pos < n:
+        key, pos = _read_varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _read_varint(buf, pos)
+            if number == 3:
+                out.total_bytes = value
+            continue
+        if wire == 2:
+            length, pos = _read_varint(buf, pos)
+            end = pos + length
+            if end > n:
+                raise ValueError("a BlobChunk field runs past the end of the message")
+            if number == 1:
+                out.session_id = bytes(buf[pos:end]).decode()
+            elif number == 4:
+                out.blob_id = bytes(buf[pos:end]).decode()
+            elif number == 2:
+                out.data_start, out.data_end = pos, end
+            pos = end
+            continue
+        if wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        else:
+            raise ValueError(f"a BlobChunk has a field of unsupported wire type {wire}")
+        if pos > n:
+            raise ValueError("a BlobChunk field runs past the end of the message")
+    return out
+
+
+def blob_threshold(cap: int) -> int:
+    """Tensors of at least this many bytes travel as blobs when the message cap is ``cap``:
+    a quarter of the cap, at most 64 MiB (so one message never nears the cap)."""
+    return max(1 << 10, min(cap // 4, 64 << 20))
