@@ -48,10 +48,12 @@ def tiny_trace_worker() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def capped_worker() -> Iterator[Any]:
-    """A worker that accepts and sends messages of at most 1 MiB."""
+    """A worker whose gRPC messages are at most 1 MiB (bigger tensors travel as blobs) and
+    whose calls may return at most 1 MiB (--max-reply-mb: more is RESOURCE_EXHAUSTED)."""
     from gentf_server.service.server import WorkerConfig, background_server
 
-    with background_server(WorkerConfig(port=0, max_message_bytes=1 << 20, isolation="none")) as server:
+    with background_server(WorkerConfig(port=0, max_message_bytes=1 << 20,
+                                                max_reply_bytes=1 << 20, isolation="none")) as server:
         yield server
 
 

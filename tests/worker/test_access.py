@@ -131,7 +131,8 @@ def test_sigterm_with_a_call_still_running_exits_within_the_grace_period(tmp_pat
         address = f"127.0.0.1:{_wait_for_port(port_file, proc)}"
         graph = Graph()
         with graph.as_default():
-            sess = tf.Session(address, graph=graph)
+            # A short timeout: the client retries UNAVAILABLE (a restarting worker) until then.
+            sess = tf.Session(address, graph=graph, timeout=15)
             m = tf.placeholder(tf.float32, shape=(1500, 1500), name="m")
             y = m
             for _ in range(400):

@@ -252,10 +252,10 @@ class _CallLog:
         self._session = session
         self._orig = session.call
 
-        def call(method, request):
+        def call(method, request, **kwargs):
             if method in ("ChoiceGradients", "AccumulateParamGradients"):
                 self.calls.append((method, request.trace_handle, len(request.args)))
-            return self._orig(method, request)
+            return self._orig(method, request, **kwargs)
 
         session.call = call
 
