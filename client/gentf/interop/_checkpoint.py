@@ -17,7 +17,9 @@ def load_checkpoint(path: str, variables: Iterable[Any] | None = None) -> dict[s
     the checkpoint lacks, ValueError one whose shape differs (nothing assigned then)."""
     import os
 
-    import tensorflow as tf
+    from gentf.interop._convert import load_tensorflow
+
+    tf = load_tensorflow()
 
     if os.path.isdir(path):
         latest = tf.train.latest_checkpoint(path)

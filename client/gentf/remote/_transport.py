@@ -221,7 +221,7 @@ class Transport:
                 return reply
             except grpc.RpcError as exc:
                 left = deadline - time.monotonic()
-                if (repeat and exc.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+                if (repeat and exc.code() == grpc.StatusCode.UNAVAILABLE
                         and left > delay):
                     for tensor, data in moved:  # a blob is used once: send it again
                         tensor.blob_id = ""
