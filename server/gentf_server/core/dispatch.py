@@ -333,7 +333,7 @@ class Dispatcher:
     def _Construct(self, request: Any) -> worker_pb2.ConstructResponse:
         session = self.sessions.get(request.session_id)
         fn = session.construct(list(request.params), list(request.inputs), request.output,
-                               list(request.accumulators))
+                               list(request.accumulators), batched=request.batched)
         reply = worker_pb2.ConstructResponse(function_id=fn.function_id)
         reply.output.CopyFrom(_output_info(fn.output_dtype, fn.output_shape))
         reply.inputs.extend(_output_info(s.dtype, s.shape) for s in fn.input_specs)

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     from gentf_server.core.session import session_limits
     from gentf_server.core.sessions import SessionManager
 
-    configure_devices()
+    configure_devices(config.get("devices", {}))
     limits = session_limits(config.get("limits", {}))
     store = None
     if config.get("state_dir"):
