@@ -254,7 +254,9 @@ class Dispatcher:
     # ---- one method each ---------------------------------------------------------------
 
     def _GetWorkerInfo(self, request: Any) -> worker_pb2.GetWorkerInfoResponse:
-        devices = [d.name for d in tf.config.list_logical_devices()]
+        from gentf_server.core.distribute import devices as compute_devices
+
+        devices = compute_devices()  # the strategy's replicas, else the one device
         return worker_pb2.GetWorkerInfoResponse(
             gentf_version=__version__, tensorflow_version=tf.__version__, devices=devices,
             max_message_bytes=self.max_message_bytes,
