@@ -20,8 +20,18 @@ from typing import Any
 
 import numpy as np
 import pytest
-from gentf import (TFFunction, accumulate_param_gradients, choice_gradients, choicemap,
-                  generate, get_param_grad_tf_var, reset_param_grads_tf_op, runtf, select, tf)
+from gentf import (
+    TFFunction,
+    accumulate_param_gradients,
+    choice_gradients,
+    choicemap,
+    generate,
+    get_param_grad_tf_var,
+    reset_param_grads_tf_op,
+    runtf,
+    select,
+    tf,
+)
 from gentf.graph import Graph
 from gentf.remote._transport import Transport
 from gentf.v1 import worker_pb2
@@ -219,6 +229,13 @@ def test_adam_updates_and_accumulated_sums_match(models: tuple[Model, Model]) ->
         xs = batches[step][0]
         np.testing.assert_allclose(mirrored.net(xs), _reference(after_plain, xs, batches[step][1])[0],
                                    rtol=RTOL)
+
+
+def test_only_the_batched_function_is_split(models: tuple[Model, Model],
+                                            workers: dict[str, Any]) -> None:
+    log = workers["mirrored_log"].read_text()
+    assert f"function {models[1].net.function_id}: batched, rows split over 2 replicas" in log
+    assert f"function {models[1].loss.function_id}: batched" not in log
 
 
 def test_batched_needs_a_leading_none_dimension(models: tuple[Model, Model]) -> None:

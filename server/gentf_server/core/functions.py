@@ -19,6 +19,7 @@ one device, exactly as before.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -95,6 +96,9 @@ class CompiledFunction:
             self._replicated = SubgraphImporter(graph, mirrored, [output], [], inputs,
                                                 f"output {output!r}")
             self._mirrors = [mirrored[n] for n in self._replicated.variable_nodes]
+            logging.getLogger("gentf_server").info(
+                "function %s: batched, rows split over %d replicas", function_id,
+                self._strategy.num_replicas_in_sync)
         self._param_nodes = [parse_input(p)[0] for p in params]
         self._differentiable = [s.dtype.is_floating or s.dtype.is_complex for s in self.input_specs]
         grad_spec = tf.TensorSpec(out_shape, out_dtype)
