@@ -45,8 +45,16 @@ def start_worker(flags: list[str]) -> tuple[subprocess.Popen[bytes], str]:
 
 def build(address: str, batch: int) -> dict[str, Callable[[], Any]]:
     """The model in a session on ``address``; returns the measured operations."""
-    from gentf import (TFFunction, accumulate_param_gradients, choicemap, generate,
-                       get_param_grad_tf_var, reset_param_grads_tf_op, runtf, tf)
+    from gentf import (
+        TFFunction,
+        accumulate_param_gradients,
+        choicemap,
+        generate,
+        get_param_grad_tf_var,
+        reset_param_grads_tf_op,
+        runtf,
+        tf,
+    )
     from gentf.graph import Graph
 
     graph = Graph()
