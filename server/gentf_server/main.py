@@ -83,6 +83,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           "returned at close either way; default 30)")
     iso.add_argument("--session-memory-mb", type=int, default=0,
                      help="RLIMIT_DATA of each session process, MiB (default 0: no limit)")
+    dist = p.add_argument_group("devices (tf.distribute)")
+    dist.add_argument("--strategy", choices=["none", "mirrored"], default="none",
+                      help="'mirrored': replicate each session's variables over the devices "
+                           "(the GPUs, else the --logical-cpus) with MirroredStrategy and split "
+                           "the rows of batched=True functions over them; 'none' (default): "
+                           "one device")
+    dist.add_argument("--logical-cpus", type=int, default=0,
+                      help="split the CPU into N logical devices (for --strategy mirrored "
+                           "without GPUs; default 0: leave it whole)")
+    dist.add_argument("--gpus", choices=["auto", "required"], default="auto",
+                      help="'required': a session process that finds no GPU refuses to start "
+                           "(default 'auto': use GPUs when there are any, and say when not)")
     p.add_argument("--threads", type=int, default=8,
                    help="call threads of the in-process backend (--isolation none; default 8)")
     p.add_argument("--log-level", default=os.environ.get("GENTF_LOG_LEVEL", "INFO"),
@@ -119,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
               "both --token-file and --tls-cert/--tls-key: any client on the network could run "
               "programs on this host. Give both, or pass --insecure to accept the risk.",
               file=sys.stderr)
+        return 2
+    if args.logical_cpus < 0:
+        print("gentf-worker: --logical-cpus must be 0 or more", file=sys.stderr)
         return 2
     from gentf_server.service.auth import load_tokens
     from gentf_server.service.server import WorkerConfig, WorkerServer
@@ -162,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         session_memory_mb=args.session_memory_mb,
         call_deadline_seconds=args.call_deadline_seconds, metrics_port=args.metrics_port,
         limits=limits, log_level=args.log_level, state_dir=state_dir,
-        checkpoint_seconds=args.checkpoint_seconds))
+        checkpoint_seconds=args.checkpoint_seconds, strategy=args.strategy,
+        logical_cpus=args.logical_cpus, require_gpu=args.gpus == "required"))
     try:
         server.start()
     except OSError as exc:

@@ -68,17 +68,22 @@ class TFTrace(Trace):
 
 
 class TFFunction(GenerativeFunction):
-    """``TFFunction(params, inputs, output, sess=None)``: a TensorFlow computation as a
-    deterministic generative function.
+    """``TFFunction(params, inputs, output, sess=None, batched=False)``: a TensorFlow
+    computation as a deterministic generative function.
 
     ``params``: Variables trained through this function's gradient accumulators (one
     accumulator per param, created zeroed). ``inputs``: placeholders, the arguments in
     order. ``output``: the return value (a tensor or variable of the same graph). ``sess``:
     the session the function lives in (default: the default session, else a new one).
+    ``batched``: declares the function row-independent: every input and the output have a
+    leading batch dimension and row i of the output depends only on row i of the inputs. A
+    worker with several replicas (``gentf-worker --strategy mirrored``) then splits each
+    call's rows over them; results are the same either way. Raises TypeError when an input
+    or the output has no leading dimension.
     """
 
     def __init__(self, params: Sequence[Variable], inputs: Sequence[Tensor], output: Any,
-                 sess: Session | None = None) -> None:
+                 sess: Session | None = None, batched: bool = False) -> None:
         self.session = sess or get_default_session() or Session()
         graph = self.session.graph
         for p in params:
@@ -98,6 +103,13 @@ class TFFunction(GenerativeFunction):
         self.params: list[Variable] = list(params)
         self.inputs: list[Tensor] = list(inputs)
         self.output: Tensor = output
+        self.batched: bool = bool(batched)
+        """Whether the function is declared row-independent (see the class docstring)."""
+        if self.batched:
+            for t in [*self.inputs, output]:
+                if t.shape is not None and len(t.shape) < 1:
+                    raise TypeError(f"batched=True needs a leading batch dimension, but {t.name!r} "
+                                    f"is a scalar")
         with graph.as_default(), graph.name_scope("TFFunction") as scope:
             self.name = scope
             # Zeros made on the worker (a Fill of a scalar): no zeroed array is shipped.
@@ -125,7 +137,8 @@ class TFFunction(GenerativeFunction):
             params=[p.op.name for p in self.params],
             inputs=[x.op.name for x in self.inputs],
             output=self.output.name,
-            accumulators=[a.op.name for a in self._accumulators.values()])
+            accumulators=[a.op.name for a in self._accumulators.values()],
+            batched=self.batched)
 
     def _handle(self, trace: TFTrace) -> int:
         """The trace's worker handle, 0 when it belongs to an older worker session."""

@@ -107,18 +107,20 @@ class ExtendGraphResponse(_message.Message):
     def __init__(self, nodes: _Optional[_Iterable[_Union[_graph_pb2.NodeInfo, _Mapping]]] = ..., restored: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ConstructRequest(_message.Message):
-    __slots__ = ("session_id", "params", "inputs", "output", "accumulators")
+    __slots__ = ("session_id", "params", "inputs", "output", "accumulators", "batched")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     ACCUMULATORS_FIELD_NUMBER: _ClassVar[int]
+    BATCHED_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     params: _containers.RepeatedScalarFieldContainer[str]
     inputs: _containers.RepeatedScalarFieldContainer[str]
     output: str
     accumulators: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, session_id: _Optional[str] = ..., params: _Optional[_Iterable[str]] = ..., inputs: _Optional[_Iterable[str]] = ..., output: _Optional[str] = ..., accumulators: _Optional[_Iterable[str]] = ...) -> None: ...
+    batched: bool
+    def __init__(self, session_id: _Optional[str] = ..., params: _Optional[_Iterable[str]] = ..., inputs: _Optional[_Iterable[str]] = ..., output: _Optional[str] = ..., accumulators: _Optional[_Iterable[str]] = ..., batched: _Optional[bool] = ...) -> None: ...
 
 class ConstructResponse(_message.Message):
     __slots__ = ("function_id", "output", "inputs")

@@ -1,20 +1,64 @@
-"""Device setup: GPU memory growth, so one worker does not take a whole GPU at start."""
+"""Device setup of a session process, before TensorFlow initializes its runtime: GPU memory
+growth, logical CPU devices (``--logical-cpus``), and the process's tf.distribute strategy
+(``--strategy``, see :mod:`gentf_server.core.distribute`)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import tensorflow as tf
 
-__all__ = ["configure_devices"]
+from gentf_server.core import distribute
+
+__all__ = ["NoGPUError", "configure_devices"]
+
+log = logging.getLogger("gentf_server")
 
 
-def configure_devices() -> list[str]:
-    """Enables memory growth on every GPU; returns the physical device names."""
+class NoGPUError(RuntimeError):
+    """A GPU was required (``--gpus required``) and TensorFlow sees none."""
+
+
+def configure_devices(settings: Mapping[str, Any] | None = None) -> list[str]:
+    """Sets up this process's devices; returns the names of the devices sessions compute on.
+
+    ``settings`` (from ``WorkerConfig.child_config()["devices"]``): ``strategy`` ("none" or
+    "mirrored"), ``logical_cpus`` (split the CPU into that many logical devices when > 0),
+    ``require_gpu`` (raise :class:`NoGPUError` when TensorFlow finds no GPU). Enables memory
+    growth on every GPU. Must run before TensorFlow initializes its runtime for the logical
+    devices to take effect; when it already has (a process that ran TensorFlow), logs a
+    warning and keeps the devices there are. Logs the devices and the strategy.
+    """
+    settings = dict(settings or {})
+    strategy_name = str(settings.get("strategy", "none"))
+    logical_cpus = int(settings.get("logical_cpus", 0))
     gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        if settings.get("require_gpu"):
+            raise NoGPUError(
+                "a GPU was required (--gpus required) but TensorFlow finds none: check the "
+                "driver (nvidia-smi), that the container sees the GPU (--gpus all), and that "
+                "the CUDA build of TensorFlow is installed (pip install 'gentf[gpu]', not "
+                "'gentf[server]')")
+        if strategy_name != "none" and logical_cpus <= 1:
+            log.warning("--strategy %s asked for, but TensorFlow finds no GPU: running on the "
+                        "CPU (use --logical-cpus N to split it into N replicas)", strategy_name)
     for gpu in gpus:
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError as exc:  # already initialised
-            logging.getLogger("gentf_server").warning("memory growth not set: %s", exc)
-    return [d.name for d in tf.config.list_physical_devices()]
+            log.warning("memory growth not set: %s", exc)
+    if logical_cpus > 0:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        try:
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(logical_cpus)])
+        except RuntimeError as exc:  # TensorFlow already initialised in this process
+            log.warning("--logical-cpus %d not applied (TensorFlow already initialised): %s",
+                        logical_cpus, exc)
+    names = distribute.configure(strategy_name)
+    log.info("devices: %s; strategy %s over %s", [d.name for d in tf.config.list_logical_devices()],
+             strategy_name, names)
+    return names

@@ -254,7 +254,9 @@ class Dispatcher:
     # ---- one method each ---------------------------------------------------------------
 
     def _GetWorkerInfo(self, request: Any) -> worker_pb2.GetWorkerInfoResponse:
-        devices = [d.name for d in tf.config.list_logical_devices()]
+        from gentf_server.core.distribute import devices as compute_devices
+
+        devices = compute_devices()  # the strategy's replicas, else the one device
         return worker_pb2.GetWorkerInfoResponse(
             gentf_version=__version__, tensorflow_version=tf.__version__, devices=devices,
             max_message_bytes=self.max_message_bytes,
@@ -333,7 +335,7 @@ class Dispatcher:
     def _Construct(self, request: Any) -> worker_pb2.ConstructResponse:
         session = self.sessions.get(request.session_id)
         fn = session.construct(list(request.params), list(request.inputs), request.output,
-                               list(request.accumulators))
+                               list(request.accumulators), batched=request.batched)
         reply = worker_pb2.ConstructResponse(function_id=fn.function_id)
         reply.output.CopyFrom(_output_info(fn.output_dtype, fn.output_shape))
         reply.inputs.extend(_output_info(s.dtype, s.shape) for s in fn.input_specs)

@@ -7,18 +7,26 @@ only then adds ``scale * gradient`` into the accumulators, so a failure adds not
 
 :class:`FusedCall` runs several calls of a Batch (accumulations by trace, runs without
 fetches, forward calls) as ONE compiled TensorFlow call.
+
+A function declared ``batched`` (row-independent) in a process with a mirrored strategy
+(:mod:`gentf_server.core.distribute`) splits each call's rows over the replicas with
+``strategy.run``: the return value and argument gradients are the replicas' rows
+concatenated in order, parameter gradients the replicas' sum, added to the accumulators'
+primary copies. Every other function, and every function without a strategy, runs whole on
+one device, exactly as before.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from gentf_server.core import errors
+from gentf_server.core import distribute, errors
 from gentf_server.core.checks import check_value
 from gentf_server.core.graph import PLACEHOLDER, VARIABLE, SessionGraph, parse_input
 from gentf_server.core.importer import SubgraphImporter
@@ -42,8 +50,15 @@ class CompiledFunction:
         inputs: Sequence[str],
         output: str,
         accumulators: Sequence[str],
+        batched: bool = False,
+        mirrored: dict[str, tf.Variable] | None = None,
     ) -> None:
+        """Compiles the function. ``batched`` declares it row-independent (every input and
+        the output have a leading ``None`` dimension, else InvalidArgument); ``mirrored``
+        maps variable node names to the session's mirrored variables (whose primary copies
+        are in ``variables``), so that a batched function can run on every replica."""
         self.function_id = function_id
+        self.batched = batched
         if len(set(inputs)) != len(inputs):
             raise errors.InvalidArgument(f"inputs {list(inputs)} name a placeholder twice")
         if len(params) != len(accumulators):
@@ -69,7 +84,21 @@ class CompiledFunction:
                 f"output {output!r} is a {out_dtype.name} handle; use the variable's value")
         self.output_dtype: tf.DType = out_dtype
         self.output_shape: tf.TensorShape = out_shape
+        if batched:
+            _check_batched(self.input_specs, self.input_names, out_shape, output)
         self._importer = SubgraphImporter(graph, variables, [output], [], inputs, f"output {output!r}")
+        self._strategy = distribute.strategy()
+        self._replicated: SubgraphImporter | None = None
+        if batched and self._strategy is not None and mirrored is not None \
+                and self._strategy.num_replicas_in_sync > 1 and self.input_specs:
+            # The same subgraph with the mirrored variables: inside strategy.run, each
+            # replica's import captures its own copies.
+            self._replicated = SubgraphImporter(graph, mirrored, [output], [], inputs,
+                                                f"output {output!r}")
+            self._mirrors = [mirrored[n] for n in self._replicated.variable_nodes]
+            logging.getLogger("gentf_server").info(
+                "function %s: batched, rows split over %d replicas", function_id,
+                self._strategy.num_replicas_in_sync)
         self._param_nodes = [parse_input(p)[0] for p in params]
         self._differentiable = [s.dtype.is_floating or s.dtype.is_complex for s in self.input_specs]
         grad_spec = tf.TensorSpec(out_shape, out_dtype)
@@ -127,20 +156,55 @@ class CompiledFunction:
 
     # ---- traced bodies -----------------------------------------------------------------
 
+    @property
+    def replicated(self) -> bool:
+        """Whether calls split their rows over the strategy's replicas."""
+        return self._replicated is not None
+
     def _forward_body(self, *args: Any) -> Any:
+        if self._replicated is not None:
+            replicated = self._replicated
+            (parts,) = self._split_run(list(args), [], lambda *chunk: replicated(chunk)[0])
+            return tf.concat(parts, axis=0)
         return self._importer(args)[0]
 
+    def _split_run(self, rowwise: list[Any], extra: list[Any], fn: Any) -> list[list[Any]]:
+        """Runs ``fn(*row chunks)`` on every replica, each getting its consecutive share of
+        the rows of ``rowwise + extra`` (every one of them has the same number of rows);
+        returns, per output of ``fn`` (flattened), the replicas' values in replica order."""
+        assert self._strategy is not None
+        strategy = self._strategy
+        parts = strategy.num_replicas_in_sync
+        all_rows = rowwise + extra
+        rows = tf.shape(all_rows[0], out_type=tf.int32)[0]
+        checks = [tf.debugging.assert_equal(
+            tf.shape(a, out_type=tf.int32)[0], rows,
+            message="a batched function's arguments (and retval_grad) must have the same "
+                    "number of rows") for a in all_rows[1:]]
+        with tf.control_dependencies(checks):
+            sizes = distribute.split_sizes(rows, parts)
+        chunks = [tf.split(a, sizes, num=parts, axis=0) for a in all_rows]
+        with strategy.scope():
+            distribute.sync_mirrors(self._mirrors)
+            dist = [strategy.experimental_distribute_values_from_function(
+                        lambda ctx, c=c: c[ctx.replica_id_in_sync_group]) for c in chunks]
+            out = strategy.run(fn, args=tuple(dist))
+            flat = tf.nest.flatten(out)
+            return [list(strategy.experimental_local_results(o)) for o in flat]
+
     def _gradients(
-        self, args: Sequence[Any], grad: Any, with_params: bool, with_args: bool = True
+        self, args: Sequence[Any], grad: Any, with_params: bool, with_args: bool = True,
+        importer: SubgraphImporter | None = None,
     ) -> tuple[list[Any], list[Any], Any]:
-        (y,) = self._importer(args)
+        importer = importer or self._importer
+        (y,) = importer(args)
         check = tf.debugging.assert_equal(
             tf.shape(grad), tf.shape(y),
             message="retval_grad must have the shape of the return value")
         xs = [a for a, d in zip(args, self._differentiable) if d] if with_args else []
         # A param the output does not depend on is not imported: its gradient is zero.
         used = [n in self._importer.variable_nodes for n in self._param_nodes] if with_params else []
-        handles = [self._importer.handle(n) for n, u in zip(self._param_nodes, used) if u]
+        handles = [importer.handle(n) for n, u in zip(self._param_nodes, used) if u]
         differentiable_out = self.output_dtype.is_floating or self.output_dtype.is_complex
         with tf.control_dependencies([check]):
             grad = tf.identity(grad)
@@ -163,16 +227,46 @@ class CompiledFunction:
 
     def _vjp_body(self, *args_and_grad: Any) -> Any:
         *args, grad = args_and_grad
+        if self._replicated is not None:
+            arg_grads, _ = self._replicated_gradients(args, grad, False, True)
+            return arg_grads
         arg_grads, _, _ = self._gradients(args, grad, with_params=False)
         return arg_grads
+
+    def _replicated_gradients(
+        self, args: Sequence[Any], grad: Any, with_params: bool, with_args: bool
+    ) -> tuple[list[Any], list[Any]]:
+        """(argument gradients: the replicas' rows concatenated, parameter gradients: the
+        replicas' sum), each replica differentiating its share of the rows."""
+        replicated = self._replicated
+        n_args = len(args)
+
+        def per_replica(*chunk: Any) -> Any:
+            arg_grads, param_grads, check = self._gradients(
+                chunk[:n_args], chunk[n_args], with_params, with_args, importer=replicated)
+            with tf.control_dependencies([check]):
+                return [tf.identity(g) for g in arg_grads + param_grads]
+
+        n_arg_grads = n_args if with_args else 0
+        outs = self._split_run(list(args), [grad], per_replica)
+        arg_grads = [tf.concat(parts, axis=0) for parts in outs[:n_arg_grads]]
+        param_grads = []
+        for p, parts in zip(self._params, outs[n_arg_grads:]):
+            with tf.device(p.device):
+                param_grads.append(tf.add_n(parts))
+        return arg_grads, param_grads
 
     def _accumulate_params_body(self, *args_grad_scale: Any) -> Any:
         return self._accumulate_body(*args_grad_scale, with_args=False)
 
     def _accumulate_body(self, *args_grad_scale: Any, with_args: bool = True) -> Any:
         *args, grad, scale = args_grad_scale
-        arg_grads, param_grads, check = self._gradients(args, grad, with_params=True,
-                                                        with_args=with_args)
+        if self._replicated is not None:
+            arg_grads, param_grads = self._replicated_gradients(args, grad, True, with_args)
+            check = tf.no_op()
+        else:
+            arg_grads, param_grads, check = self._gradients(args, grad, with_params=True,
+                                                            with_args=with_args)
         with tf.control_dependencies([*arg_grads, *param_grads, check]):
             for acc, g in zip(self._accumulators, param_grads):
                 acc.assign_add(tf.cast(scale, g.dtype) * g)
@@ -221,6 +315,20 @@ class CompiledFunction:
     def grad_spec(self) -> tf.TensorSpec:
         """The signature of a return-value gradient."""
         return tf.TensorSpec(self.output_shape, self.output_dtype)
+
+
+def _check_batched(specs: Sequence[tf.TensorSpec], names: Sequence[str],
+                   out_shape: tf.TensorShape, output: str) -> None:
+    """InvalidArgument unless every input and the output have a leading ``None`` (batch)
+    dimension, as a batched (row-independent) function needs."""
+    shapes = [(f"input {n!r}", s.shape) for n, s in zip(names, specs)]
+    shapes.append((f"output {output!r}", out_shape))
+    for what, shape in shapes:
+        if shape.rank is None or shape.rank < 1 or shape[0] is not None:
+            raise errors.InvalidArgument(
+                f"batched=True declares row i of the output a function of row i of the inputs, "
+                f"so every input and the output need a leading batch dimension of unknown size "
+                f"(None); {what} has shape {shape}")
 
 
 def _is_stateful(op_name: str) -> bool:

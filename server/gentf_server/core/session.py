@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 from gentf.v1 import graph_pb2
 
-from gentf_server.core import errors
+from gentf_server.core import distribute, errors
 from gentf_server.core.checkpoints import AppliedIds, check_restore
 from gentf_server.core.checks import check_value
 from gentf_server.core.functions import CompiledFunction, FusedCall, FusedStep
@@ -96,6 +96,9 @@ class Session:
         self._lock = threading.RLock()
         self._graph = SessionGraph(registry, limits)
         self._variables: dict[str, tf.Variable] = {}
+        self._mirrored: dict[str, tf.Variable] = {}
+        """With a mirrored strategy: each variable as created (every replica's copy); the
+        primary copies are in ``_variables``."""
         self._functions: dict[str, CompiledFunction] = {}
         self._function_keys: dict[tuple[Any, ...], str] = {}
         self._runners: dict[tuple[Any, ...], Runner] = {}
@@ -164,6 +167,7 @@ class Session:
         self._fused.clear()
         self._traces.clear()
         self._variables.clear()
+        self._mirrored.clear()
         self._graph = SessionGraph(self._graph._registry, self._limits)
         self._transaction = None
 
@@ -213,13 +217,14 @@ class Session:
         with self._call():
             plan = self._graph.plan_extend(list(nodes))
             created: dict[str, tf.Variable] = {}
+            mirrored: dict[str, tf.Variable] = {}
             pending = self.named.pending if self.named is not None else {}
             check_restore([(n.name, tf.as_dtype(n.tf_def.attr["dtype"].type),
                             tf.TensorShape(n.tf_def.attr["shape"].shape))
                            for n in plan.new_nodes if n.op == VARIABLE], pending)
             self.restored_now = [n.name for n in plan.new_nodes
                                  if n.op == VARIABLE and n.name in pending]
-            with tf.init_scope():
+            with tf.init_scope(), distribute.scope():
                 for node in plan.new_nodes:
                     if node.op == VARIABLE:
                         value = pending.get(node.name, node.initial_value)
@@ -227,9 +232,12 @@ class Session:
                             attrs = node.tf_def.attr
                             value = tf.zeros(tf.TensorShape(attrs["shape"].shape),
                                              tf.as_dtype(attrs["dtype"].type))
-                        created[node.name] = tf.Variable(value, name=node.name.replace("/", "_"))
+                        variable = tf.Variable(value, name=node.name.replace("/", "_"))
+                        mirrored[node.name] = variable
+                        created[node.name] = distribute.primary(variable)
             self._graph.commit(plan)
             self._variables.update(created)
+            self._mirrored.update(mirrored)
             for name in self.restored_now:
                 pending.pop(name, None)
             return [self._graph.nodes[name] for name in plan.requested]
@@ -244,17 +252,19 @@ class Session:
     # ---- functions ---------------------------------------------------------------------
 
     def construct(
-        self, params: Sequence[str], inputs: Sequence[str], output: str, accumulators: Sequence[str]
+        self, params: Sequence[str], inputs: Sequence[str], output: str, accumulators: Sequence[str],
+        batched: bool = False,
     ) -> CompiledFunction:
-        """Builds (or returns the identical existing) function."""
-        key = (tuple(params), tuple(inputs), output, tuple(accumulators))
+        """Builds (or returns the identical existing) function; ``batched`` declares it
+        row-independent (see :class:`CompiledFunction`)."""
+        key = (tuple(params), tuple(inputs), output, tuple(accumulators), batched)
         with self._call():
             existing = self._function_keys.get(key)
             if existing is not None:
                 return self._functions[existing]
             function_id = f"f{len(self._functions) + 1}"
             fn = CompiledFunction(function_id, self._graph, self._variables, params, inputs, output,
-                                  accumulators)
+                                  accumulators, batched=batched, mirrored=self._mirrored)
             self._functions[function_id] = fn
             self._function_keys[key] = function_id
             return fn

@@ -60,6 +60,12 @@ class WorkerConfig:
     """Where named sessions are checkpointed (``--state-dir``); None: no named sessions."""
     checkpoint_seconds: float = 30.0
     """A changed named session is saved at most this often; 0: after every changing call."""
+    strategy: str = "none"
+    """``--strategy``: "none" (one device) or "mirrored" (tf.distribute.MirroredStrategy)."""
+    logical_cpus: int = 0
+    """``--logical-cpus``: split the CPU into this many logical devices (0: leave it whole)."""
+    require_gpu: bool = False
+    """``--gpus required``: a session process without a GPU fails to start."""
 
     def child_config(self) -> dict[str, Any]:
         """The configuration a session process gets."""
@@ -73,6 +79,8 @@ class WorkerConfig:
             "log_level": self.log_level,
             "state_dir": self.state_dir,
             "checkpoint_seconds": self.checkpoint_seconds,
+            "devices": {"strategy": self.strategy, "logical_cpus": self.logical_cpus,
+                        "require_gpu": self.require_gpu},
         }
 
 

@@ -154,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     from gentf_server.core.session import session_limits
     from gentf_server.core.sessions import SessionManager
 
-    configure_devices()
+    try:
+        configure_devices(config.get("devices", {}))
+    except RuntimeError as exc:  # NoGPUError: a GPU was required and there is none
+        log.error("%s", exc)
+        os._exit(3)
     limits = session_limits(config.get("limits", {}))
     store = None
     if config.get("state_dir"):

@@ -38,7 +38,7 @@ class InProcessBackend:
         from gentf_server.core.session import session_limits
         from gentf_server.core.sessions import SessionManager
 
-        configure_devices()
+        configure_devices(config.get("devices", {}))
         self.manager = SessionManager(
             op_registry(), default_lease_seconds=config["lease_seconds"],
             max_sessions=config["max_sessions"], limits=session_limits(config.get("limits", {})),
