@@ -368,6 +368,9 @@ def fuzz_op(worker: WorkerProcess, op: graph_pb2.OpDef, cases: int, seed: int, t
                 tally.hangs.append(f"{where}: {stage} took over {timeout:.0f} s")
                 worker.restart()
                 return
+            if code == "ABORTED":  # the session process died (the worker contained it)
+                tally.deaths.append(f"{where}: {stage}: {exc.details()[:200]}")
+                return
             if code == "UNAVAILABLE" or not worker.alive():
                 tally.deaths.append(f"{where}: {stage}: {worker.stderr_tail()[-300:]!r}")
                 worker.restart()
