@@ -122,6 +122,20 @@ def test_strided_slice_assign_with_another_dtype_is_rejected_before_running(r, b
     r.close(s)
 
 
+def test_transpose_with_a_scalar_perm_is_rejected_before_running(r, bystander):
+    # found by the op fuzz test: the kernel CHECK-fails (the process aborts)
+    s = r.session()
+    nodes = [node("x", "Placeholder", dtype=F32), const("perm", np.int32(0)),
+             node("t", "Transpose", ["x", "perm"], T=F32, Tperm=I32)]
+    code, details = r.status("ExtendGraph", worker_pb2.ExtendGraphRequest(session_id=s, nodes=nodes))
+    assert code == "INVALID_ARGUMENT" and "rank 1" in details, details
+    nodes[1] = const("perm", np.array([1, 0], np.int32))
+    r.extend(s, *nodes)
+    got = r.run(s, ["t:0"], feeds={"x": np.arange(6, dtype=np.float32).reshape(2, 3)})[0]
+    np.testing.assert_array_equal(got, np.arange(6).reshape(2, 3).T)
+    r.close(s)
+
+
 def test_resource_inputs_must_be_variables(r, bystander):
     s = r.session()
     nodes = [node("h", "Placeholder", dtype=20)]

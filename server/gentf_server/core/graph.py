@@ -24,7 +24,12 @@ from tensorflow.core.framework import graph_pb2 as tf_graph_pb2
 from tensorflow.core.framework import node_def_pb2
 
 from gentf_server.core import errors
-from gentf_server.core.allowlist import check_attrs, check_resource_inputs, is_allowed
+from gentf_server.core.allowlist import (
+    check_attrs,
+    check_input_ranks,
+    check_resource_inputs,
+    is_allowed,
+)
 from gentf_server.core.convert import attr_to_tf, node_to_tf
 from gentf_server.core.limits import SessionLimits, over_limit
 from gentf_server.core.registry import OpRegistry
@@ -221,6 +226,7 @@ class SessionGraph:
         for node in new_nodes:
             op = scratch.get_operation_by_name(node.name)
             check_resource_inputs(op, node.describe())
+            check_input_ranks(op, node.describe())
             node.outputs = [(t.dtype, t.shape) for t in op.outputs]
             for index, (dtype, shape) in enumerate(node.outputs):
                 self._check_static_size(node, index, dtype, shape)
