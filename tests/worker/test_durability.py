@@ -229,3 +229,45 @@ def test_retried_request_applied_once(tmp_path: Any) -> None:
     out = dispatcher.handle("CreateSession", worker_pb2.CreateSessionRequest(
         name="bad name", owner="a").SerializeToString())
     assert out.code == "INVALID_ARGUMENT" and "not valid" in out.message
+
+
+_WRITER = r"""
+import sys, numpy as np, tensorflow as tf
+from gentf_server.core.checkpoints import CheckpointStore
+state = CheckpointStore(sys.argv[1]).open("n2", "alice")
+state.save({"W": tf.constant(np.full(1000, 1.0))}, [1], 1)
+print("committed", flush=True)
+big = tf.constant(np.full(40_000_000, 2.0))  # 320 MB: the write takes a while
+print("writing", flush=True)
+while True:
+    state.save({"W": big}, [1, 2], 2)
+"""
+
+
+def test_a_kill_in_the_middle_of_a_checkpoint_write_leaves_a_usable_one(tmp_path: Any) -> None:
+    """A real process writing a 320 MB checkpoint is SIGKILLed mid-write: the state dir still
+    opens, at a complete checkpoint whose values are exact."""
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    try:
+        assert proc.stdout.readline().strip() == "committed"
+        assert proc.stdout.readline().strip() == "writing"
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    from gentf_server.core.checkpoints import CheckpointStore
+
+    state = CheckpointStore(str(tmp_path)).open("n2", "alice")
+    try:
+        assert state.restored_from
+        value = state.pending["W"]
+        assert value.shape in ((1000,), (40_000_000,))
+        np.testing.assert_array_equal(value, np.full(value.shape, 1.0 if value.size == 1000 else 2.0))
+    finally:
+        state.release()
