@@ -140,7 +140,7 @@ class Dispatcher:
             name: getattr(self, f"_{name}") for name in METHODS}
         assert tuple(METHODS) == METHOD_NAMES
 
-    def handle(self, method: str, request_bytes: bytes) -> Outcome:
+    def handle(self, method: str, request_bytes: bytes | bytearray) -> Outcome:
         """Runs one call; never raises (every failure becomes an Outcome with a status)."""
         classes = METHODS.get(method)
         if classes is None:
@@ -153,7 +153,7 @@ class Dispatcher:
         return outcome
 
     def _handle(self, method: str, classes: tuple[type[Any], type[Any]],
-                request_bytes: bytes) -> Outcome:
+                request_bytes: bytes | bytearray) -> Outcome:
         request = classes[0]()
         try:
             request.ParseFromString(request_bytes)
