@@ -154,3 +154,44 @@ def test_accumulators_and_resets_are_made_on_the_worker(session):
     np.testing.assert_array_equal(runtf(f, get_param_grad_tf_var(f, W)), np.full((200, 100), 2.0))
     runtf(f, f.reset_param_grads_op if hasattr(f, "reset_param_grads_op") else f._reset_op)
     np.testing.assert_array_equal(runtf(f, get_param_grad_tf_var(f, W)), np.zeros_like(w0))
+
+
+def _accumulate_batch(session, f, request_id, grad):
+    """A Generate (kept trace), then the Batch [accumulate(trace, request_id), generate]."""
+    from gentf.v1 import worker_pb2
+    from gentf.wire import fill_tensor
+
+    gen = worker_pb2.GenerateRequest(session_id=session.session_id, function_id=f.function_id,
+                                     keep_trace=True)
+    fill_tensor(gen.args.add(), XS[0])
+    handle = session.call("Generate", gen).trace_handle
+    batch = worker_pb2.BatchRequest(session_id=session.session_id)
+    call = batch.calls.add().accumulate_param_gradients
+    call.function_id, call.trace_handle, call.scale_factor = f.function_id, handle, 1.0
+    call.skip_arg_grads, call.request_id = True, request_id
+    fill_tensor(call.retval_grad, grad)
+    nxt = batch.calls.add().generate
+    nxt.CopyFrom(gen)
+    nxt.session_id = ""
+    return batch
+
+
+def test_a_retried_fused_batch_is_applied_once_and_counts_as_a_change(session, core_session):
+    """A fused Batch carrying request ids, sent twice (a retry after a lost reply), adds its
+    gradient once (the same as a Batch sent once); it marks the session changed, so
+    checkpoints see fused steps."""
+    grad = RNG.normal(size=(6, 3)).astype(np.float32)
+    twice, W2, _, _ = _net(session, "twice")
+    once, W1, _, _ = _net(session, "once")
+    session.flush()
+    changes = core_session.changes
+    fused_before = len(core_session._fused)
+    batch = _accumulate_batch(session, twice, 4242, grad)
+    for _ in range(2):
+        session._transport.call("Batch", batch)
+    assert len(core_session._fused) == fused_before + 1  # the first went fused
+    assert core_session.changes > changes
+    session._transport.call("Batch", _accumulate_batch(session, once, 4343, grad))
+    acc_twice = runtf(twice, get_param_grad_tf_var(twice, W2))
+    assert np.abs(acc_twice).max() > 1e-3
+    np.testing.assert_array_equal(acc_twice, runtf(once, get_param_grad_tf_var(once, W1)))

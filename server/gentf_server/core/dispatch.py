@@ -403,12 +403,17 @@ class Dispatcher:
         if len(request.calls) < 2:
             return None
         calls: list[FusedRequest] = []
+        request_ids: list[int] = []
         try:
             for call in request.calls:
                 kind = call.WhichOneof("call")
                 inner = getattr(call, kind) if kind else None
                 if inner is None or (inner.session_id and inner.session_id != request.session_id):
                     return None
+                if kind in ("accumulate_param_gradients", "run_op") and inner.request_id:
+                    if inner.request_id in session.applied:
+                        return None  # a retry: the call-by-call path applies it at most once
+                    request_ids.append(inner.request_id)
                 if kind == "generate":
                     calls.append(FusedRequest(
                         "generate", inner.function_id, _decode_all(inner.args, "argument"),
@@ -431,6 +436,8 @@ class Dispatcher:
         results = session.run_fused(calls)
         if results is None:
             return None
+        for request_id in request_ids:
+            session.applied.add(request_id)
         reply = worker_pb2.BatchResponse()
         generated = iter(results)
         cap = self.reply_cap

@@ -478,6 +478,8 @@ class Session:
                     if handle and self._transaction is not None:
                         self._transaction.traces.append(handle)
                 out.append((retval, handle))
+            if any(c.kind != "generate" for c in calls):
+                self.changes += 1  # what checkpoints watch
             return out
 
     def _prepare_fused(self, calls: Sequence[FusedRequest]) -> tuple[
