@@ -33,7 +33,7 @@ def small_cap_worker() -> Iterator[Any]:
         yield server
 
 
-def _round_trip(address: str, n: int, scale: float = 0.5) -> None:
+def _round_trip(address: str, n: int, scale: float = 0.5, cap: int = CAP) -> None:
     """A parameter W (n float32) and an argument x (n float32): construct, generate,
     accumulate, update, fetch; every value compared exactly with numpy."""
     rng = np.random.default_rng(n)
@@ -63,7 +63,7 @@ def _round_trip(address: str, n: int, scale: float = 0.5) -> None:
         np.testing.assert_array_equal(runtf(f, acc), np.zeros(n, np.float32))
         calls = sess._transport.calls
         assert calls["PutBlob"] >= 4 and calls["GetBlob"] >= 4, calls
-        assert sess._transport.max_message_bytes == CAP
+        assert sess._transport.max_message_bytes == cap
         sess.close()
 
 
@@ -81,4 +81,4 @@ def test_512_mib_parameter_and_argument():
     from gentf_server.service.server import WorkerConfig, background_server
 
     with background_server(WorkerConfig(port=0, isolation="process")) as server:
-        _round_trip(server.address, 128 << 20)
+        _round_trip(server.address, 128 << 20, cap=server.config.max_message_bytes)
