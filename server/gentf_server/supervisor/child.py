@@ -185,6 +185,8 @@ def _send_blob(conn: socket.socket, dispatcher: Any, request: bytes) -> bool:
     connection broke."""
     outcome, frames = dispatcher.get_blob(request)
     try:
+        if frames is not None:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)  # capped by the kernel
         _sendall_frames(conn, encode_reply(outcome))
         if frames is not None:
             for head, data in frames:

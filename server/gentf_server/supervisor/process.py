@@ -69,6 +69,23 @@ async def _recv_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, n:
     return buf
 
 
+BLOB_SOCKET_BUFFER_BYTES = 4 << 20
+"""Kernel buffer asked for on a blob stream's socket (the kernel caps it at
+net.core.wmem_max/rmem_max): a chunk crosses in a few wakeups of the event loop, not one per
+default-sized buffer (about 200 KiB)."""
+
+
+def _blob_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, BLOB_SOCKET_BUFFER_BYTES)
+        except OSError:
+            pass
+    sock.setblocking(False)
+    return sock
+
+
 class SessionProcess:
     """A child process running ``gentf_server.supervisor.child``; use from one event loop."""
 
@@ -157,8 +174,7 @@ class SessionProcess:
         if not self.alive:
             raise ProcessDied(self.exit_reason or "not running")
         loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.setblocking(False)
+        sock = _blob_socket()
 
         async def exchange() -> Outcome:
             await loop.sock_connect(sock, self.socket_path)
@@ -185,8 +201,7 @@ class SessionProcess:
         if not self.alive:
             raise ProcessDied(self.exit_reason or "not running")
         loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.setblocking(False)
+        sock = _blob_socket()
         try:
             await loop.sock_connect(sock, self.socket_path)
             await loop.sock_sendall(sock, encode_request_header(CONTROL_GET_BLOB, len(request)))
