@@ -215,13 +215,23 @@ class SessionProcess:
             return outcome, None
 
         async def chunks() -> AsyncIterator[bytes]:
+            buffer = bytearray()  # reused for every frame: one copy out of it per chunk
             try:
                 while True:
                     head = await _recv_exactly(loop, sock, FRAME_HEADER.size)
                     (length,) = FRAME_HEADER.unpack(head)
                     if length == 0:
                         return
-                    yield bytes(await _recv_exactly(loop, sock, length))
+                    if len(buffer) < length:
+                        buffer = bytearray(length)
+                    view = memoryview(buffer)[:length]
+                    got = 0
+                    while got < length:
+                        k = await loop.sock_recv_into(sock, view[got:])
+                        if k == 0:
+                            raise ConnectionError("the session process closed the connection")
+                        got += k
+                    yield bytes(view)
             finally:
                 sock.close()
 
