@@ -146,7 +146,7 @@ class _FrameChunk:
             except ValueError:
                 if not self.left:
                     raise
-                prefix += self._read(self.left)  # small fields past the prefix: read it all
+                prefix = prefix + self._read(self.left)  # long fields first: read it all
                 head = parse_chunk(prefix)
             if head.data_end <= len(prefix):  # the whole chunk was in the prefix
                 upload.write(memoryview(prefix)[head.data_start:head.data_end])
