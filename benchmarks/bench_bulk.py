@@ -2,8 +2,9 @@
 bare gRPC raw-bytes stream of the same bytes, and the session process's peak memory.
 
 Usage: python benchmarks/bench_bulk.py [--sizes-mib 64 256] [--repeats 3]
-Up: a feed of N MiB (RunOp with a target, so nothing comes back). Down: a fetch of an N MiB
-variable. Bare gRPC: the same bytes in 4 MiB chunks over a client stream (up) and a server
+Up: a feed of N MiB (RunOp with a target, so nothing comes back: client encoding, the blob,
+decoding and TensorFlow's assign included), and the blob alone (``PutBlob`` of the same
+bytes, the transport's part). Down: a fetch of an N MiB variable. Bare gRPC: the same bytes in 4 MiB chunks over a client stream (up) and a server
 stream (down) of a raw-bytes servicer on loopback. Prints a ratio per size and direction.
 """
 
@@ -54,6 +55,7 @@ def main() -> None:
 
     from gentf import tf
     from gentf.graph import Graph
+    from gentf.wire._blobs import new_blob_id
     from gentf_server.service.server import WorkerConfig, background_server
 
     bare, port = _bare_server()
@@ -72,12 +74,17 @@ def main() -> None:
                 x = tf.placeholder(tf.float32, shape=(n // 4,), name="x")
                 v = tf.Variable(value, name="v")
                 noop = tf.assign(v, x)
-                times: dict[str, list[float]] = {k: [] for k in ("gentf up", "bare up",
-                                                                 "gentf down", "bare down")}
+                times: dict[str, list[float]] = {k: [] for k in (
+                    "gentf up", "gentf blob up", "bare up", "gentf down", "bare down")}
                 for _ in range(args.repeats):  # interleaved
                     t = time.perf_counter()
                     sess.run(noop.op, feed_dict={x: value})
                     times["gentf up"].append(time.perf_counter() - t)
+                    other = tf.Session(server.address, graph=Graph())  # its blob goes with it
+                    t = time.perf_counter()
+                    other._transport.put_blob(other.session_id, new_blob_id(), value)
+                    times["gentf blob up"].append(time.perf_counter() - t)
+                    other.close()
                     t = time.perf_counter()
                     up(raw[i:i + CHUNK] for i in range(0, n, CHUNK))
                     times["bare up"].append(time.perf_counter() - t)
@@ -91,10 +98,10 @@ def main() -> None:
                     times["bare down"].append(time.perf_counter() - t)
                     assert got == n
                 sess.close()
-            for way in ("up", "down"):
+            for way, bare_way in (("up", "up"), ("blob up", "up"), ("down", "down")):
                 g = _mibs(n, min(times[f"gentf {way}"]))
-                b = _mibs(n, min(times[f"bare {way}"]))
-                print(f"{mib:4d} MiB {way:4s}: gentf {g:7.1f} MiB/s  bare gRPC {b:7.1f} MiB/s  "
+                b = _mibs(n, min(times[f"bare {bare_way}"]))
+                print(f"{mib:4d} MiB {way:7s}: gentf {g:7.1f} MiB/s  bare gRPC {b:7.1f} MiB/s  "
                       f"ratio {g / b:.2f}", flush=True)
         hwm = _session_hwm(server)
         if hwm:

@@ -82,3 +82,57 @@ def test_512_mib_parameter_and_argument():
 
     with background_server(WorkerConfig(port=0, isolation="process")) as server:
         _round_trip(server.address, 128 << 20, cap=server.config.max_message_bytes)
+
+
+def test_put_blob_chunks_with_other_fields_arrive_exact(small_cap_worker):
+    """Chunks serialized by protobuf itself, with fields before and after the data (a long
+    one before it, past what the session process reads ahead), land exactly; a stream
+    carrying more than it announced is INVALID_ARGUMENT and leaves the session usable."""
+    import grpc
+    from gentf.v1 import tensor_pb2, worker_pb2
+    from gentf.wire import decode_tensor
+    from gentf.wire._blobs import new_blob_id
+
+    n = 1 << 20  # 4 MiB of float32, sent in four 1 MiB chunks
+    x = np.random.default_rng(7).standard_normal(n, dtype=np.float32)
+    raw = x.tobytes()
+    piece = len(raw) // 4
+    pieces = [raw[i * piece:(i + 1) * piece] for i in range(4)]
+    graph = Graph()
+    with graph.as_default():
+        sess = tf.Session(small_cap_worker.address, graph=graph)
+        xs = tf.placeholder(tf.float32, shape=(n,), name="xs")
+        y = tf.add(xs, xs)
+        np.testing.assert_array_equal(sess.run(y, feed_dict={xs: x}), x + x)  # graph synced
+        transport = sess._transport
+
+        def chunk(**fields: Any) -> bytes:
+            return worker_pb2.BlobChunk(**fields).SerializeToString()
+
+        blob_id = new_blob_id()
+        reply = transport._put(iter([
+            chunk(session_id=sess.session_id, total_bytes=len(raw), blob_id=blob_id,
+                  data=pieces[0]),
+            chunk(session_id="s" * 300) + chunk(data=pieces[1]) + chunk(blob_id="after"),
+            chunk(data=pieces[2]) + chunk(session_id="after the data"),
+            chunk(data=pieces[3]),
+        ]), timeout=60)
+        assert (reply.blob_id, reply.total_bytes) == (blob_id, len(raw))
+        request = worker_pb2.RunOpRequest(session_id=sess.session_id, fetches=[y.name])
+        feed = tensor_pb2.Tensor(dtype=1, shape=[n], blob_id=blob_id)  # DT_FLOAT
+        request.feeds["xs"].CopyFrom(feed)
+        out = transport.call("RunOp", request)
+        assert out.fetched[0].blob_id  # the 4 MiB result came back as a blob too
+        np.testing.assert_array_equal(decode_tensor(out.fetched[0]), x + x)
+
+        with pytest.raises(grpc.RpcError) as failed:
+            transport._put(iter([
+                chunk(session_id=sess.session_id, total_bytes=piece, blob_id=new_blob_id(),
+                      data=pieces[0]),
+                chunk(data=pieces[1]),
+                chunk(data=pieces[2]),
+            ]), timeout=60)
+        assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "more than the announced" in failed.value.details()
+        np.testing.assert_array_equal(sess.run(y, feed_dict={xs: x}), x + x)
+        sess.close()

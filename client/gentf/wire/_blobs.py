@@ -146,11 +146,17 @@ def _read_varint(buf: memoryview, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def parse_chunk(raw: Any) -> BlobChunkHeader:
+def parse_chunk(raw: Any, *, prefix: bool = False) -> BlobChunkHeader:
     """Reads a serialized ``BlobChunk`` without copying its data: the data is
     ``raw[header.data_start:header.data_end]``. Unknown fields are skipped.
 
-    Raises ValueError when the bytes are not a valid ``BlobChunk``.
+    With ``prefix``, ``raw`` may be only the start of the message: parsing stops at a
+    ``data`` field that runs past its end (``data_end`` is then past ``len(raw)``, and the
+    fields after the data, if any, are left unread), so a reader can receive the data
+    straight into its destination.
+
+    Raises ValueError when the bytes are not a valid ``BlobChunk`` (or, with ``prefix``,
+    when they end inside a field other than ``data``).
     """
     buf = memoryview(raw).cast("B")
     out = BlobChunkHeader()
@@ -168,6 +174,9 @@ def parse_chunk(raw: Any) -> BlobChunkHeader:
             length, pos = _read_varint(buf, pos)
             end = pos + length
             if end > n:
+                if prefix and number == 2:
+                    out.data_start, out.data_end = pos, end
+                    return out
                 raise ValueError("a BlobChunk field runs past the end of the message")
             if number == 1:
                 out.session_id = bytes(buf[pos:end]).decode()

@@ -53,11 +53,20 @@ class Upload:
     def write(self, data: memoryview) -> None:
         """Appends ``data``; InvalidArgument when it would run past the announced size."""
         n = data.nbytes
+        self.next_view(n)[:] = data
+        self.written += n
+
+    def next_view(self, n: int) -> memoryview:
+        """The buffer's next ``n`` bytes, to be filled in place (then :meth:`advance`);
+        InvalidArgument when they would run past the announced size."""
         if self.written + n > self.total:
             raise errors.InvalidArgument(
                 f"blob {self.blob_id!r}: the chunks carry more than the announced "
                 f"total_bytes of {self.total:,}")
-        self.view[self.written:self.written + n] = data
+        return self.view[self.written:self.written + n]
+
+    def advance(self, n: int) -> None:
+        """Counts ``n`` bytes filled in place through :meth:`next_view`."""
         self.written += n
 
     def finish(self) -> None:

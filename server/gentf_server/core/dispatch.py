@@ -197,16 +197,30 @@ class Dispatcher:
         return max(1 << 10, min(CHUNK_BYTES, self.max_message_bytes // 2))
 
     def put_blob(self, chunks: Iterable[Any]) -> Outcome:
-        """Serves one ``PutBlob`` stream: ``chunks`` are serialized ``BlobChunk`` messages
-        (buffers), all consumed even after a failure. Never raises."""
+        """Serves one ``PutBlob`` stream, all of it consumed even after a failure; never
+        raises (but a chunk source's own ConnectionError).
+
+        ``chunks``: the first is a serialized ``BlobChunk`` (a buffer); each later one is
+        a buffer too, or a reader with ``receive(upload)`` that writes its chunk's data
+        straight into the upload (``upload.next_view``/``advance``), or drains the chunk
+        when given None, raising ValueError for a malformed chunk."""
         upload = None
         failure: Outcome | None = None
         count = 0
         for raw in chunks:
             count += 1
+            receive = getattr(raw, "receive", None)
             if failure is not None:
+                if receive is not None:
+                    receive(None)
                 continue
             try:
+                if receive is not None:
+                    if upload is None:
+                        receive(None)
+                        raise ValueError("the first chunk must be a buffer")
+                    receive(upload)
+                    continue
                 head = parse_chunk(raw)
                 if upload is None:
                     self.sessions.get(head.session_id)

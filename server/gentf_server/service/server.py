@@ -132,6 +132,8 @@ class WorkerServer:
         except BaseException:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
+            if not self._thread.is_alive():
+                self._loop.close()
             raise
         if self.config.metrics_port is not None:
             self.metrics.bind(
@@ -191,6 +193,8 @@ class WorkerServer:
         self.metrics.close()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()  # its self-pipe sockets too
         log.info("worker stopped")
 
     async def _stop(self, grace_seconds: float) -> None:

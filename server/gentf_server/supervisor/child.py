@@ -21,6 +21,8 @@ import sys
 import threading
 from typing import Any
 
+from gentf.wire._blobs import parse_chunk
+
 from gentf_server.calls import METHOD_NAMES, Outcome
 from gentf_server.supervisor.protocol import (
     CONTROL_GET_BLOB,
@@ -28,7 +30,7 @@ from gentf_server.supervisor.protocol import (
     CONTROL_STATS,
     FRAME_HEADER,
     encode_reply,
-    recv_frames,
+    recv_exactly,
     recv_request,
 )
 
@@ -115,8 +117,78 @@ def _serve_connection(conn: socket.socket, dispatcher: Any) -> None:
 
 
 def _put_chunks(first: bytearray, conn: socket.socket) -> Any:
+    """The chunks of a PutBlob: the first as a buffer, then a reader per frame that
+    receives the chunk's data straight into the upload's buffer."""
     yield first
-    yield from recv_frames(conn)
+    while True:
+        (length,) = FRAME_HEADER.unpack(recv_exactly(conn, FRAME_HEADER.size))
+        if length == 0:
+            return
+        yield _FrameChunk(conn, length)
+
+
+class _FrameChunk:
+    """One chunk frame of a PutBlob still on the socket (``length`` bytes)."""
+
+    __slots__ = ("conn", "left")
+
+    PREFIX_BYTES = 256
+    """Bytes read ahead to find where the chunk's data starts (its small fields)."""
+
+    def __init__(self, conn: socket.socket, length: int) -> None:
+        self.conn = conn
+        self.left = length
+
+    def _read(self, n: int) -> bytearray:
+        data = recv_exactly(self.conn, n)
+        self.left -= n
+        return data
+
+    def receive(self, upload: Any) -> None:
+        """Writes the chunk's data into ``upload`` (``next_view``/``advance``) or, with
+        None, drains it; ValueError for a malformed chunk. The whole frame is read
+        from the socket whatever happens (ConnectionError when the peer goes)."""
+        try:
+            if upload is None:
+                return
+            prefix = self._read(min(self.left, self.PREFIX_BYTES))
+            try:
+                head = parse_chunk(prefix, prefix=True)
+            except ValueError:
+                if not self.left:
+                    raise
+                prefix = prefix + self._read(self.left)  # long fields first: read it all
+                head = parse_chunk(prefix)
+            if head.data_end <= len(prefix):  # the whole chunk was in the prefix
+                upload.write(memoryview(prefix)[head.data_start:head.data_end])
+                return
+            n = head.data_end - head.data_start
+            if head.data_end - len(prefix) > self.left:
+                raise ValueError("a BlobChunk field runs past the end of the message")
+            target = upload.next_view(n)
+            have = len(prefix) - head.data_start
+            target[:have] = memoryview(prefix)[head.data_start:]
+            _recv_into(self.conn, target[have:])
+            self.left -= n - have
+            upload.advance(n)
+            if self.left:
+                parse_chunk(self._read(self.left))  # fields after the data: checked, unused
+        finally:
+            self._drain()
+
+    def _drain(self) -> None:
+        while self.left:
+            self._read(min(self.left, 1 << 20))
+
+
+def _recv_into(conn: socket.socket, view: memoryview) -> None:
+    got = 0
+    n = view.nbytes
+    while got < n:
+        k = conn.recv_into(view[got:])
+        if k == 0:
+            raise ConnectionError("the peer closed the connection")
+        got += k
 
 
 def _send_blob(conn: socket.socket, dispatcher: Any, request: bytes) -> bool:
@@ -124,6 +196,8 @@ def _send_blob(conn: socket.socket, dispatcher: Any, request: bytes) -> bool:
     connection broke."""
     outcome, frames = dispatcher.get_blob(request)
     try:
+        if frames is not None:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)  # capped by the kernel
         _sendall_frames(conn, encode_reply(outcome))
         if frames is not None:
             for head, data in frames:

@@ -112,6 +112,23 @@ async def _recv_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, n:
     return buf
 
 
+BLOB_SOCKET_BUFFER_BYTES = 4 << 20
+"""Kernel buffer asked for on a blob stream's socket (the kernel caps it at
+net.core.wmem_max/rmem_max): a chunk crosses in a few wakeups of the event loop, not one per
+default-sized buffer (about 200 KiB)."""
+
+
+def _blob_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, BLOB_SOCKET_BUFFER_BYTES)
+        except OSError:
+            pass
+    sock.setblocking(False)
+    return sock
+
+
 class SessionProcess:
     """A child process running ``gentf_server.supervisor.child``; use from one event loop."""
 
@@ -201,8 +218,7 @@ class SessionProcess:
         if not self.alive:
             raise ProcessDied(self.exit_reason or "not running")
         loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.setblocking(False)
+        sock = _blob_socket()
 
         async def exchange() -> Outcome:
             await loop.sock_connect(sock, self.socket_path)
@@ -229,8 +245,7 @@ class SessionProcess:
         if not self.alive:
             raise ProcessDied(self.exit_reason or "not running")
         loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.setblocking(False)
+        sock = _blob_socket()
         try:
             await loop.sock_connect(sock, self.socket_path)
             await loop.sock_sendall(sock, encode_request_header(CONTROL_GET_BLOB, len(request)))
@@ -244,13 +259,23 @@ class SessionProcess:
             return outcome, None
 
         async def chunks() -> AsyncIterator[bytes]:
+            buffer = bytearray()  # reused for every frame: one copy out of it per chunk
             try:
                 while True:
                     head = await _recv_exactly(loop, sock, FRAME_HEADER.size)
                     (length,) = FRAME_HEADER.unpack(head)
                     if length == 0:
                         return
-                    yield bytes(await _recv_exactly(loop, sock, length))
+                    if len(buffer) < length:
+                        buffer = bytearray(length)
+                    view = memoryview(buffer)[:length]
+                    got = 0
+                    while got < length:
+                        k = await loop.sock_recv_into(sock, view[got:])
+                        if k == 0:
+                            raise ConnectionError("the session process closed the connection")
+                        got += k
+                    yield bytes(view)
             finally:
                 sock.close()
 
