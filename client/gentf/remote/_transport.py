@@ -30,7 +30,7 @@ from gentf.wire._blobs import (
     new_blob_id,
     parse_chunk,
 )
-from gentf.wire._dtypes import as_dtype
+from gentf.wire._codec import tensor_nbytes
 from gentf.wire._errors import translate_rpc_error
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "IDEMPOTENT_METHODS", "Transport", "retryable"]
@@ -47,19 +47,6 @@ def _take_fetched(blob_id: str) -> Any:
 
 
 add_blob_source(_take_fetched)
-
-
-def _nbytes(t: Any) -> int:
-    """Bytes of a wire tensor's elements from its dtype and shape (content not read)."""
-    if not t.dtype or t.string_val:
-        return 0
-    count = 1
-    for d in t.shape:
-        count *= int(d)
-    try:
-        return count * as_dtype(int(t.dtype)).as_numpy_dtype.itemsize
-    except (ValueError, TypeError, KeyError):
-        return 0
 
 
 def _request_tensors(method: str, request: Any) -> Iterator[Any]:
@@ -250,7 +237,7 @@ class Transport:
         for t in _request_tensors(method, request):
             if t.blob_id:
                 continue
-            n = _nbytes(t)
+            n = tensor_nbytes(t)
             if n < self.blob_threshold and inline + n <= budget:
                 inline += n
                 continue

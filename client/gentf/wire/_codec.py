@@ -17,7 +17,7 @@ from gentf.v1 import tensor_pb2
 from gentf.wire._blobs import take_blob
 from gentf.wire._dtypes import DType, as_dtype
 
-__all__ = ["decode_tensor", "encode_tensor", "fill_tensor"]
+__all__ = ["decode_tensor", "encode_tensor", "fill_tensor", "tensor_nbytes"]
 
 
 def fill_tensor(message: tensor_pb2.Tensor, value: Any, dtype: DType | None = None) -> None:
@@ -45,6 +45,20 @@ def encode_tensor(value: Any, dtype: DType | None = None) -> tensor_pb2.Tensor:
     message = tensor_pb2.Tensor()
     fill_tensor(message, value, dtype)
     return message
+
+
+def tensor_nbytes(message: tensor_pb2.Tensor) -> int:
+    """Bytes of a wire tensor's elements from its dtype and shape, its content unread; 0 for
+    strings and for a dtype or shape that is not valid."""
+    if not message.dtype or message.string_val:
+        return 0
+    count = 1
+    for d in message.shape:
+        count *= int(d)
+    try:
+        return count * as_dtype(int(message.dtype)).as_numpy_dtype.itemsize
+    except (ValueError, TypeError, KeyError):
+        return 0
 
 
 def decode_tensor(message: tensor_pb2.Tensor) -> np.ndarray[Any, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 from gentf.v1 import graph_pb2, tensor_pb2, worker_pb2
-from gentf.wire import WIRE_VERSION, as_dtype, decode_tensor, fill_tensor
+from gentf.wire import WIRE_VERSION, as_dtype, decode_tensor, fill_tensor, tensor_nbytes
 from gentf.wire._blobs import CHUNK_BYTES, blob_threshold, chunk_frames, parse_chunk
 from gentf.wire._errors import FAILED_CALL_KEY, REASON_KEY, TRACE_NOT_FOUND
 from google.protobuf.message import DecodeError
@@ -95,17 +95,6 @@ _WRITING_METHODS = frozenset(("AccumulateParamGradients", "RunOp", "Batch", "Res
 
 _BOUND_KIND = {"generate": "generate", "choice_gradients": "gradients",
                "accumulate_param_gradients": "accumulate", "run_op": "run"}
-
-
-def _tensor_nbytes(t: Any) -> int:
-    """Bytes of a wire tensor's elements, from dtype and shape (its content is not read)."""
-    count = 1
-    for d in t.shape:
-        count *= int(d)
-    try:
-        return count * as_dtype(int(t.dtype)).as_numpy_dtype.itemsize
-    except (ValueError, TypeError, KeyError):
-        return 0
 
 
 def _decode_all(tensors: Any, what: str) -> list[Any]:
@@ -530,7 +519,7 @@ class Dispatcher:
         """Upper bound of a call's reply size known before it runs (None: unknown)."""
         arg_bytes = None
         if kind in ("gradients", "accumulate") and not request.trace_handle:
-            arg_bytes = sum(_tensor_nbytes(t) + 8 * len(t.string_val) for t in request.args)
+            arg_bytes = sum(tensor_nbytes(t) + 8 * len(t.string_val) for t in request.args)
             if any(t.string_val for t in request.args):
                 return None
         return session.static_reply_bytes(kind, request, arg_bytes)
