@@ -271,3 +271,32 @@ def test_a_kill_in_the_middle_of_a_checkpoint_write_leaves_a_usable_one(tmp_path
         np.testing.assert_array_equal(value, np.full(value.shape, 1.0 if value.size == 1000 else 2.0))
     finally:
         state.release()
+
+
+def test_a_new_session_opening_the_name_reattaches_and_restores(worker_dir: str) -> None:
+    """Closing a named session keeps its checkpoint; a new Session (a fresh graph built the same
+    way, as a new process would) opening the name gets every variable back, Adam's slots
+    included: 3 + 3 steps equal 6 uninterrupted ones. Another owner cannot open the name."""
+    worker = Worker(worker_dir, _free_port(), 3600.0)
+    worker.start()
+    try:
+        straight = _model()
+        with straight[0].as_default():
+            plain = tf.Session(worker.address, graph=straight[0], token=ALICE)
+            six = _steps(plain, straight, 6)
+            plain.close()
+        first = _model()
+        with first[0].as_default():
+            sess = tf.Session(worker.address, graph=first[0], token=ALICE, name="again")
+            three = _steps(sess, first, 3)
+            sess.close()
+        second = _model()
+        with second[0].as_default():
+            again = tf.Session(worker.address, graph=second[0], token=ALICE, name="again")
+            np.testing.assert_array_equal(np.asarray(again.run(second[3])), three)
+            np.testing.assert_array_equal(_steps(again, second, 3), six)
+            again.close()
+        with pytest.raises(PermissionDeniedError):
+            tf.Session(worker.address, graph=_model()[0], token=BOB, name="again")
+    finally:
+        worker.kill()
