@@ -169,6 +169,8 @@ def test_killing_one_owners_process_leaves_the_other_exact(iso_worker):
 
 
 def test_a_slow_call_holds_up_no_other_owner(iso_worker):
+    """While one owner's long matmul chain runs, another owner's calls, a CreateSession and a
+    health check all finish before it does."""
     graph = Graph()
     with graph.as_default():
         slow = tf.Session(iso_worker.address, graph=graph, token=TOKEN_A)
@@ -197,6 +199,12 @@ def test_a_slow_call_holds_up_no_other_owner(iso_worker):
     sid = other.call("CreateSession", worker_pb2.CreateSessionRequest()).session_id
     other.call("CloseSession", worker_pb2.CloseSessionRequest(session_id=sid))
     other.close()
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(iso_worker.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="gentf.v1.Worker"), timeout=30).status
+    assert health == health_pb2.HealthCheckResponse.SERVING
     bob_time = time.monotonic() - t0
     finished_first = not done.is_set()
     thread.join(timeout=300)
