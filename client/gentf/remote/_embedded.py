@@ -14,16 +14,11 @@ import time
 
 from gentf.errors import WorkerStartError
 
-__all__ = ["embedded_worker", "embedded_worker_address", "stop_embedded_worker"]
+__all__ = ["embedded_worker", "stop_embedded_worker"]
 
 _LOCK = threading.Lock()
 _STATE: dict[str, object] = {}
 START_TIMEOUT_SECONDS = 300.0
-
-
-def embedded_worker_address() -> str:
-    """``127.0.0.1:PORT`` of this process's embedded worker, starting it if needed."""
-    return embedded_worker()[0]
 
 
 def embedded_worker() -> tuple[str, str]:

@@ -39,7 +39,7 @@ from gentf.wire import WIRE_VERSION, decode_tensor, fill_tensor
 from gentf.wire._dtypes import DType
 from gentf.wire._errors import TraceNotFoundError
 
-__all__ = ["InteractiveSession", "Session", "default_worker_address", "get_default_session",
+__all__ = ["InteractiveSession", "Session", "get_default_session",
            "prepare_value", "session_for_graph"]
 
 
@@ -559,11 +559,6 @@ def default_worker(address: str | None = None, token: str | None = None) -> tupl
     if not address:
         address, token = embedded_worker()
     return address.removeprefix("grpc://"), token
-
-
-def default_worker_address(address: str | None = None) -> str:
-    """The address :func:`default_worker` picks."""
-    return default_worker(address)[0]
 
 
 _BUILDERS: dict[str, Transport] = {}

@@ -231,8 +231,8 @@ class FrontDoor:
             where = f"session {entry.session_id}: " if entry is not None else ""
             consequence = "it goes on in the background"
             if entry is not None and backend is not self.supervisor.inprocess:
-                self.supervisor.lose(entry, f"a {method} call ran over the per-call deadline "
-                                            f"of {deadline:g} s")
+                entry.backend.kill(f"a {method} call ran over the per-call deadline "
+                                   f"of {deadline:g} s")
                 consequence = "the session process running it was stopped; its sessions are lost"
             return Outcome("DEADLINE_EXCEEDED",
                            f"{where}{method} ran over the worker's per-call deadline of "

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import socket
 import struct
-from collections.abc import Iterator
 
 from gentf_server.calls import METHOD_NAMES, STATUS_NAMES, Outcome
 
@@ -32,7 +31,6 @@ __all__ = [
     "encode_reply",
     "encode_request_header",
     "recv_exactly",
-    "recv_frames",
     "recv_request",
 ]
 
@@ -100,10 +98,3 @@ def recv_request(sock: socket.socket) -> tuple[int, bytearray] | None:
     return index, recv_exactly(sock, length)
 
 
-def recv_frames(sock: socket.socket) -> Iterator[bytearray]:
-    """The frames of a blob stream, up to its zero-length end frame."""
-    while True:
-        (length,) = FRAME_HEADER.unpack(recv_exactly(sock, FRAME_HEADER.size))
-        if length == 0:
-            return
-        yield recv_exactly(sock, length)

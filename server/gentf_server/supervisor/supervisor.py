@@ -300,10 +300,6 @@ class Supervisor:
                 and backend.alive):
             self._spawn(self._end_when_idle(backend))
 
-    def lose(self, entry: SessionEntry, reason: str) -> None:
-        """Kills the session's process (a call ran over its deadline); its sessions are lost."""
-        entry.backend.kill(reason)
-
     @property
     def inprocess(self) -> Any:
         """The in-process backend (isolation "none"), else None."""
