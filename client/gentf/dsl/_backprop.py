@@ -463,7 +463,15 @@ def _backprop(
 def accumulate_param_gradients_gen(
     trace: GenTrace, retval_grad: Any, scale_factor: float, track_args: bool = True
 ) -> tuple[Any, ...]:
-    """``arg_grads = accumulate_param_gradients_gen(trace, retval_grad, scale_factor)``."""
+    """``arg_grads = accumulate_param_gradients_gen(trace, retval_grad, scale_factor)``.
+
+    A body whose dataflow is direct is differentiated without autograd (see
+    :mod:`gentf.dsl._direct`); any other body by the autograd replay."""
+    from gentf.dsl._direct import direct_param_gradients  # it builds on this module
+
+    direct = direct_param_gradients(trace, retval_grad, float(scale_factor), track_args)
+    if direct is not None:
+        return direct
     arg_grads, _, _, _ = _backprop(trace, _PARAMS, EmptySelection(), retval_grad,
                                    float(scale_factor), track_args=track_args)
     return arg_grads

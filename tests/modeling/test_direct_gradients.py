@@ -1,0 +1,193 @@
+"""The direct reverse pass (no autograd tape) against the autograd replay, exactly.
+
+``accumulate_param_gradients`` of a ``@gen`` body whose tracked values go straight into
+calls and choices (whole, or plain elements and slices) runs without autograd
+(``gentf.dsl._direct``). Each model here is differentiated both ways (the tape forced by
+turning the direct pass off) and the argument gradients, the callees' accumulated
+parameter gradients and the function's own parameter gradients must agree to 1e-12; a
+body that computes with a tracked value must take the tape, and still be right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+from gentf import (
+    Map,
+    accumulate_param_gradients,
+    categorical,
+    choicemap,
+    gen,
+    generate,
+    get_param_grad,
+    normal,
+    param,
+    zero_param_grad,
+)
+from gentf.dsl import _direct
+from numpy_gen_fn import Linear
+
+TOL = 1e-12
+RNG = np.random.default_rng(7)
+W = RNG.normal(size=(6, 3))
+X = RNG.normal(size=3)
+OBS = RNG.normal(size=6)
+W2 = RNG.normal(size=(6, 3))
+LABELS = RNG.integers(0, 3, 4)
+
+
+def _softmax_rows(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _models(lin: Linear) -> dict[str, tuple[Callable[..., Any], Any]]:
+    """name -> (model, constraints); every model keeps its dataflow direct."""
+
+    @gen
+    def map_normal(x: Any) -> None:
+        y = lin(x) @ "net"
+        Map(normal)(y, 0.5 * np.ones(6)) @ "y"
+
+    @gen
+    def loop_elements(x: Any) -> None:
+        y = lin(x) @ "net"
+        for i in range(4):
+            normal(y[i], 0.5) @ ("y", i)
+        normal(y[4:], np.array([0.5, 0.5])) @ "tail"
+
+    @gen
+    def chained(x: Any) -> None:  # a call's output into another call, then choices
+        y = lin(x) @ "net"
+        z = lin2(y[:3]) @ "net2"
+        Map(normal)(z, np.ones(6)) @ "z"
+
+    @gen(params={"mu": np.zeros(6), "s": 0.7})
+    def with_params(x: Any) -> None:
+        y = lin(x) @ "net"
+        Map(normal)(y, 0.5 * np.ones(6)) @ "y"
+        normal(param("mu"), param("s")) @ "m"
+
+    cm_y = choicemap({"y": {i: OBS[i] for i in range(6)}})
+    constraints = {
+        "map_normal": cm_y,
+        "loop_elements": choicemap({**{("y", i): OBS[i] for i in range(4)}, "tail": OBS[4:]}),
+        "chained": choicemap({"z": {i: OBS[i] for i in range(6)}}),
+        "with_params": choicemap({"y": {i: OBS[i] for i in range(6)}, "m": OBS}),
+    }
+    lin2 = Linear(W2)  # a second network, on y[:3]
+    models = {"map_normal": map_normal, "loop_elements": loop_elements, "chained": chained,
+              "with_params": with_params}
+    return {name: (models[name], constraints[name]) for name in models}
+
+
+def _gradients(name: str, tape: bool, monkeypatch: pytest.MonkeyPatch) -> list[np.ndarray]:
+    lin = Linear(W)
+    model, cm = _models(lin)[name]
+    with monkeypatch.context() as m:
+        if tape:
+            m.setattr(_direct, "direct_param_gradients", lambda *a, **k: None)
+        trace, _ = generate(model, (X,), cm)
+        (xg,) = accumulate_param_gradients(trace, None, 0.3)
+    out = [np.asarray(xg), lin.grad.copy()]
+    for p in model.get_params():
+        out.append(np.asarray(get_param_grad(model, p), dtype=np.float64))
+        zero_param_grad(model, p)
+    return out
+
+
+@pytest.mark.parametrize("name", ["map_normal", "loop_elements", "chained", "with_params"])
+def test_direct_pass_equals_the_tape(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[bool] = []
+    original = _direct.direct_param_gradients
+
+    def watching(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        calls.append(result is not None)
+        return result
+
+    monkeypatch.setattr(_direct, "direct_param_gradients", watching)
+    direct = _gradients(name, False, monkeypatch)
+    assert calls == [True], "the direct pass must serve this model"
+    tape = _gradients(name, True, monkeypatch)
+    assert len(direct) == len(tape)
+    for d, t in zip(direct, tape):
+        assert d.shape == t.shape
+        np.testing.assert_allclose(d, t, rtol=TOL, atol=TOL)
+    assert np.any(direct[1] != 0)  # the network's accumulator moved
+
+
+def test_direct_map_categorical_on_an_argument_against_the_closed_form() -> None:
+    """The digits model's shape, with the probabilities as the model's argument:
+    d/dp sum_i log p[i, y_i] is 1/p at each picked entry, 0 elsewhere."""
+    probs = _softmax_rows(RNG.normal(size=(4, 3)))
+
+    @gen
+    def model(p: Any) -> None:
+        Map(categorical)(p) @ "y"
+
+    trace, _ = generate(model, (probs,), choicemap({"y": {i: int(v) for i, v in enumerate(LABELS)}}))
+    (pg,) = _direct.direct_param_gradients(trace, None, 1.0, True)
+    expected = np.zeros_like(probs)
+    expected[np.arange(4), LABELS] = 1.0 / probs[np.arange(4), LABELS]
+    np.testing.assert_allclose(pg, expected, rtol=1e-12)
+    (pg2,) = accumulate_param_gradients(trace, None, 1.0)
+    np.testing.assert_allclose(pg2, expected, rtol=1e-12)
+
+
+def test_a_body_computing_with_a_tracked_value_takes_the_tape() -> None:
+    lin = Linear(W)
+
+    @gen
+    def model(x: Any) -> None:
+        y = lin(x) @ "net"
+        Map(normal)(2.0 * y, 0.5 * np.ones(6)) @ "y"  # computed: the tape differentiates it
+
+    trace, _ = generate(model, (X,), choicemap({"y": {i: OBS[i] for i in range(6)}}))
+    assert _direct.direct_param_gradients(trace, None, 1.0, True) is None
+    assert model in _direct._NEEDS_TAPE  # not tried again
+    (xg,) = accumulate_param_gradients(trace, None, 1.0)
+    # d/dx sum log N(obs; 2Wx, 0.5) = 2 W^T (obs - 2Wx) / 0.25
+    np.testing.assert_allclose(xg, 2 * W.T @ (OBS - 2 * W @ X) / 0.25, rtol=1e-10)
+    np.testing.assert_allclose(lin.grad, np.outer(2 * (OBS - 2 * W @ X) / 0.25, X), rtol=1e-10)
+
+
+def test_a_body_that_swallows_exceptions_still_takes_the_tape() -> None:
+    lin = Linear(W)
+
+    @gen
+    def model(x: Any) -> None:
+        y = lin(x) @ "net"
+        try:
+            shifted = y + 1.0  # computed with a tracked value inside a broad except
+        except Exception:  # noqa: BLE001 - the point of the test
+            shifted = y
+        Map(normal)(shifted, np.ones(6)) @ "y"
+
+    trace, _ = generate(model, (X,), choicemap({"y": {i: OBS[i] for i in range(6)}}))
+    (xg,) = accumulate_param_gradients(trace, None, 1.0)
+    np.testing.assert_allclose(xg, W.T @ (OBS - W @ X - 1.0), rtol=1e-10)
+    assert model in _direct._NEEDS_TAPE
+
+
+def test_fancy_indexing_takes_the_tape_and_adds_repeats() -> None:
+    lin = Linear(W)
+
+    @gen
+    def model(x: Any) -> None:
+        y = lin(x) @ "net"
+        normal(y[np.array([0, 0, 1])], np.ones(3)) @ "y"  # element 0 twice
+
+    obs = OBS[:3]
+    trace, _ = generate(model, (X,), choicemap({"y": obs}))
+    (xg,) = accumulate_param_gradients(trace, None, 1.0)
+    mu = W @ X
+    r = np.zeros(6)
+    r[0] = (obs[0] - mu[0]) + (obs[1] - mu[0])
+    r[1] = obs[2] - mu[1]
+    np.testing.assert_allclose(xg, W.T @ r, rtol=1e-10)
+    _ = anp
