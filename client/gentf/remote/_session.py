@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -618,11 +619,16 @@ _OPEN_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+_REQUEST_IDS = itertools.count(secrets.randbits(62) | 1)
+"""Request ids: consecutive from a random start (one system call per process, not per call;
+two processes' ranges meet with negligible probability)."""
+
+
 def _give_request_id(method: str, request: Any) -> None:
-    """Gives a changing call (RunOp, AccumulateParamGradients) a random request id, so that
-    a retry is applied once."""
+    """Gives a changing call (RunOp, AccumulateParamGradients) a request id unique to this
+    process, so that a retry is applied once."""
     if method in ("RunOp", "AccumulateParamGradients") and not request.request_id:
-        request.request_id = secrets.randbits(63) | 1
+        request.request_id = next(_REQUEST_IDS)
 
 
 def _rewrite(request: Any, old: str, new: str, functions: Mapping[str, str],

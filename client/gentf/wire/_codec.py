@@ -9,6 +9,7 @@ it with no copy.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -78,7 +79,7 @@ def decode_tensor(message: tensor_pb2.Tensor) -> np.ndarray[Any, Any]:
         return out.reshape(shape)
     npd = d.as_numpy_dtype
     content = take_blob(message.blob_id) if message.blob_id else message.content
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)
     size = memoryview(content).nbytes
     if size != count * npd.itemsize:
         raise ValueError(
