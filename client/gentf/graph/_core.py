@@ -82,11 +82,13 @@ class Operation:
         self.sent = False
 
     def to_node_def(self) -> graph_pb2.NodeDef:
-        """The wire NodeDef of this operation; marks it :attr:`sent` (its name is final)."""
+        """The wire NodeDef of this operation for an ExtendGraph request about to be sent;
+        marks it :attr:`sent` (its name is final). A big initial value is held beside the
+        message (see :func:`gentf.wire.fill_request_tensor`)."""
         self.sent = True
-        return self.node_def()
+        return self.node_def(hold_values=True)
 
-    def node_def(self) -> graph_pb2.NodeDef:
+    def node_def(self, hold_values: bool = False) -> graph_pb2.NodeDef:
         """The wire NodeDef of this operation, without marking it sent."""
         node = graph_pb2.NodeDef(name=self.name, op=self.type, source=self.source)
         node.inputs.extend(t.ref for t in self.inputs)
@@ -94,9 +96,10 @@ class Operation:
         for key, value in self.attrs.items():
             node.attrs[key].CopyFrom(value)
         if self.initial_value is not None:
-            from gentf.wire import fill_tensor
+            from gentf.wire import fill_request_tensor, fill_tensor
 
-            fill_tensor(node.initial_value, self.initial_value)
+            fill = fill_request_tensor if hold_values else fill_tensor
+            fill(node.initial_value, self.initial_value)
         return node
 
     def run(self, feed_dict: Any = None, session: Any = None) -> None:

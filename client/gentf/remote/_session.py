@@ -34,9 +34,10 @@ from gentf.graph._gradients import set_worker_caller
 from gentf.graph._registry import registry
 from gentf.graph._variables import Variable
 from gentf.remote._embedded import embedded_worker
-from gentf.remote._transport import Transport
+from gentf.remote._transport import Transport, request_tensors
 from gentf.v1 import worker_pb2
-from gentf.wire import WIRE_VERSION, decode_tensor, fill_tensor
+from gentf.wire import WIRE_VERSION, decode_tensor, fill_request_tensor
+from gentf.wire._blobs import hold_outgoing, take_outgoing
 from gentf.wire._dtypes import DType
 from gentf.wire._errors import TraceNotFoundError
 
@@ -231,16 +232,20 @@ class Session:
         for a gradient call by trace handle, the trace's arguments (sent instead of the
         handle when the worker session had to be re-created).
         """
-        if self.closed:
-            raise FailedPreconditionError(f"{method}: session {self.session_id} is closed")
-        _give_request_id(method, request)
-        if method not in _BATCH_FIELDS:
-            self.flush()
-            return self._invoke(method, request, trace_args)
-        pending = self._take_pending()
-        if not pending:
-            return self._invoke(method, request, trace_args)
-        return self._send_batch([*pending, (method, request, trace_args)])[-1]
+        try:
+            if self.closed:
+                raise FailedPreconditionError(f"{method}: session {self.session_id} is closed")
+            _give_request_id(method, request)
+            if method not in _BATCH_FIELDS:
+                self.flush()
+                return self._invoke(method, request, trace_args)
+            pending = self._take_pending()
+            if not pending:
+                return self._invoke(method, request, trace_args)
+            return self._send_batch([*pending, (method, request, trace_args)])[-1]
+        except BaseException:
+            self._transport.discard_held(method, request)  # not sent: its held tensors go
+            raise
 
     def _invoke(self, method: str, request: Any, trace_args: Sequence[Any] | None = None) -> Any:
         """One call; for a named session whose worker session is gone (the worker
@@ -306,8 +311,10 @@ class Session:
         if method not in _BATCH_FIELDS:
             raise ValueError(f"{method} cannot be deferred; deferrable: {sorted(_BATCH_FIELDS)}")
         if self.closed:
+            self._transport.discard_held(method, request)
             raise FailedPreconditionError(f"{method}: session {self.session_id} is closed")
         _give_request_id(method, request)
+        _copy_held(method, request)  # the caller may reuse its arrays before this is sent
         with self._pending_lock:
             self._pending.append((method, request, trace_args))
             full = len(self._pending) >= MAX_DEFERRED_CALLS
@@ -504,7 +511,7 @@ class Session:
             self._check_graph(tensor.graph, tensor.name)
             if tensor.op.type != "Placeholder":
                 raise TypeError(f"feed {tensor.name!r} is a {tensor.op.type}; only placeholders can be fed")
-            fill_tensor(request.feeds[tensor.op.name], prepare_value(value, tensor.dtype, tensor.name))
+            fill_request_tensor(request.feeds[tensor.op.name], prepare_value(value, tensor.dtype, tensor.name))
         request.fetches.extend(fetch_names)
         request.targets.extend(dict.fromkeys(targets))
         roots = [self.graph.get_operation_by_name(n.rpartition(":")[0]) for n in fetch_names]
@@ -619,6 +626,14 @@ _OPEN_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+def _copy_held(method: str, request: Any) -> None:
+    """Replaces the held tensors of a deferred request by copies of them."""
+    for t in request_tensors(method, request):
+        data = take_outgoing(t.blob_id) if t.blob_id else None
+        if data is not None:
+            t.blob_id = hold_outgoing(data.copy())
+
+
 _REQUEST_IDS = itertools.count(secrets.randbits(62) | 1)
 """Request ids: consecutive from a random start (one system call per process, not per call;
 two processes' ranges meet with negligible probability)."""
@@ -675,7 +690,7 @@ def _resend_arguments(request: Any, args: Sequence[Any] | None) -> bool:
     request.trace_handle = 0
     del request.args[:]
     for a in args:
-        fill_tensor(request.args.add(), a)
+        fill_request_tensor(request.args.add(), a)
     return True
 
 

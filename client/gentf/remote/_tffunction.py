@@ -26,7 +26,7 @@ from gentf.graph._ops import group
 from gentf.graph._variables import Variable
 from gentf.remote._session import Session, get_default_session, prepare_value
 from gentf.v1 import worker_pb2
-from gentf.wire import decode_tensor, fill_tensor
+from gentf.wire import decode_tensor, fill_request_tensor
 from gentf.wire._dtypes import DType, as_dtype
 from gentf.wire._errors import TraceNotFoundError
 
@@ -156,7 +156,7 @@ class TFFunction(GenerativeFunction):
         request = worker_pb2.GenerateRequest(session_id=self.session.session_id,
                                              function_id=self.function_id, keep_trace=keep)
         for a in args:
-            fill_tensor(request.args.add(), a)
+            fill_request_tensor(request.args.add(), a)
         released = self.session.take_released_traces()
         if released:
             request.release_trace_handles.extend(released)
@@ -175,16 +175,16 @@ class TFFunction(GenerativeFunction):
         request = worker_pb2.GradientRequest(session_id=self.session.session_id,
                                              function_id=self.function_id,
                                              trace_handle=handle, scale_factor=scale)
-        fill_tensor(request.retval_grad, grad)
+        fill_request_tensor(request.retval_grad, grad)
         if not handle:
             for a in trace.get_args():
-                fill_tensor(request.args.add(), a)
+                fill_request_tensor(request.args.add(), a)
         try:
             reply = self.session.call(method, request, trace_args=trace.get_args())
         except TraceNotFoundError:
             request.trace_handle = 0
             for a in trace.get_args():
-                fill_tensor(request.args.add(), a)
+                fill_request_tensor(request.args.add(), a)
             reply = self.session.call(method, request)
         return tuple(decode_tensor(t) for t in reply.arg_grads)
 
@@ -282,10 +282,10 @@ class TFFunction(GenerativeFunction):
         request = worker_pb2.GradientRequest(function_id=self.function_id,
                                              trace_handle=handle,
                                              scale_factor=float(scale_factor), skip_arg_grads=True)
-        fill_tensor(request.retval_grad, grad)
+        fill_request_tensor(request.retval_grad, grad)
         if not handle:
             for a in trace.get_args():
-                fill_tensor(request.args.add(), a)
+                fill_request_tensor(request.args.add(), a)
         self.session.defer("AccumulateParamGradients", request, trace_args=trace.get_args())
 
     def has_argument_grads(self) -> tuple[bool, ...]:

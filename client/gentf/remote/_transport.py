@@ -27,13 +27,16 @@ from gentf.wire._blobs import (
     add_blob_source,
     blob_threshold,
     chunk_frames,
+    hold_outgoing,
     new_blob_id,
     parse_chunk,
+    take_outgoing,
 )
 from gentf.wire._codec import tensor_nbytes
 from gentf.wire._errors import translate_rpc_error
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "IDEMPOTENT_METHODS", "Transport", "retryable"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "IDEMPOTENT_METHODS", "Transport", "request_tensors",
+           "retryable"]
 
 DEFAULT_MAX_MESSAGE_BYTES = 256 << 20
 
@@ -49,8 +52,9 @@ def _take_fetched(blob_id: str) -> Any:
 add_blob_source(_take_fetched)
 
 
-def _request_tensors(method: str, request: Any) -> Iterator[Any]:
-    """The tensors of a request that may travel as blobs."""
+def request_tensors(method: str, request: Any) -> Iterator[Any]:
+    """The tensors of a request that may travel as blobs (or be held; see
+    :func:`gentf.wire.fill_request_tensor`)."""
     if method == "Generate":
         yield from request.args
     elif method in ("ChoiceGradients", "AccumulateParamGradients"):
@@ -63,7 +67,7 @@ def _request_tensors(method: str, request: Any) -> Iterator[Any]:
         for call in request.calls:
             kind = call.WhichOneof("call")
             if kind is not None:
-                yield from _request_tensors(
+                yield from request_tensors(
                     {"generate": "Generate", "run_op": "RunOp"}.get(kind, "ChoiceGradients"),
                     getattr(call, kind))
     elif method == "ExtendGraph":
@@ -211,14 +215,17 @@ class Transport:
                 if (repeat and exc.code() == grpc.StatusCode.UNAVAILABLE
                         and left > delay):
                     for tensor, data in moved:  # a blob is used once: send it again
-                        tensor.blob_id = ""
-                        tensor.content = data
+                        tensor.content = b""
+                        tensor.blob_id = hold_outgoing(data)
                     time.sleep(delay * random.uniform(0.5, 1.0))
                     delay = min(2 * delay, 2.0)
                     budget = max(deadline - time.monotonic(), 0.001)
                     continue
                 lookup = None if self.graph is None else self._node
                 raise translate_rpc_error(exc, method, lookup) from exc
+            except BaseException:
+                self.discard_held(method, request)
+                raise
 
     @property
     def _chunk_bytes(self) -> int:
@@ -226,28 +233,43 @@ class Transport:
 
     def _send_blobs(self, method: str, request: Any,
                     timeout: float | None) -> list[tuple[Any, Any]]:
-        """Moves each big tensor of ``request`` into a blob sent ahead with PutBlob; returns
-        the (tensor, bytes) moved."""
+        """Moves each big tensor of ``request`` into a blob sent ahead with PutBlob, and puts
+        each small held tensor (see :func:`gentf.wire.fill_request_tensor`) inline; returns
+        the (tensor, buffer) sent as blobs."""
         moved: list[tuple[Any, Any]] = []
         if method not in ("Generate", "ChoiceGradients", "AccumulateParamGradients", "RunOp",
                           "Batch", "ExtendGraph"):
             return moved
         budget = self.max_message_bytes // 2
         inline = 0
-        for t in _request_tensors(method, request):
-            if t.blob_id:
-                continue
+        for t in request_tensors(method, request):
+            held = take_outgoing(t.blob_id) if t.blob_id else None
+            if t.blob_id and held is None:
+                continue  # a blob already sent
             n = tensor_nbytes(t)
             if n < self.blob_threshold and inline + n <= budget:
                 inline += n
+                if held is not None:
+                    t.blob_id = ""
+                    t.content = held.tobytes()
                 continue
-            data = t.content  # read once
-            t.content = b""
+            if held is not None:
+                data = held
+            else:
+                data = t.content  # read once
+                t.content = b""
             t.blob_id = new_blob_id()
             moved.append((t, data))
             self.put_blob(request.session_id, t.blob_id, data, timeout)
             self.calls["PutBlob"] += 1
         return moved
+
+    def discard_held(self, method: str, request: Any) -> None:
+        """Lets go of the held tensors of a request that will not be sent (see
+        :func:`gentf.wire.fill_request_tensor`)."""
+        for t in request_tensors(method, request):
+            if t.blob_id:
+                take_outgoing(t.blob_id)
 
     def put_blob(self, session_id: str, blob_id: str, data: Any,
                  timeout: float | None = None) -> None:

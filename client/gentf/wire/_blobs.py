@@ -24,9 +24,11 @@ __all__ = [
     "add_blob_source",
     "blob_threshold",
     "chunk_frames",
+    "hold_outgoing",
     "new_blob_id",
     "parse_chunk",
     "take_blob",
+    "take_outgoing",
 ]
 
 CHUNK_BYTES = 4 << 20
@@ -77,6 +79,26 @@ def take_blob(blob_id: str) -> Any:
             return buf
     raise ValueError(f"blob {blob_id!r} is not on this side of the wire (never sent, "
                      "already used by another call, or freed with its session)")
+
+
+_outgoing: dict[str, Any] = {}
+_outgoing_lock = threading.Lock()
+
+
+def hold_outgoing(data: Any) -> str:
+    """Holds ``data`` (a contiguous buffer: a request tensor's elements) until the call that
+    carries it is sent; returns the blob id the tensor names it by. The transport sends it
+    as a blob (or inline) straight from this buffer, with no copy into the message."""
+    blob_id = new_blob_id()
+    with _outgoing_lock:
+        _outgoing[blob_id] = data
+    return blob_id
+
+
+def take_outgoing(blob_id: str) -> Any:
+    """The buffer held for ``blob_id`` (no longer held), or None when none is."""
+    with _outgoing_lock:
+        return _outgoing.pop(blob_id, None)
 
 
 def _varint(n: int) -> bytes:

@@ -15,10 +15,15 @@ from typing import Any
 import numpy as np
 
 from gentf.v1 import tensor_pb2
-from gentf.wire._blobs import take_blob
+from gentf.wire._blobs import hold_outgoing, take_blob
 from gentf.wire._dtypes import DType, as_dtype
 
-__all__ = ["decode_tensor", "encode_tensor", "fill_tensor", "tensor_nbytes"]
+__all__ = ["HELD_TENSOR_BYTES", "decode_tensor", "encode_tensor", "fill_request_tensor",
+           "fill_tensor", "tensor_nbytes"]
+
+HELD_TENSOR_BYTES = 1 << 20
+"""A request tensor of at least this many bytes is held beside its message
+(:func:`fill_request_tensor`) rather than copied into it."""
 
 
 def fill_tensor(message: tensor_pb2.Tensor, value: Any, dtype: DType | None = None) -> None:
@@ -39,6 +44,25 @@ def fill_tensor(message: tensor_pb2.Tensor, value: Any, dtype: DType | None = No
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("<"))
     message.content = np.ascontiguousarray(arr).tobytes()
+
+
+def fill_request_tensor(message: tensor_pb2.Tensor, value: Any,
+                        dtype: DType | None = None) -> None:
+    """:func:`fill_tensor` for a tensor of a request the client is about to send: a numeric
+    tensor of at least :data:`HELD_TENSOR_BYTES` keeps its elements in a held buffer
+    (:func:`gentf.wire._blobs.hold_outgoing`) named by ``blob_id``, which the transport
+    sends as a blob, or inline, without copying it into the message first."""
+    arr = _as_array(value, dtype)
+    d = as_dtype(arr.dtype) if dtype is None else dtype
+    if d.name == "string" or arr.nbytes < HELD_TENSOR_BYTES:
+        fill_tensor(message, arr, dtype)
+        return
+    if arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    message.dtype = d.enum  # type: ignore[assignment]
+    message.shape[:] = arr.shape
+    message.content = b""
+    message.blob_id = hold_outgoing(np.ascontiguousarray(arr).reshape(-1).view(np.uint8))
 
 
 def encode_tensor(value: Any, dtype: DType | None = None) -> tensor_pb2.Tensor:
