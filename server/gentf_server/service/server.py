@@ -66,6 +66,11 @@ class WorkerConfig:
     """``--logical-cpus``: split the CPU into this many logical devices (0: leave it whole)."""
     require_gpu: bool = False
     """``--gpus required``: a session process without a GPU fails to start."""
+    max_batch_delay_us: int = 0
+    """``--max-batch-delay-us``: how long a call of a batched function waits for others to
+    merge with (0: the dynamic batcher is off; see ``core.batcher``)."""
+    max_batch_rows: int = 1024
+    """``--max-batch-rows``: the most rows one merged call takes."""
 
     def child_config(self) -> dict[str, Any]:
         """The configuration a session process gets."""
@@ -81,6 +86,8 @@ class WorkerConfig:
             "checkpoint_seconds": self.checkpoint_seconds,
             "devices": {"strategy": self.strategy, "logical_cpus": self.logical_cpus,
                         "require_gpu": self.require_gpu},
+            "batching": {"max_delay_us": self.max_batch_delay_us,
+                         "max_rows": self.max_batch_rows},
         }
 
 

@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                               max_sessions=config["max_sessions"], limits=limits, store=store)
     _SESSIONS.append(sessions)
     dispatcher = Dispatcher(sessions, config["max_message_bytes"],
-                            config.get("max_reply_bytes"))
+                            config.get("max_reply_bytes"), batching=config.get("batching"))
     sessions.start_reaper()
     sessions.start_checkpointer()
 

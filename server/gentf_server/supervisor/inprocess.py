@@ -46,7 +46,8 @@ class InProcessBackend:
             if config.get("state_dir") else None)
         self.manager.start_checkpointer()
         self.dispatcher = Dispatcher(self.manager, config["max_message_bytes"],
-                                     config.get("max_reply_bytes"))
+                                     config.get("max_reply_bytes"),
+                                     batching=config.get("batching"))
         self.sessions: set[str] = set()
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gentf-call")
 
