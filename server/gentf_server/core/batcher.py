@@ -63,7 +63,8 @@ _PEAK_WINDOW = 0.25
 _FORGET_AFTER = 30.0
 """Seconds after which an unused queue (its concurrency history) is dropped."""
 
-_PENDING, _DONE, _ALONE = 0, 1, 2
+_PENDING, _TAKEN, _DONE, _ALONE = 0, 1, 2, 3
+"""A call's state: waiting, in a batch being run, answered, to run alone."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,8 +265,8 @@ class Batcher:
             queue.pending.append(entry)
             queue.arrive(now)
             self._cond.notify_all()
-            while entry.state == _PENDING:
-                if not queue.leading:
+            while entry.state in (_PENDING, _TAKEN):
+                if entry.state == _PENDING and not queue.leading:
                     queue.leading = lead = True
                     break
                 self._cond.wait()
@@ -291,17 +292,17 @@ class Batcher:
         """Waits for the window to close, takes the session's lock and the batch, runs it;
         every call of the batch not answered then runs alone."""
         policy = self.policy
-        with self._cond:
-            while True:
-                oldest = min(e.arrived for e in queue.pending)
-                remaining = oldest + self._delay - time.monotonic()
-                rows = sum(e.rows for e in queue.pending)
-                if (remaining <= 0 or rows >= policy.max_rows
-                        or len(queue.pending) + queue.running >= queue.expected()):
-                    break
-                self._cond.wait(remaining)
         batch: list[_Entry] = []
         try:
+            with self._cond:
+                while True:
+                    oldest = min(e.arrived for e in queue.pending)
+                    remaining = oldest + self._delay - time.monotonic()
+                    rows = sum(e.rows for e in queue.pending)
+                    if (remaining <= 0 or rows >= policy.max_rows
+                            or len(queue.pending) + queue.running >= queue.expected()):
+                        break
+                    self._cond.wait(remaining)
             with session._call():  # FailedPrecondition when closed: everyone runs alone
                 with self._cond:
                     batch = self._take(queue, me)
@@ -322,7 +323,7 @@ class Batcher:
                     self.batches += 1
                     self.batched_calls += merged
                 for e in batch:
-                    if e.state == _PENDING:
+                    if e.state in (_PENDING, _TAKEN):
                         e.state = _ALONE
                 self._cond.notify_all()
 
@@ -339,6 +340,8 @@ class Batcher:
                 rest.append(e)
         queue.pending = rest
         queue.leading = False
+        for e in batch:
+            e.state = _TAKEN
         if len(batch) > 1:
             queue.running += len(batch)
         self._cond.notify_all()
