@@ -143,10 +143,13 @@ class WorkerServer:
                 self._loop.close()
             raise
         if self.config.metrics_port is not None:
+            def stats(key: str) -> float:
+                return float(self._run(self.supervisor.stats(), 10)[key])
+
             self.metrics.bind(
                 lambda: float(self.supervisor.session_count()),
                 lambda: float(self.supervisor.process_count()),
-                lambda: float(self._run(self.supervisor.stats(), 10)["trace_bytes"]))
+                lambda: stats("trace_bytes"), stats)
             self.metrics_port = self.metrics.serve(self.config.metrics_port, self.config.host)
             log.info("metrics on http://%s:%d/metrics", self.config.host, self.metrics_port)
         log.info("gentf worker listening on %s (%s, isolation %s)", self.address,
