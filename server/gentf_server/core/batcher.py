@@ -303,8 +303,6 @@ class Batcher:
                             or len(queue.pending) + queue.running >= queue.expected()):
                         break
                     self._cond.wait(remaining)
-                if queue.pending == [me] and not queue.running:
-                    return  # alone, nothing running to wait behind: the normal path, now
             with session._call():  # FailedPrecondition when closed: everyone runs alone
                 with self._cond:
                     batch = self._take(queue, me)
