@@ -79,6 +79,7 @@ class Mlp:
             hidden = tf.tanh(tf.add(tf.matmul(xs, v["W1"]), v["b1"]))
             out = tf.add(tf.matmul(hidden, v["W2"]), v["b2"])
             self.params = [v["W1"], v["b1"], v["W2"], v["b2"]]
+            self.w1_value = tf.identity(v["W1"], name="W1_value")
             self.net = TFFunction(self.params, [xs], out, self.sess, batched=True)
             self.reset = reset_param_grads_tf_op(self.net)
 
@@ -239,6 +240,34 @@ def test_mismatched_shapes_and_bad_values_stay_with_their_caller(batching_worker
                     np.testing.assert_array_equal(got, table_value[arg])
         finally:
             sess.close()
+
+
+def test_batches_in_transactions_run_beside_merged_calls(batching_worker: Any, mlp: Mlp) -> None:
+    """A Batch whose reply size is unknown holds the session's lock for all its calls (a
+    transaction): its Generate is never merged, and nothing deadlocks while other callers'
+    calls of the same function are merged."""
+    from gentf.v1 import worker_pb2
+    from gentf.wire import decode_tensor, fill_tensor
+
+    np.testing.assert_array_equal(runtf(mlp.net, mlp.w1_value), mlp.init["W1"])  # shipped
+    transport = mlp.sess._transport
+
+    def call(i: int) -> np.ndarray:
+        xs, _ = _inputs(i)
+        if i % 4:
+            return mlp.net(xs)  # type: ignore[no-any-return]
+        request = worker_pb2.BatchRequest(session_id=mlp.sess.session_id)
+        gen = request.calls.add().generate
+        gen.function_id = mlp.net.function_id
+        fill_tensor(gen.args.add(), xs)
+        request.calls.add().run_op.fetches.append(mlp.w1_value.name)  # with a fetch: not fused
+        reply = transport.call("Batch", request)
+        np.testing.assert_array_equal(decode_tensor(reply.results[1].run_op.fetched[0]),
+                                      mlp.init["W1"])
+        return decode_tensor(reply.results[0].generate.retval)  # type: ignore[no-any-return]
+
+    for i, out in enumerate(_concurrently(call, 16)):
+        np.testing.assert_allclose(out, _reference(mlp.init, *_inputs(i))[0], rtol=RTOL)
 
 
 # ---- the command line: a worker with session processes ----------------------------------
