@@ -58,3 +58,25 @@ def test_bench_step_quick_prints_every_contender(tmp_path: Path) -> None:
     # The echo carries exactly the bytes gentf's one-round-trip step sent and received.
     (method, request, reply), = softmax["wire_bytes"]["step_1rt"]
     assert method == "Batch" and request > 100 * 784 * 4 and reply > 100 * 10 * 4
+
+
+@pytest.mark.slow
+def test_bench_batcher_quick_prints_both_rates(tmp_path: Path) -> None:
+    """benchmarks/bench_batcher.py: finite calls/s with and without the dynamic batcher, and
+    with 4 concurrent callers at least one merged call."""
+    out_json = tmp_path / "batcher.json"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "client"), str(ROOT / "server"), env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_batcher.py"), "--callers", "1,4",
+         "--seconds", "0.5", "--delay-us", "20000", "--json", str(out_json)],
+        capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(r"^\s+4\s+\d+\s+\d+\s+[\d.]+\s+[\d.]+$", proc.stdout, re.MULTILINE), proc.stdout
+    points = json.loads(out_json.read_text())["points"]
+    assert [p["callers"] for p in points] == [1, 4]
+    for p in points:
+        assert math.isfinite(p["off_calls_per_s"]) and p["off_calls_per_s"] > 0
+        assert math.isfinite(p["on_calls_per_s"]) and p["on_calls_per_s"] > 0
+    assert points[1]["merged_calls"] >= 2

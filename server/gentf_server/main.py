@@ -95,6 +95,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     dist.add_argument("--gpus", choices=["auto", "required"], default="auto",
                       help="'required': a session process that finds no GPU refuses to start "
                            "(default 'auto': use GPUs when there are any, and say when not)")
+    bat = p.add_argument_group("dynamic batching")
+    bat.add_argument("--max-batch-delay-us", type=int, default=0,
+                     help="merge concurrent calls of one batched=True function of a session "
+                          "into one TensorFlow call, a call waiting at most this many "
+                          "microseconds for others (default 0: off)")
+    bat.add_argument("--max-batch-rows", type=int, default=1024,
+                     help="the most rows one merged call takes; a call with more runs on its "
+                          "own (default 1024)")
     p.add_argument("--threads", type=int, default=8,
                    help="call threads of the in-process backend (--isolation none; default 8)")
     p.add_argument("--log-level", default=os.environ.get("GENTF_LOG_LEVEL", "INFO"),
@@ -131,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
               "both --token-file and --tls-cert/--tls-key: any client on the network could run "
               "programs on this host. Give both, or pass --insecure to accept the risk.",
               file=sys.stderr)
+        return 2
+    if args.max_batch_delay_us < 0 or args.max_batch_rows < 1:
+        print("gentf-worker: --max-batch-delay-us must be 0 or more and --max-batch-rows 1 "
+              "or more", file=sys.stderr)
         return 2
     if args.logical_cpus < 0:
         print("gentf-worker: --logical-cpus must be 0 or more", file=sys.stderr)
@@ -178,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         call_deadline_seconds=args.call_deadline_seconds, metrics_port=args.metrics_port,
         limits=limits, log_level=args.log_level, state_dir=state_dir,
         checkpoint_seconds=args.checkpoint_seconds, strategy=args.strategy,
-        logical_cpus=args.logical_cpus, require_gpu=args.gpus == "required"))
+        logical_cpus=args.logical_cpus, require_gpu=args.gpus == "required",
+        max_batch_delay_us=args.max_batch_delay_us, max_batch_rows=args.max_batch_rows))
     try:
         server.start()
     except OSError as exc:

@@ -30,6 +30,7 @@ from google.protobuf.message import DecodeError
 from gentf_server import __version__
 from gentf_server.calls import METHOD_NAMES, Outcome
 from gentf_server.core import errors
+from gentf_server.core.batcher import Batcher, BatchPolicy
 from gentf_server.core.blobs import BlobStore
 from gentf_server.core.convert import shape_from_tf
 from gentf_server.core.gradients import add_gradients
@@ -111,7 +112,8 @@ class Dispatcher:
     """Serves ``gentf.v1.Worker`` calls as bytes on a :class:`SessionManager`."""
 
     def __init__(self, sessions: SessionManager, max_message_bytes: int,
-                 max_reply_bytes: int | None = None, max_blob_bytes: int | None = None) -> None:
+                 max_reply_bytes: int | None = None, max_blob_bytes: int | None = None,
+                 batching: Any = None) -> None:
         self.sessions = sessions
         self.max_message_bytes = max_message_bytes
         self.max_reply_bytes = (1 << 62) if max_reply_bytes is None else max_reply_bytes
@@ -124,6 +126,9 @@ class Dispatcher:
         """The sessions' blobs (``--max-blob-mb`` per session)."""
         self.blob_threshold = blob_threshold(max_message_bytes)
         """Reply tensors of at least this many bytes are left in blobs."""
+        self.batcher = Batcher(BatchPolicy.from_config(batching))
+        """Merges concurrent calls of batched functions (``batching``: its configuration,
+        ``{"max_delay_us": N, "max_rows": M}``; None: off)."""
         self._call = threading.local()
         self._handlers: dict[str, Callable[[Any], Any]] = {
             name: getattr(self, f"_{name}") for name in METHODS}
@@ -552,7 +557,8 @@ class Dispatcher:
         args = _decode_all(request.args, "argument")
         for released in request.release_trace_handles:
             session.drop_trace(released)
-        retval, handle = session.generate(request.function_id, args, request.keep_trace)
+        retval, handle = self.batcher.generate(session, request.function_id, args,
+                                               request.keep_trace)
         reply = worker_pb2.GenerateResponse(trace_handle=handle)
         what = f"the return value of function {request.function_id}"
         try:
@@ -580,16 +586,19 @@ class Dispatcher:
             raise errors.InvalidArgument("retval_grad is required")
         (grad,) = _decode_all([request.retval_grad], "retval_grad")
         request_id = request.request_id if scale is not None else 0
-        with session.locked():
-            if request_id and request_id in session.applied:
-                # applied before (its reply was lost): argument gradients only
-                if request.skip_arg_grads:
-                    return worker_pb2.GradientResponse()
-                scale = None
-            grads = session.gradients(request.function_id, request.trace_handle, args, grad,
-                                      scale, skip_arg_grads=scale is not None
-                                      and request.skip_arg_grads)
-            session.applied.add(request_id)
+        grads = self.batcher.gradients(session, request.function_id, request.trace_handle, args,
+                                       grad, scale, request.skip_arg_grads, request_id)
+        if grads is None:  # not merged with other callers' calls
+            with session.locked():
+                if request_id and request_id in session.applied:
+                    # applied before (its reply was lost): argument gradients only
+                    if request.skip_arg_grads:
+                        return worker_pb2.GradientResponse()
+                    scale = None
+                grads = session.gradients(request.function_id, request.trace_handle, args, grad,
+                                          scale, skip_arg_grads=scale is not None
+                                          and request.skip_arg_grads)
+                session.applied.add(request_id)
         reply = worker_pb2.GradientResponse()
         size = sum(self._fill(session, reply.arg_grads.add(), g) for g in grads)
         if size + 64 > self.reply_cap:  # (an accumulation is undone by the caller's _guarded)

@@ -26,6 +26,13 @@ class WorkerMetrics:
         self.trace_bytes = Gauge("gentf_kept_trace_bytes",
                                  "Bytes of trace arguments kept by all sessions",
                                  registry=self.registry)
+        self.batched_calls = Gauge(
+            "gentf_batched_calls_total", "Calls answered from a merged TensorFlow call by the "
+            "dynamic batcher (--max-batch-delay-us), over the live session processes",
+            registry=self.registry)
+        self.batches = Gauge(
+            "gentf_merged_batches_total", "Merged TensorFlow calls the dynamic batcher ran, "
+            "over the live session processes", registry=self.registry)
         self.restarts = Counter("gentf_session_process_restarts",
                                 "Session processes that died with sessions in them (crash, OOM "
                                 "kill, deadline)", registry=self.registry)
@@ -36,11 +43,16 @@ class WorkerMetrics:
         self.latency.labels(method).observe(seconds)
 
     def bind(self, sessions: Callable[[], float], processes: Callable[[], float],
-             trace_bytes: Callable[[], float]) -> None:
-        """Reads the gauges from these functions at every scrape."""
+             trace_bytes: Callable[[], float],
+             stats: Callable[[str], float] | None = None) -> None:
+        """Reads the gauges from these functions at every scrape (``stats(key)``: the
+        batcher's ``batched_calls`` and ``batches``)."""
         self.sessions.set_function(sessions)
         self.processes.set_function(processes)
         self.trace_bytes.set_function(trace_bytes)
+        if stats is not None:
+            self.batched_calls.set_function(lambda: stats("batched_calls"))
+            self.batches.set_function(lambda: stats("batches"))
 
     def serve(self, port: int, host: str) -> int:
         """Serves ``/metrics`` over HTTP; returns the bound port."""

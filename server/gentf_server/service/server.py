@@ -66,6 +66,11 @@ class WorkerConfig:
     """``--logical-cpus``: split the CPU into this many logical devices (0: leave it whole)."""
     require_gpu: bool = False
     """``--gpus required``: a session process without a GPU fails to start."""
+    max_batch_delay_us: int = 0
+    """``--max-batch-delay-us``: how long a call of a batched function waits for others to
+    merge with (0: the dynamic batcher is off; see ``core.batcher``)."""
+    max_batch_rows: int = 1024
+    """``--max-batch-rows``: the most rows one merged call takes."""
 
     def child_config(self) -> dict[str, Any]:
         """The configuration a session process gets."""
@@ -81,6 +86,8 @@ class WorkerConfig:
             "checkpoint_seconds": self.checkpoint_seconds,
             "devices": {"strategy": self.strategy, "logical_cpus": self.logical_cpus,
                         "require_gpu": self.require_gpu},
+            "batching": {"max_delay_us": self.max_batch_delay_us,
+                         "max_rows": self.max_batch_rows},
         }
 
 
@@ -136,10 +143,13 @@ class WorkerServer:
                 self._loop.close()
             raise
         if self.config.metrics_port is not None:
+            def stats(key: str) -> float:
+                return float(self._run(self.supervisor.stats(), 10)[key])
+
             self.metrics.bind(
                 lambda: float(self.supervisor.session_count()),
                 lambda: float(self.supervisor.process_count()),
-                lambda: float(self._run(self.supervisor.stats(), 10)["trace_bytes"]))
+                lambda: stats("trace_bytes"), stats)
             self.metrics_port = self.metrics.serve(self.config.metrics_port, self.config.host)
             log.info("metrics on http://%s:%d/metrics", self.config.host, self.metrics_port)
         log.info("gentf worker listening on %s (%s, isolation %s)", self.address,

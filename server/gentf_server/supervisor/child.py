@@ -98,7 +98,8 @@ def _serve_connection(conn: socket.socket, dispatcher: Any) -> None:
                     return
                 continue
             if index == CONTROL_STATS:
-                outcome = Outcome("OK", reply=json.dumps(_stats(dispatcher.sessions)).encode())
+                stats = {**_stats(dispatcher.sessions), **dispatcher.batcher.stats()}
+                outcome = Outcome("OK", reply=json.dumps(stats).encode())
             elif index == CONTROL_PUT_BLOB:
                 try:
                     outcome = dispatcher.put_blob(_put_chunks(payload, conn))
@@ -260,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                               max_sessions=config["max_sessions"], limits=limits, store=store)
     _SESSIONS.append(sessions)
     dispatcher = Dispatcher(sessions, config["max_message_bytes"],
-                            config.get("max_reply_bytes"))
+                            config.get("max_reply_bytes"), batching=config.get("batching"))
     sessions.start_reaper()
     sessions.start_checkpointer()
 

@@ -46,7 +46,8 @@ class InProcessBackend:
             if config.get("state_dir") else None)
         self.manager.start_checkpointer()
         self.dispatcher = Dispatcher(self.manager, config["max_message_bytes"],
-                                     config.get("max_reply_bytes"))
+                                     config.get("max_reply_bytes"),
+                                     batching=config.get("batching"))
         self.sessions: set[str] = set()
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gentf-call")
 
@@ -56,7 +57,8 @@ class InProcessBackend:
         loop = asyncio.get_running_loop()
         if method == CONTROL_STATS:
             live = self.manager.snapshot()
-            stats = {"sessions": len(live), "trace_bytes": sum(s.kept_trace_bytes() for s in live)}
+            stats = {"sessions": len(live), "trace_bytes": sum(s.kept_trace_bytes() for s in live),
+                     **self.dispatcher.batcher.stats()}
             return Outcome("OK", reply=json.dumps(stats).encode())
         assert isinstance(method, str)
         future = loop.run_in_executor(self._executor, self.dispatcher.handle, method, payload)

@@ -318,21 +318,24 @@ class Supervisor:
         return self._owners.get(owner)
 
     async def stats(self) -> dict[str, int]:
-        """Kept-trace bytes over every process (asks each one)."""
+        """Kept-trace bytes and the dynamic batcher's counters (``batches``,
+        ``batched_calls``) summed over every live process (asks each one)."""
         import json
 
         from gentf_server.supervisor.protocol import CONTROL_STATS
 
         backends = [self._inprocess] if self._inprocess is not None else [
             p for p in self._owners.values() if p.alive]
-        total = 0
+        totals = {"trace_bytes": 0, "batches": 0, "batched_calls": 0}
         for backend in backends:
             try:
                 out = await backend.call(CONTROL_STATS, b"", 5.0)
-                total += int(json.loads(out.reply)["trace_bytes"])
+                reply = json.loads(out.reply)
+                for key in totals:
+                    totals[key] += int(reply.get(key, 0))
             except Exception as exc:  # noqa: BLE001 - statistics are best effort
                 log.debug("statistics of process %s: %s", backend.number, exc)
-        return {"trace_bytes": total}
+        return totals
 
     async def _reap_leases(self) -> None:
         while True:
