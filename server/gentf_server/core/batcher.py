@@ -50,6 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 from gentf_server.core import errors
+from gentf_server.core.tensors import to_tensor
 from gentf_server.core.traces import TraceRecord
 
 __all__ = ["DEFAULT_MAX_ROWS", "BatchPolicy", "Batcher"]
@@ -359,7 +360,7 @@ class Batcher:
                 e.state = _ALONE
                 continue
             signature = tuple((a.dtype.str, a.shape[1:]) for a in e.args)
-            groups.setdefault(signature, []).append((e, tuple(tf.constant(a) for a in e.args)))
+            groups.setdefault(signature, []).append((e, tuple(to_tensor(a) for a in e.args)))
         for group in groups.values():
             if len(group) < 2:
                 continue
@@ -398,7 +399,7 @@ class Batcher:
                     tensors, retval_shape = tuple(record.args), record.retval_shape
                 else:
                     fn.check_args(e.args)
-                    tensors, retval_shape = tuple(tf.constant(a) for a in e.args), None
+                    tensors, retval_shape = tuple(to_tensor(a) for a in e.args), None
                 assert e.grad is not None
                 fn.check_retval_grad(e.grad, retval_shape)
             except errors.CoreError:
@@ -416,7 +417,7 @@ class Batcher:
                 continue
             n_args = len(group[0][1])
             merged = [tf.concat([t[i] for _, t in group], axis=0) for i in range(n_args)]
-            grad = tf.constant(np.concatenate([e.grad for e, _ in group], axis=0))
+            grad = to_tensor(np.concatenate([e.grad for e, _ in group], axis=0))
             try:
                 if scale is None:
                     out = fn.vjp(merged, grad)

@@ -23,6 +23,7 @@ from gentf.wire._blobs import add_blob_source, new_blob_id
 
 from gentf_server.core import errors
 from gentf_server.core.limits import over_limit
+from gentf_server.core.tensors import aligned_empty
 
 __all__ = ["BlobStore", "Upload"]
 
@@ -45,7 +46,7 @@ class Upload:
         self.session_id = session_id
         self.blob_id = blob_id
         self.total = total
-        self.buffer = np.empty(total, dtype=np.uint8)
+        self.buffer = aligned_empty(total)  # tensors share it with no copy
         self.view = memoryview(self.buffer).cast("B")
         self.written = 0
         self._done = False

@@ -29,6 +29,7 @@ from gentf_server.core.graph import VARIABLE, GraphNode, SessionGraph, parse_inp
 from gentf_server.core.limits import SessionLimits
 from gentf_server.core.registry import OpRegistry
 from gentf_server.core.runner import Runner
+from gentf_server.core.tensors import to_tensor
 from gentf_server.core.traces import TraceRecord, TraceStore
 
 __all__ = ["FusedRequest", "Session", "SessionLimits", "Transaction", "session_limits", "tf_failure"]
@@ -319,7 +320,7 @@ class Session:
         with self._call():
             fn = self._function(function_id)
             fn.check_args(args)
-            tensors = tuple(tf.constant(a) for a in args)
+            tensors = tuple(to_tensor(a) for a in args)
             try:
                 retval = to_numpy(fn.forward(tensors))
             except tf.errors.OpError as exc:
@@ -358,9 +359,9 @@ class Session:
                 tensors, retval_shape = record.args, record.retval_shape
             else:
                 fn.check_args(args)
-                tensors, retval_shape = tuple(tf.constant(a) for a in args), None
+                tensors, retval_shape = tuple(to_tensor(a) for a in args), None
             fn.check_retval_grad(retval_grad, retval_shape)
-            grad = tf.constant(retval_grad)
+            grad = to_tensor(retval_grad)
             try:
                 if scale_factor is None:
                     out = fn.vjp(tensors, grad)
@@ -397,7 +398,7 @@ class Session:
             values = []
             for name, spec in runner.feed_specs:
                 check_value(feeds[name], spec.dtype, spec.shape, f"feed {name!r}")
-                values.append(tf.constant(feeds[name]))
+                values.append(to_tensor(feeds[name]))
             if self._transaction is not None:
                 self._transaction.save(runner.written)
             # Reads of resource variables are snapshots (TensorFlow copies on write).
@@ -500,7 +501,7 @@ class Session:
                     runner = self._runner(names, [], call.targets)
                     for name, spec in runner.feed_specs:
                         check_value(call.feeds[name], spec.dtype, spec.shape, f"feed {name!r}")
-                        flat.append(tf.constant(call.feeds[name]))
+                        flat.append(to_tensor(call.feeds[name]))
                     steps.append(FusedStep("run", runner=runner))
                     key.append(("run", tuple(names), tuple(call.targets)))
                     continue
@@ -516,13 +517,13 @@ class Session:
                     if record is None or record.function_id != call.function_id:
                         return None
                     fn.check_retval_grad(call.retval_grad, record.retval_shape)
-                    flat += [*record.args, tf.constant(call.retval_grad),
+                    flat += [*record.args, to_tensor(call.retval_grad),
                              tf.constant(call.scale, tf.float64)]
                     steps.append(FusedStep("accumulate", function=fn))
                 else:
                     fn.check_args(call.args)
                     released.update(call.release)
-                    args = tuple(tf.constant(a) for a in call.args)
+                    args = tuple(to_tensor(a) for a in call.args)
                     flat += args
                     gen_args.append(args)
                     steps.append(FusedStep("forward", function=fn))

@@ -1,0 +1,60 @@
+"""numpy arrays to TensorFlow tensors without TensorFlow's slow conversion.
+
+``tf.constant(array)`` copies element by element through TensorFlow's generic converter:
+about 20 us for a small array and 350 ms for 256 MiB on the reference machine, where a
+numpy copy of the same 256 MiB takes 38 ms. :func:`to_tensor` hands TensorFlow the
+array's buffer through DLPack instead (no copy, about 1.4 us). TensorFlow requires the
+buffer of a tensor it did not allocate to be aligned to 64 bytes (a misaligned one
+aborts the process in a kernel), so a buffer that is not gets one numpy copy into an
+aligned buffer first; :func:`aligned_empty` makes buffers that need none (the worker's
+blob uploads).
+
+The tensor shares the array's memory: the array must not be written afterwards (the
+worker's decoded arguments, feeds and gradients never are).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["ALIGN_BYTES", "aligned_empty", "to_tensor"]
+
+ALIGN_BYTES = 64
+"""The alignment TensorFlow requires of a tensor buffer it did not allocate (Eigen's
+largest, for AVX-512)."""
+
+_SHARED_DTYPES = frozenset(np.dtype(t) for t in (
+    np.float16, np.float32, np.float64, np.complex64, np.complex128, np.bool_,
+    np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64))
+"""Element types handed over through DLPack (numeric, native byte order)."""
+
+
+def aligned_empty(nbytes: int) -> np.ndarray[Any, Any]:
+    """A new writable uint8 array of ``nbytes`` whose first byte is 64-byte aligned."""
+    raw = np.empty(nbytes + ALIGN_BYTES, dtype=np.uint8)
+    start = -raw.ctypes.data % ALIGN_BYTES
+    return raw[start:start + nbytes]
+
+
+def _aligned_copy(array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    out = aligned_empty(array.nbytes).view(array.dtype).reshape(array.shape)
+    np.copyto(out, array)
+    return out
+
+
+def to_tensor(value: Any) -> Any:
+    """An eager tensor holding ``value`` (a numpy array, or anything ``tf.constant`` takes):
+    numeric arrays share their buffer with the tensor (copied once by numpy when it is
+    not aligned, contiguous and writable); strings, empty arrays and other values go
+    through ``tf.constant``."""
+    if (not isinstance(value, np.ndarray) or value.size == 0
+            or value.dtype not in _SHARED_DTYPES):
+        return tf.constant(value)
+    array = value
+    if not (array.flags.c_contiguous and array.flags.writeable
+            and array.ctypes.data % ALIGN_BYTES == 0):
+        array = _aligned_copy(array)
+    return tf.experimental.dlpack.from_dlpack(array.__dlpack__())

@@ -1,0 +1,68 @@
+"""``core.tensors.to_tensor`` against ``tf.constant``: the same dtype, shape and values for
+every kind of array (aligned or not, strided, read-only, 0-d, empty, strings), and a
+tensor made from a misaligned buffer is safe in kernels that need alignment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+from gentf_server.core.tensors import ALIGN_BYTES, aligned_empty, to_tensor
+
+DTYPES = [np.float16, np.float32, np.float64, np.complex64, np.complex128, np.bool_, np.int8,
+          np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
+
+
+def _misaligned(a: np.ndarray) -> np.ndarray:
+    raw = np.empty(a.nbytes + 2 * ALIGN_BYTES, np.uint8)
+    start = (-raw.ctypes.data % ALIGN_BYTES) + a.dtype.itemsize  # aligned to the element only
+    out = raw[start:start + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    assert out.ctypes.data % ALIGN_BYTES != 0
+    return out
+
+
+def _variants(dtype: Any) -> list[np.ndarray]:
+    base = (np.arange(24).reshape(4, 6) % 7).astype(dtype)
+    read_only = base.copy()
+    read_only.flags.writeable = False
+    return [base, _misaligned(base), base[:, ::2], base.T, read_only, base[1, 2].copy(),
+            np.zeros((0, 3), dtype), base.astype(base.dtype.newbyteorder(">"))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_to_tensor_equals_tf_constant(dtype: Any) -> None:
+    for a in _variants(dtype):
+        got, want = to_tensor(a), tf.constant(a)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_strings_and_scalars_go_through_tf_constant() -> None:
+    s = np.array([b"a", b"bc"], dtype=object)
+    assert to_tensor(s).numpy().tolist() == [b"a", b"bc"]
+    assert float(to_tensor(2.5)) == 2.5
+
+
+def test_a_misaligned_buffer_is_copied_not_shared() -> None:
+    """TensorFlow aborts the process in a kernel given a misaligned buffer: the slice below
+    would crash it if the misaligned array were handed over as it is."""
+    a = _misaligned(np.arange(1 << 16, dtype=np.float32))
+    t = to_tensor(a)
+    np.testing.assert_array_equal(tf.strided_slice(t, [1], [1 << 15], [3]).numpy(),
+                                  a[1:1 << 15:3])
+    a[0] = -1.0
+    assert float(t[0]) == 0.0  # a copy
+
+
+def test_an_aligned_buffer_is_shared() -> None:
+    a = aligned_empty(4096).view(np.float64)
+    a[:] = 1.0
+    assert a.ctypes.data % ALIGN_BYTES == 0
+    t = to_tensor(a)
+    a[0] = 7.0  # (the worker never writes an array it handed over; this shows the sharing)
+    assert float(t[0]) == 7.0
+    assert float(tf.reduce_sum(t)) == 7.0 + 511.0
