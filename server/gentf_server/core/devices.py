@@ -42,7 +42,7 @@ def configure_devices(settings: Mapping[str, Any] | None = None) -> list[str]:
                 "driver (nvidia-smi), that the container sees the GPU (--gpus all), and that "
                 "the CUDA build of TensorFlow is installed (pip install 'gentf[gpu]', not "
                 "'gentf[server]')")
-        if strategy_name != "none" and logical_cpus <= 1:
+        if strategy_name == "mirrored" and logical_cpus <= 1:
             log.warning("--strategy %s asked for, but TensorFlow finds no GPU: running on the "
                         "CPU (use --logical-cpus N to split it into N replicas)", strategy_name)
     for gpu in gpus:

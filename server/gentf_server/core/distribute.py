@@ -7,6 +7,14 @@ is the *primary*, which every whole-function call, run and checkpoint reads and 
 function declared ``batched`` splits each call's rows over the replicas with
 ``strategy.run``; before it does, the other copies of the variables it reads are refreshed
 from the primary inside the same compiled call, so a replica never sees a stale value.
+
+With ``parameter-server`` (several hosts, TensorFlow's ``TF_CONFIG``, see
+:mod:`gentf_server.core.cluster`), this process is the cluster's coordinator
+(:class:`tf.distribute.ParameterServerStrategy` with a
+:class:`tf.distribute.coordinator.ClusterCoordinator`): sessions create their variables
+under the strategy's scope, which places each one whole on a ``ps`` task (round robin), and
+:func:`call` schedules each compiled call on whichever ``worker`` task is free and waits for
+its result, so every call stays synchronous for the client.
 """
 
 from __future__ import annotations
@@ -18,24 +26,37 @@ from typing import Any
 
 import tensorflow as tf
 
-__all__ = ["configure", "devices", "primary", "replica_count", "scope", "split_sizes",
-           "strategy", "sync_mirrors"]
+__all__ = ["STRATEGIES", "call", "configure", "coordinator", "devices", "primary",
+           "replica_count", "scope", "split_sizes", "strategy", "sync_mirrors"]
+
+STRATEGIES = ("none", "mirrored", "parameter-server")
+"""The names ``--strategy`` accepts."""
 
 _lock = threading.Lock()
 _strategy: tf.distribute.Strategy | None = None
 _devices: list[str] = []
+_coordinator: Any = None
+_schedule_lock = threading.Lock()
+"""One scheduled call at a time: the coordinator's error state is shared by every call it
+schedules (one failure would cancel the others), so calls take turns."""
 
 
 def configure(name: str) -> list[str]:
-    """Makes this process's strategy: ``"none"`` (one device) or ``"mirrored"`` (every GPU,
-    else every logical CPU device). Returns the devices sessions compute on. Call once the
-    logical devices are configured; a later call replaces the strategy (for new sessions)."""
-    global _strategy, _devices
-    if name not in ("none", "mirrored"):
-        raise ValueError(f"unknown strategy {name!r}: expected 'none' or 'mirrored'")
+    """Makes this process's strategy: ``"none"`` (one device), ``"mirrored"`` (every GPU,
+    else every logical CPU device) or ``"parameter-server"`` (the cluster ``TF_CONFIG``
+    describes, this process its chief: raises :class:`~gentf_server.core.cluster.TFConfigError`
+    for a bad ``TF_CONFIG``). Returns the devices sessions compute on (with
+    parameter-server: the worker tasks' devices, then the ps tasks'). Call once the logical
+    devices are configured; a later call replaces the strategy (for new sessions)."""
+    global _strategy, _devices, _coordinator
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}: expected one of {', '.join(STRATEGIES)}")
     with _lock:
         gpus = tf.config.list_logical_devices("GPU")
-        if name == "none":
+        _coordinator = None
+        if name == "parameter-server":
+            _strategy, _coordinator, _devices = _parameter_server()
+        elif name == "none":
             _strategy = None
             first = gpus[0] if gpus else tf.config.list_logical_devices("CPU")[0]
             _devices = [first.name]
@@ -46,6 +67,49 @@ def configure(name: str) -> list[str]:
                 devices=_devices,
                 cross_device_ops=None if gpus else tf.distribute.ReductionToOneDevice())
         return list(_devices)
+
+
+def _parameter_server() -> tuple[tf.distribute.Strategy, Any, list[str]]:
+    """The strategy, its coordinator and the cluster's devices, from ``TF_CONFIG``."""
+    import os
+
+    from gentf_server.core.cluster import parse_tf_config
+
+    config = parse_tf_config(os.environ)
+    os.environ.setdefault("GRPC_FAIL_FAST", "use_caller")
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    # No variable_partitioner: a user's graph addresses each variable through one resource
+    # handle (reads, assignments, optimizer kernels), which a ShardedVariable does not have.
+    # Variables are spread whole over the ps tasks instead.
+    ps_strategy = tf.distribute.ParameterServerStrategy(resolver)
+    coordinator = tf.distribute.coordinator.ClusterCoordinator(ps_strategy)
+    names = [f"/job:{job}/replica:0/task:{i}/device:CPU:0"
+             for job in ("worker", "ps") for i in range(len(config.cluster[job]))]
+    return ps_strategy, coordinator, names
+
+
+def coordinator() -> Any:
+    """The process's ClusterCoordinator (``--strategy parameter-server``), else None."""
+    return _coordinator
+
+
+def call(function: Any, args: Sequence[Any]) -> Any:
+    """Runs a compiled (concrete) function on ``args`` and returns its outputs: here, or
+    with parameter-server, scheduled on a free worker task and waited for (one call at a
+    time). A TensorFlow error raises as the ``tf.errors.OpError`` the function raised; the
+    coordinator is then cleared of it, so later calls run."""
+    if _coordinator is None:
+        return function(*args)
+    with _schedule_lock:
+        remote = _coordinator.schedule(function, args=tuple(args))
+        try:
+            return remote.get()
+        except BaseException:
+            # The coordinator keeps the error and would raise it again at the next
+            # schedule; join() raises and forgets it once this call's closure is done.
+            with contextlib.suppress(Exception):
+                _coordinator.join()
+            raise
 
 
 def strategy() -> tf.distribute.Strategy | None:
@@ -74,9 +138,14 @@ def scope() -> Iterator[None]:
 
 
 def primary(variable: tf.Variable) -> tf.Variable:
-    """The copy of a (possibly mirrored) variable on the first device."""
+    """The copy of a (possibly mirrored) variable on the first device; with
+    parameter-server, the variable on its ps task (without the strategy's read cache)."""
     values = getattr(variable, "values", None)
-    return values[0] if values else variable
+    if values:
+        return values[0]
+    if _coordinator is not None and hasattr(variable, "get") and hasattr(variable, "_v"):
+        return variable.get()  # ps_values.CachingVariable
+    return variable
 
 
 def sync_mirrors(variables: Sequence[Any]) -> None:

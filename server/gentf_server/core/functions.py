@@ -289,17 +289,17 @@ class CompiledFunction:
 
     def forward(self, args: Sequence[Any]) -> Any:
         """The return value for ``args`` (tf tensors)."""
-        return self._forward_cf(*args)
+        return distribute.call(self._forward_cf, args)
 
     def vjp(self, args: Sequence[Any], grad: Any) -> list[Any]:
         """Argument gradients of ``<retval, grad>``."""
-        return list(self._vjp_cf(*args, grad))
+        return list(distribute.call(self._vjp_cf, [*args, grad]))
 
     def accumulate(self, args: Sequence[Any], grad: Any, scale: float, with_args: bool = True) -> list[Any]:
         """Adds ``scale * param gradient`` to the accumulators; returns unscaled argument
         gradients (none when ``with_args`` is False)."""
         fn = self._accumulate_cf if with_args else self._accumulate_params_cf
-        return list(fn(*args, grad, tf.constant(scale, tf.float64)))
+        return list(distribute.call(fn, [*args, grad, tf.constant(scale, tf.float64)]))
 
     # ---- pieces for a fused call (see FusedCall) -----------------------------------------
 
@@ -399,4 +399,4 @@ class FusedCall:
 
     def __call__(self, flat: Sequence[Any]) -> list[Any]:
         """Runs once; returns each forward step's return value (tf tensors)."""
-        return list(self._cf(*flat))
+        return list(distribute.call(self._cf, flat))
