@@ -20,17 +20,21 @@ its result, so every call stays synchronous for the client.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import tensorflow as tf
 
-__all__ = ["STRATEGIES", "call", "configure", "coordinator", "devices", "primary",
+__all__ = ["STRATEGIES", "call", "colocated", "colocation", "configure", "coordinator", "devices",
+           "primary",
            "replica_count", "scope", "split_sizes", "strategy", "sync_mirrors"]
 
 STRATEGIES = ("none", "mirrored", "parameter-server")
 """The names ``--strategy`` accepts."""
+
+log = logging.getLogger("gentf_server")
 
 _lock = threading.Lock()
 _strategy: tf.distribute.Strategy | None = None
@@ -129,12 +133,81 @@ def replica_count() -> int:
 
 @contextlib.contextmanager
 def scope() -> Iterator[None]:
-    """The strategy's scope (variables created inside are mirrored), or nothing."""
+    """The strategy's scope (variables created inside are mirrored; with parameter-server,
+    placed on a ps task, which is logged at DEBUG), or nothing."""
     if _strategy is None:
         yield
+    elif _coordinator is not None:
+        with _strategy.scope(), tf.variable_creator_scope(_log_placement):
+            yield
     else:
         with _strategy.scope():
             yield
+
+
+def colocation(new_nodes: Sequence[Any], nodes: Mapping[str, Any]) -> dict[str, str]:
+    """With parameter-server: for each new variable node that must share a ps task with
+    another variable, that variable's node name (else nothing). Variables that one op takes
+    as resource inputs together (an optimizer's variable and its slots, for
+    ``ResourceApplyAdam``) must live on one device; a group with a variable made earlier
+    follows it, a new group follows its first variable. ``new_nodes`` are the nodes being
+    added (``GraphNode``s, in order) and ``nodes`` every node by name, the new ones included.
+    """
+    if _coordinator is None:
+        return {}
+    parent: dict[str, str] = {}
+
+    def find(name: str) -> str:
+        while parent.get(name, name) != name:
+            name = parent[name]
+        return name
+
+    new_variables = [n.name for n in new_nodes if n.op == "VarHandleOp"]
+    order = {name: i for i, name in enumerate(new_variables)}
+    for node in new_nodes:
+        used = []
+        for text in node.tf_def.input:
+            name, index = _parse_input(text)
+            source = nodes.get(name)
+            if index >= 0 and source is not None and source.op == "VarHandleOp":
+                used.append(name)
+        roots = [find(n) for n in used]
+        # A variable made earlier is the root of its group, else the new one made first
+        # (variables are made in ``new_nodes`` order), so the others follow it.
+        old = [r for r in roots if r not in order]
+        anchor = old[0] if old else min(roots, key=order.__getitem__, default=None)
+        for root in roots:
+            if root != anchor and anchor is not None:
+                if root not in order:
+                    log.warning("variables %s and %s are used together but were placed "
+                                "earlier on their own ps tasks", anchor, root)
+                    continue
+                parent[root] = anchor
+    return {n: find(n) for n in new_variables if find(n) != n}
+
+
+@contextlib.contextmanager
+def colocated(variable: Any) -> Iterator[None]:
+    """Variables created inside live on the device of ``variable`` (one the strategy made);
+    nothing when ``variable`` is None or there is no parameter-server strategy."""
+    if variable is None or _coordinator is None or _strategy is None:
+        yield
+    else:
+        with _strategy.extended.colocate_vars_with(variable):
+            yield
+
+
+def _parse_input(text: str) -> tuple[str, int]:
+    if text.startswith("^"):
+        return text[1:], -1
+    name, sep, index = text.rpartition(":")
+    return (name, int(index)) if sep and index.isdigit() else (text, 0)
+
+
+def _log_placement(next_creator: Any, **kwargs: Any) -> Any:
+    variable = next_creator(**kwargs)
+    log.debug("variable %s %s on %s", variable.name, variable.shape.as_list(), variable.device)
+    return variable
 
 
 def primary(variable: tf.Variable) -> tf.Variable:
