@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     server = tf.distribute.Server(
         tf.train.ClusterSpec(config.cluster), job_name=config.task_type,
         task_index=config.task_index, protocol="grpc", start=True)
-    log.info("serving %s", config.describe())
+    log.info("serving %s at %s", config.describe(), server.target)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

@@ -74,7 +74,7 @@ def test_worker_refuses_a_bad_tf_config_at_start(tmp_path: pathlib.Path, tf_conf
     done = subprocess.run(
         [PY, "-m", "gentf_server", "--port", "0", "--port-file", str(port_file),
          "--strategy", "parameter-server", *flags],
-        capture_output=True, text=True, env=env, timeout=120)
+        check=False, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert not port_file.exists()  # refused before serving anything
@@ -82,8 +82,8 @@ def test_worker_refuses_a_bad_tf_config_at_start(tmp_path: pathlib.Path, tf_conf
 
 def test_tfserver_refuses_a_chief_task() -> None:
     env = dict(os.environ, TF_CONFIG=_tf_config("chief"))
-    done = subprocess.run([PY, "-m", "gentf_server.tfserver"], capture_output=True, text=True,
-                          env=env, timeout=120)
+    done = subprocess.run([PY, "-m", "gentf_server.tfserver"], check=False, capture_output=True,
+                          text=True, env=env, timeout=120)
     assert done.returncode == 2
     assert "task type is 'chief', but this process must be 'worker' or 'ps'" in done.stderr
 

@@ -57,8 +57,9 @@ def parse_tf_config(environ: Mapping[str, str], expect: tuple[str, ...] = ("chie
     whose ``type`` is in ``expect`` and whose ``index`` names one of that job's addresses."""
     text = environ.get("TF_CONFIG", "")
     wanted = " or ".join(repr(t) for t in expect)
+    task = json.dumps({"type": expect[0], "index": 0})
     example = ('e.g. TF_CONFIG=\'{"cluster": {"chief": ["h0:2222"], "worker": ["h1:2222"], '
-               '"ps": ["h2:2222"]}, "task": {"type": "%s", "index": 0}}\'' % expect[0])
+               f'"ps": ["h2:2222"]}}, "task": {task}}}\'')
     if not text.strip():
         raise TFConfigError(f"TF_CONFIG is not set: a parameter-server cluster is described by "
                             f"TensorFlow's TF_CONFIG environment variable ({example})")
