@@ -328,6 +328,53 @@ def test_a_failing_call_changes_nothing_and_the_next_one_runs(models: tuple[Mode
     assert runtf(ps.net, ps.bad, feed_dict={ps.xs: xs[:0]}).shape == (7, 0)
 
 
+@pytest.mark.slow
+def test_batched_rows_are_split_over_the_two_worker_tasks(models: tuple[Model, Model]) -> None:
+    """A function declared batched that is NOT row-independent (each row minus the column
+    means) shows where the rows were split: the first 32 of 63 rows on one worker task, the
+    last 31 on the other; undeclared, it runs whole."""
+    _, ps = models
+    xs = np.random.default_rng(2).normal(size=(63, N_IN))
+    with ps.graph.as_default():
+        centered = tf.subtract(ps.xs, tf.reduce_mean(ps.xs, axis=0, keepdims=True))
+        split = TFFunction([], [ps.xs], centered, ps.sess, batched=True)
+        whole = TFFunction([], [ps.xs], centered, ps.sess)
+    parts = [xs[:32] - xs[:32].mean(0), xs[32:] - xs[32:].mean(0)]
+    np.testing.assert_allclose(split(xs), np.concatenate(parts), rtol=RTOL, atol=1e-15)
+    np.testing.assert_allclose(whole(xs), xs - xs.mean(0), rtol=RTOL, atol=1e-15)
+    assert split(xs[:1]).shape == (1, N_IN)  # one row: one share is empty
+    np.testing.assert_allclose(split(xs[:1]), np.zeros((1, N_IN)), atol=1e-15)
+
+
+@pytest.mark.slow
+def test_a_split_accumulation_that_fails_in_one_share_adds_nothing(
+        models: tuple[Model, Model]) -> None:
+    """Rows 0-3 of a batched gather are fine, row 6 indexes out of range: the share on one
+    worker task may have added its gradient already, yet the call is InvalidArgument and
+    the accumulator keeps its value; a good call then adds exactly the numpy sum."""
+    from gentf import errors
+    from gentf.remote._tffunction import TFTrace
+
+    _, ps = models
+    rng = np.random.default_rng(4)
+    with ps.graph.as_default():
+        table = tf.Variable(rng.normal(size=(4, 3)), name="table")
+        idx = tf.placeholder(tf.int32, shape=(None,), name="idx")
+        rows = TFFunction([table], [idx], tf.gather(table, idx), ps.sess, batched=True)
+    acc = get_param_grad_tf_var(rows, table)
+    start = np.asarray(runtf(rows, acc))
+    g = rng.normal(size=(8, 3))
+    bad = TFTrace(rows, (np.array([0, 1, 2, 3, 0, 1, 9, 2], np.int32),), np.zeros((8, 3)), 0)
+    with pytest.raises(errors.InvalidArgumentError, match="indices"):
+        accumulate_param_gradients(bad, g, 1.0)
+    np.testing.assert_array_equal(runtf(rows, acc), start)
+    good = np.array([0, 1, 2, 3, 0, 1, 3, 2], np.int32)
+    accumulate_param_gradients(TFTrace(rows, (good,), np.zeros((8, 3)), 0), g, 2.0)
+    expected = start.copy()
+    np.add.at(expected, good, 2.0 * g)
+    np.testing.assert_allclose(runtf(rows, acc), expected, rtol=RTOL, atol=1e-13)
+
+
 def _gaussian_model(net: TFFunction) -> Any:
     from gentf import Map, gen, normal
 

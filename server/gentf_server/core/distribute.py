@@ -40,6 +40,8 @@ _lock = threading.Lock()
 _strategy: tf.distribute.Strategy | None = None
 _devices: list[str] = []
 _coordinator: Any = None
+_workers = 0
+"""With parameter-server: the cluster's worker tasks."""
 _schedule_lock = threading.Lock()
 """One scheduled call at a time: the coordinator's error state is shared by every call it
 schedules (one failure would cancel the others), so calls take turns."""
@@ -52,7 +54,7 @@ def configure(name: str) -> list[str]:
     for a bad ``TF_CONFIG``). Returns the devices sessions compute on (with
     parameter-server: the worker tasks' devices, then the ps tasks'). Call once the logical
     devices are configured; a later call replaces the strategy (for new sessions)."""
-    global _strategy, _devices, _coordinator
+    global _strategy, _devices, _coordinator, _workers
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}: expected one of {', '.join(STRATEGIES)}")
     with _lock:
@@ -60,6 +62,7 @@ def configure(name: str) -> list[str]:
         _coordinator = None
         if name == "parameter-server":
             _strategy, _coordinator, _devices = _parameter_server()
+            _workers = sum(1 for d in _devices if d.startswith("/job:worker/"))
         elif name == "none":
             _strategy = None
             first = gpus[0] if gpus else tf.config.list_logical_devices("CPU")[0]
@@ -97,23 +100,54 @@ def coordinator() -> Any:
     return _coordinator
 
 
-def call(function: Any, args: Sequence[Any]) -> Any:
+def call(function: Any, args: Sequence[Any], rows: int = 0,
+         written: Sequence[tf.Variable] = ()) -> Any:
     """Runs a compiled (concrete) function on ``args`` and returns its outputs: here, or
     with parameter-server, scheduled on a free worker task and waited for (one call at a
     time). A TensorFlow error raises as the ``tf.errors.OpError`` the function raised; the
-    coordinator is then cleared of it, so later calls run."""
+    coordinator is then cleared of it, so later calls run.
+
+    ``rows`` > 0 declares the function row-independent in its first ``rows`` arguments
+    (the rest, e.g. a scale, go to every part whole): with parameter-server and several
+    worker tasks, when those arguments have the same number of rows, each worker task gets
+    a consecutive share of the rows (:func:`split_sizes`), the parts run at once, and every
+    output is the parts' outputs concatenated in order. The function may add into
+    ``written`` variables (accumulators) from every part; when any part fails, they are
+    restored to their values before the call."""
     if _coordinator is None:
         return function(*args)
+    parts = _workers if rows else 1
+    sizes = _row_split(args[:rows], parts) if parts > 1 else None
     with _schedule_lock:
-        remote = _coordinator.schedule(function, args=tuple(args))
+        snapshot = [(v, v.value()) for v in written] if sizes is not None else []
         try:
-            return remote.get()
+            if sizes is None:
+                return _coordinator.schedule(function, args=tuple(args)).get()
+            chunks = [tf.split(a, sizes, num=parts, axis=0) for a in args[:rows]]
+            remotes = [_coordinator.schedule(function, args=(*[c[i] for c in chunks],
+                                                             *args[rows:]))
+                       for i in range(parts)]
+            outs = [remote.get() for remote in remotes]
+            return tf.nest.map_structure(lambda *xs: tf.concat(xs, axis=0), *outs)
         except BaseException:
             # The coordinator keeps the error and would raise it again at the next
-            # schedule; join() raises and forgets it once this call's closure is done.
+            # schedule; join() waits for the other parts, raises it and forgets it.
             with contextlib.suppress(Exception):
                 _coordinator.join()
+            for variable, value in snapshot:
+                variable.assign(value)
             raise
+
+
+def _row_split(rowwise: Sequence[Any], parts: int) -> list[int] | None:
+    """Row counts of ``parts`` consecutive shares when every argument has the same known
+    number of rows, else None (run whole)."""
+    counts = {int(a.shape[0]) if a.shape.rank else -1 for a in rowwise}
+    if len(counts) != 1 or -1 in counts:
+        return None
+    (total,) = counts
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
 def strategy() -> tf.distribute.Strategy | None:
