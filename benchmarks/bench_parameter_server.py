@@ -3,7 +3,9 @@ against ``--strategy parameter-server`` on a loopback cluster (``--workers`` wor
 ``--ps`` ps tasks, each a ``python -m gentf_server.tfserver`` process, the gentf worker the
 chief). Same model and operations as ``bench_distribute.py`` (MLP 784-512-10 float32; a
 step is generate, accumulate_param_gradients, one RunOp of Adam and the reset); workers in
-turns, several rounds, medians reported.
+turns, several rounds, medians reported. On the cluster the net runs twice: declared
+``batched`` ("ps split": each call's rows split over the worker tasks) and not ("ps whole":
+each call on one worker task).
 
     python benchmarks/bench_parameter_server.py [--batch 1024] [--workers 2] [--ps 1]
                                                 [--rounds 3] [--seconds 2] [--json PATH]
@@ -22,10 +24,56 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_distribute import build, rate, start_worker  # noqa: E402
+from bench_distribute import rate, start_worker
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def build(address: str, batch: int, batched: bool) -> dict[str, Callable[[], Any]]:
+    """bench_distribute's model in a session on ``address``, its net declared ``batched``
+    (rows split over the worker tasks) or not (each call whole on one worker task)."""
+    from gentf import (
+        TFFunction,
+        accumulate_param_gradients,
+        choicemap,
+        generate,
+        get_param_grad_tf_var,
+        reset_param_grads_tf_op,
+        runtf,
+        tf,
+    )
+    from gentf.graph import Graph
+
+    graph = Graph()
+    with graph.as_default():
+        sess = tf.Session(address, graph=graph)
+        rng = np.random.default_rng(0)
+        xs = tf.placeholder(tf.float32, shape=(None, 784), name="xs")
+        w1 = tf.Variable((rng.normal(size=(784, 512)) * 0.05).astype(np.float32), name="W1")
+        b1 = tf.Variable(np.zeros(512, np.float32), name="b1")
+        w2 = tf.Variable((rng.normal(size=(512, 10)) * 0.05).astype(np.float32), name="W2")
+        b2 = tf.Variable(np.zeros(10, np.float32), name="b2")
+        out = tf.add(tf.matmul(tf.tanh(tf.add(tf.matmul(xs, w1), b1)), w2), b2)
+        params = [w1, b1, w2, b2]
+        net = TFFunction(params, [xs], out, sess, batched=batched)
+        adam = tf.train.AdamOptimizer(1e-3).apply_gradients(
+            [(tf.negative(get_param_grad_tf_var(net, p)), p) for p in params])
+        reset = reset_param_grads_tf_op(net)
+    x = rng.normal(size=(batch, 784)).astype(np.float32)
+    g = rng.normal(size=(batch, 10)).astype(np.float32)
+
+    def step() -> None:
+        trace, _ = generate(net, (x,), choicemap())
+        accumulate_param_gradients(trace, g, 1.0)
+        runtf(net, [adam, reset])
+
+    def forward() -> None:
+        net(x)
+
+    return {"step": step, "forward": forward}
 
 
 def _free_ports(n: int) -> list[int]:
@@ -79,7 +127,7 @@ def main() -> None:
     try:
         proc, address = start_worker([])
         procs.append(proc)
-        ops["1 device"] = build(address, args.batch)
+        ops["1 device"] = build(address, args.batch, True)
         cluster_procs, jobs = start_cluster(args.workers, args.ps)
         procs += cluster_procs
         chief = json.dumps({"cluster": jobs, "task": {"type": "chief", "index": 0}})
@@ -89,7 +137,8 @@ def main() -> None:
         finally:
             del os.environ["TF_CONFIG"]
         procs.append(proc)
-        ops[f"ps {args.workers}w+{args.ps}ps"] = build(address, args.batch)
+        ops["ps split"] = build(address, args.batch, True)
+        ops["ps whole"] = build(address, args.batch, False)
         samples: dict[str, list[float]] = {}
         for r in range(args.rounds):
             names = list(ops)
