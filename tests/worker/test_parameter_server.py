@@ -114,6 +114,27 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: pathlib.Path) 
         time.sleep(0.1)
 
 
+def _start_chief(tmp: pathlib.Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """The gentf worker as the cluster's chief (log appended to chief.log); (process,
+    address) once it serves."""
+    port_file = tmp / "port"
+    port_file.unlink(missing_ok=True)
+    log = tmp / "chief.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [PY, "-m", "gentf_server", "--port", "0", "--port-file", str(port_file),
+             "--strategy", "parameter-server", "--state-dir", str(tmp / "state"),
+             "--checkpoint-seconds", "3600", "--log-level", "DEBUG"],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd=str(tmp))
+    deadline = time.monotonic() + 180
+    while not port_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"the chief did not start: {log.read_text()[-3000:]}")
+        time.sleep(0.1)
+    return proc, f"127.0.0.1:{int(port_file.read_text())}"
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Two worker and two ps tf.distribute.Servers, a gentf chief with --state-dir, and a
@@ -121,8 +142,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     from gentf_server.service.server import WorkerConfig, background_server
 
     tmp = tmp_path_factory.mktemp("ps-cluster")
-    chief, w0, w1, p0, p1 = (f"127.0.0.1:{p}" for p in _free_ports(5))
-    jobs = {"chief": [chief], "worker": [w0, w1], "ps": [p0, p1]}
+    c0, w0, w1, p0, p1 = (f"127.0.0.1:{p}" for p in _free_ports(5))
+    jobs = {"chief": [c0], "worker": [w0, w1], "ps": [p0, p1]}
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     env.pop("GENTF_ADDRESS", None)
     procs: list[subprocess.Popen[bytes]] = []
@@ -137,26 +158,23 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
                     start_new_session=True)
             procs.append(proc)
             servers.append((int(jobs[job][index].rsplit(":", 1)[1]), proc, log))
-        port_file = tmp / "port"
-        chief_log = tmp / "chief.log"
-        with open(chief_log, "wb") as out:
-            proc = subprocess.Popen(
-                [PY, "-m", "gentf_server", "--port", "0", "--port-file", str(port_file),
-                 "--strategy", "parameter-server", "--state-dir", str(tmp / "state"),
-                 "--checkpoint-seconds", "3600", "--log-level", "DEBUG"],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                env=dict(env, TF_CONFIG=_tf_config("chief", 0, **jobs)), cwd=str(tmp))
-        procs.append(proc)
         for port, server, log in servers:
             _wait_for_port(port, server, log)
-        deadline = time.monotonic() + 180
-        while not port_file.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the chief did not start: {chief_log.read_text()}")
-            time.sleep(0.1)
+        chief_env = dict(env, TF_CONFIG=_tf_config("chief", 0, **jobs))
+        chief, address = _start_chief(tmp, chief_env)
+        procs.append(chief)
+
+        def restart_chief() -> str:
+            """SIGKILL to the chief, a new one on the same cluster; its address."""
+            os.killpg(procs[-1].pid, signal.SIGKILL)
+            procs[-1].wait(30)
+            new, new_address = _start_chief(tmp, chief_env)
+            procs.append(new)
+            return new_address
+
         with background_server(WorkerConfig(port=0, isolation="none")) as plain:
-            yield {"ps": f"127.0.0.1:{int(port_file.read_text())}", "plain": plain.address,
-                   "log": chief_log, "state": tmp / "state", "procs": procs}
+            yield {"ps": address, "plain": plain.address, "log": tmp / "chief.log",
+                   "restart_chief": restart_chief}
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -433,3 +451,44 @@ def test_variables_live_on_the_ps_hosts(cluster: dict[str, Any]) -> None:
     assert len(placed) >= 8
     assert {p.strip() for p in placed} == {f"/job:ps/replica:0/task:{i}/device:CPU:0"
                                            for i in (0, 1)}
+
+
+@pytest.mark.slow
+def test_a_restarted_chief_reloads_a_named_session(cluster: dict[str, Any],
+                                                   models: tuple[Model, Model]) -> None:
+    """Adam's minimize (a variable and its slots made in one ExtendGraph, so placed on one
+    ps task) in a named session: 3 steps, a checkpoint, the chief killed and a new one
+    started on the same cluster; the session re-attaches with the checkpointed values and
+    3 more steps equal 6 uninterrupted steps on the plain worker. (Runs last: it replaces
+    the chief the other tests use.)"""
+
+    def build() -> tuple[Graph, Any, Any, Any]:
+        g = Graph()
+        with g.as_default():
+            x = tf.placeholder(tf.float64, shape=(None, 3), name="x")
+            w = tf.Variable(np.array([0.1, -0.2, 0.3]), name="W")
+            loss = tf.reduce_sum(tf.square(tf.reduce_sum(tf.multiply(x, w), axis=1)))
+            train = tf.train.AdamOptimizer(0.1).minimize(loss)
+        return g, x, w, train
+
+    xs = np.random.default_rng(0).normal(size=(5, 3))
+    g, x, w, train = build()
+    with tf.Session(cluster["plain"], graph=g) as plain:
+        for _ in range(6):
+            plain.run(train, feed_dict={x: xs})
+        six = np.asarray(plain.run(w))
+    g, x, w, train = build()
+    sess = tf.Session(cluster["ps"], graph=g, name="restart-1")
+    for _ in range(3):
+        sess.run(train, feed_dict={x: xs})
+    three = np.asarray(sess.run(w))
+    sess.checkpoint()
+    models[1].sess.close()  # the other tests' session on this chief
+    address = cluster["restart_chief"]()
+    again = tf.Session(address, graph=g, name="restart-1")
+    assert again.restored_from.endswith("ckpt-" + again.restored_from.rsplit("-", 1)[-1])
+    np.testing.assert_array_equal(np.asarray(again.run(w)), three)
+    for _ in range(3):
+        again.run(train, feed_dict={x: xs})
+    np.testing.assert_allclose(np.asarray(again.run(w)), six, rtol=RTOL)
+    again.close()

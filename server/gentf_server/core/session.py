@@ -234,9 +234,9 @@ class Session:
                             attrs = node.tf_def.attr
                             value = tf.zeros(tf.TensorShape(attrs["shape"].shape),
                                              tf.as_dtype(attrs["dtype"].type))
-                        anchor = together.get(node.name)
-                        with distribute.colocated(mirrored.get(anchor) or self._mirrored.get(anchor)
-                                                  if anchor else None):
+                        anchor = together.get(node.name, "")
+                        near = mirrored.get(anchor, self._mirrored.get(anchor))
+                        with distribute.colocated(near):
                             variable = tf.Variable(value, name=node.name.replace("/", "_"))
                         mirrored[node.name] = variable
                         created[node.name] = distribute.primary(variable)
