@@ -185,7 +185,7 @@ def colocation(new_nodes: Sequence[Any], nodes: Mapping[str, Any]) -> dict[str, 
     as resource inputs together (an optimizer's variable and its slots, for
     ``ResourceApplyAdam``) must live on one device; a group with a variable made earlier
     follows it, a new group follows its first variable. ``new_nodes`` are the nodes being
-    added (``GraphNode``s, in order) and ``nodes`` every node by name, the new ones included.
+    added (``GraphNode``s, in order) and ``nodes`` the graph's nodes before them, by name.
     """
     if _coordinator is None:
         return {}
@@ -197,12 +197,13 @@ def colocation(new_nodes: Sequence[Any], nodes: Mapping[str, Any]) -> dict[str, 
         return name
 
     new_variables = [n.name for n in new_nodes if n.op == "VarHandleOp"]
+    adding = {n.name: n for n in new_nodes}
     order = {name: i for i, name in enumerate(new_variables)}
     for node in new_nodes:
         used = []
         for text in node.tf_def.input:
             name, index = _parse_input(text)
-            source = nodes.get(name)
+            source = adding.get(name) or nodes.get(name)
             if index >= 0 and source is not None and source.op == "VarHandleOp":
                 used.append(name)
         roots = [find(n) for n in used]
@@ -213,8 +214,9 @@ def colocation(new_nodes: Sequence[Any], nodes: Mapping[str, Any]) -> dict[str, 
         for root in roots:
             if root != anchor and anchor is not None:
                 if root not in order:
-                    log.warning("variables %s and %s are used together but were placed "
-                                "earlier on their own ps tasks", anchor, root)
+                    log.warning("node %s uses variables %s and %s, both made earlier: if "
+                                "they are on different ps tasks, it fails to run", node.name,
+                                anchor, root)
                     continue
                 parent[root] = anchor
     return {n: find(n) for n in new_variables if find(n) != n}

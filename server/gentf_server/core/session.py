@@ -224,8 +224,7 @@ class Session:
                            for n in plan.new_nodes if n.op == VARIABLE], pending)
             self.restored_now = [n.name for n in plan.new_nodes
                                  if n.op == VARIABLE and n.name in pending]
-            together = distribute.colocation(plan.new_nodes, {**self._graph.nodes, **{
-                n.name: n for n in plan.new_nodes}})
+            together = distribute.colocation(plan.new_nodes, self._graph.nodes)
             with tf.init_scope(), distribute.scope():
                 for node in plan.new_nodes:
                     if node.op == VARIABLE:
