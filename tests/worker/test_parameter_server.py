@@ -243,8 +243,9 @@ def test_worker_lists_the_cluster_and_logs_it(cluster: dict[str, Any]) -> None:
         info = live.call("GetWorkerInfo", worker_pb2.GetWorkerInfoRequest())
     finally:
         live.close()
-    assert list(info.devices) == [f"/job:{job}/replica:0/task:{i}/device:CPU:0"
-                                  for job in ("worker", "ps") for i in (0, 1)]
+    assert list(info.devices) == [
+        "/job:worker/replica:0/task:0", "/job:worker/replica:0/task:1",
+        "/job:ps/replica:0/task:0/device:CPU:0", "/job:ps/replica:0/task:1/device:CPU:0"]
     log = cluster["log"].read_text()
     assert "this process is chief 0" in log and "strategy parameter-server over" in log
 

@@ -52,7 +52,7 @@ def configure(name: str) -> list[str]:
     else every logical CPU device) or ``"parameter-server"`` (the cluster ``TF_CONFIG``
     describes, this process its chief: raises :class:`~gentf_server.core.cluster.TFConfigError`
     for a bad ``TF_CONFIG``). Returns the devices sessions compute on (with
-    parameter-server: the worker tasks' devices, then the ps tasks'). Call once the logical
+    parameter-server: the worker tasks, then the ps tasks' CPUs, which hold the variables). Call once the logical
     devices are configured; a later call replaces the strategy (for new sessions)."""
     global _strategy, _devices, _coordinator, _workers
     if name not in STRATEGIES:
@@ -90,8 +90,10 @@ def _parameter_server() -> tuple[tf.distribute.Strategy, Any, list[str]]:
     # Variables are spread whole over the ps tasks instead.
     ps_strategy = tf.distribute.ParameterServerStrategy(resolver)
     coordinator = tf.distribute.coordinator.ClusterCoordinator(ps_strategy)
-    names = [f"/job:{job}/replica:0/task:{i}/device:CPU:0"
-             for job in ("worker", "ps") for i in range(len(config.cluster[job]))]
+    # A worker task runs calls on its default device (its first GPU, else its CPU); a ps
+    # task keeps variables on its CPU.
+    names = [f"/job:worker/replica:0/task:{i}" for i in range(len(config.cluster["worker"]))]
+    names += [f"/job:ps/replica:0/task:{i}/device:CPU:0" for i in range(len(config.cluster["ps"]))]
     return ps_strategy, coordinator, names
 
 
