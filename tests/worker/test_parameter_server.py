@@ -88,6 +88,37 @@ def test_tfserver_refuses_a_chief_task() -> None:
     assert "task type is 'chief', but this process must be 'worker' or 'ps'" in done.stderr
 
 
+def test_strategy_parameter_server_implies_isolation_none() -> None:
+    from gentf_server.main import parse_args
+
+    assert parse_args(["--strategy", "parameter-server"]).isolation == "none"
+    assert parse_args([]).isolation == "process"
+    assert parse_args(["--strategy", "mirrored", "--isolation", "none"]).isolation == "none"
+
+
+def _node(name: str, op: str, *inputs: str) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(name=name, op=op, tf_def=SimpleNamespace(input=list(inputs)))
+
+
+def test_variables_one_op_uses_together_share_a_ps_task() -> None:
+    """A new optimizer's slots follow the variable they update (made earlier or in the same
+    ExtendGraph); a read alone ties nothing; control inputs tie nothing."""
+    from gentf_server.core.distribute import colocation_groups
+
+    old = {"W": _node("W", "VarHandleOp"), "b": _node("b", "VarHandleOp")}
+    new = [_node("W/Adam", "VarHandleOp"), _node("W/Adam_1", "VarHandleOp"),
+           _node("b/Adam", "VarHandleOp"), _node("lr", "Const"),
+           _node("apply_W", "ResourceApplyAdam", "W", "W/Adam", "W/Adam_1", "lr"),
+           _node("apply_b", "ResourceApplyAdam", "b:0", "b/Adam", "^W")]
+    assert colocation_groups(new, old) == {"W/Adam": "W", "W/Adam_1": "W", "b/Adam": "b"}
+    fresh = [_node("V", "VarHandleOp"), _node("V/m", "VarHandleOp"), _node("U", "VarHandleOp"),
+             _node("read", "ReadVariableOp", "U"),
+             _node("apply", "ResourceApplyMomentum", "V/m", "V")]
+    assert colocation_groups(fresh, {}) == {"V/m": "V"}  # V is made first
+
+
 # ---- the cluster ---------------------------------------------------------------------------
 
 def _free_ports(n: int) -> list[int]:

@@ -27,8 +27,8 @@ from typing import Any
 
 import tensorflow as tf
 
-__all__ = ["STRATEGIES", "call", "colocated", "colocation", "configure", "coordinator", "devices",
-           "primary",
+__all__ = ["STRATEGIES", "call", "colocated", "colocation", "colocation_groups", "configure",
+           "coordinator", "devices", "primary",
            "replica_count", "scope", "split_sizes", "strategy", "sync_mirrors"]
 
 STRATEGIES = ("none", "mirrored", "parameter-server")
@@ -191,6 +191,12 @@ def colocation(new_nodes: Sequence[Any], nodes: Mapping[str, Any]) -> dict[str, 
     """
     if _coordinator is None:
         return {}
+    return colocation_groups(new_nodes, nodes)
+
+
+def colocation_groups(new_nodes: Sequence[Any], nodes: Mapping[str, Any]) -> dict[str, str]:
+    """:func:`colocation` whatever the strategy (pure: reads ``name``, ``op`` and
+    ``tf_def.input`` of the nodes)."""
     parent: dict[str, str] = {}
 
     def find(name: str) -> str:
