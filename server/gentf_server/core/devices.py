@@ -24,8 +24,8 @@ class NoGPUError(RuntimeError):
 def configure_devices(settings: Mapping[str, Any] | None = None) -> list[str]:
     """Sets up this process's devices; returns the names of the devices sessions compute on.
 
-    ``settings`` (from ``WorkerConfig.child_config()["devices"]``): ``strategy`` ("none" or
-    "mirrored"), ``logical_cpus`` (split the CPU into that many logical devices when > 0),
+    ``settings`` (from ``WorkerConfig.child_config()["devices"]``): ``strategy`` ("none",
+    "mirrored" or "parameter-server"), ``logical_cpus`` (split the CPU into that many logical devices when > 0),
     ``require_gpu`` (raise :class:`NoGPUError` when TensorFlow finds no GPU). Enables memory
     growth on every GPU. Must run before TensorFlow initializes its runtime for the logical
     devices to take effect; when it already has (a process that ran TensorFlow), logs a
