@@ -61,3 +61,41 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash scripts/test.sh" in readme and "scripts/test.sh" in ci
     assert "pytest" in (ROOT / "scripts" / "test.sh").read_text()
+
+
+def test_compose_ps_profile_is_one_tf_config_cluster() -> None:
+    """Profile "ps": the gentf worker is TF_CONFIG's chief (--strategy parameter-server), every
+    other address of the one cluster is a tfserver service of the profile with that task, and
+    the profile starts nothing unless asked for."""
+    import json
+
+    from gentf_server.core.cluster import parse_tf_config
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert "profiles" not in compose["services"]["worker"]  # `docker compose up` is unchanged
+    profile = {name: s for name, s in compose["services"].items() if "ps" in s.get("profiles", [])}
+    configs = {name: json.loads(s["environment"]["TF_CONFIG"]) for name, s in profile.items()}
+    clusters = {json.dumps(c["cluster"], sort_keys=True) for c in configs.values()}
+    assert len(clusters) == 1
+    cluster = next(iter(configs.values()))["cluster"]
+    chiefs = [n for n, c in configs.items() if c["task"]["type"] == "chief"]
+    assert chiefs == ["ps-chief"]
+    chief = profile["ps-chief"]
+    command = " ".join(chief["command"])
+    assert "--strategy=parameter-server" in command and "--insecure" not in command
+    assert "--isolation=process" not in command
+    checked = parse_tf_config({"TF_CONFIG": chief["environment"]["TF_CONFIG"]})
+    assert checked.address.split(":")[0] == "ps-chief"
+    assert set(chief["depends_on"]) == set(profile) - {"ps-chief"}
+    for name, config in configs.items():
+        task = config["task"]
+        assert cluster[task["type"]][task["index"]].split(":")[0] == name
+        if name != "ps-chief":
+            parse_tf_config({"TF_CONFIG": json.dumps(config)}, expect=("worker", "ps"))
+            assert profile[name]["entrypoint"] == ["python", "-m", "gentf_server.tfserver"]
+            assert profile[name]["networks"] == ["ps-cluster"]  # never published
+            assert "ports" not in profile[name]
+    addresses = [a for job in cluster.values() for a in job]
+    assert sorted(a.split(":")[0] for a in addresses) == sorted(profile)
+    assert {"worker", "ps"} <= {c["task"]["type"] for c in configs.values()}
+    assert compose["networks"]["ps-cluster"]["internal"] is True

@@ -71,9 +71,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           "request path; 0: after every call that changed a variable, before "
                           "replying (default 30)")
     iso = p.add_argument_group("session processes")
-    iso.add_argument("--isolation", choices=["process", "none"], default="process",
+    iso.add_argument("--isolation", choices=["process", "none"], default=None,
                      help="'process' (default): each owner's sessions run in a supervised child "
-                          "process; 'none': in the worker's own process (single user only)")
+                          "process; 'none': in the worker's own process (single user only; "
+                          "the default and the only choice with --strategy parameter-server)")
     iso.add_argument("--max-session-processes", type=int, default=16,
                      help="most owners with a session process at once (default 16)")
     iso.add_argument("--warm-processes", type=int, default=1,
@@ -84,11 +85,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     iso.add_argument("--session-memory-mb", type=int, default=0,
                      help="RLIMIT_DATA of each session process, MiB (default 0: no limit)")
     dist = p.add_argument_group("devices (tf.distribute)")
-    dist.add_argument("--strategy", choices=["none", "mirrored"], default="none",
+    dist.add_argument("--strategy", choices=["none", "mirrored", "parameter-server"],
+                      default="none",
                       help="'mirrored': replicate each session's variables over the devices "
                            "(the GPUs, else the --logical-cpus) with MirroredStrategy and split "
-                           "the rows of batched=True functions over them; 'none' (default): "
-                           "one device")
+                           "the rows of batched=True functions over them; 'parameter-server': "
+                           "be the chief of the TF_CONFIG cluster (ParameterServerStrategy): "
+                           "variables on its ps hosts, each call run on one of its worker "
+                           "hosts; 'none' (default): one device")
     dist.add_argument("--logical-cpus", type=int, default=0,
                       help="split the CPU into N logical devices (for --strategy mirrored "
                            "without GPUs; default 0: leave it whole)")
@@ -107,7 +111,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="call threads of the in-process backend (--isolation none; default 8)")
     p.add_argument("--log-level", default=os.environ.get("GENTF_LOG_LEVEL", "INFO"),
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level (default INFO)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.isolation is None:
+        args.isolation = "none" if args.strategy == "parameter-server" else "process"
+    elif args.isolation == "process" and args.strategy == "parameter-server":
+        p.error("--strategy parameter-server runs sessions in the worker's own process (the "
+                "TF_CONFIG cluster has one chief task, which several session processes cannot "
+                "all be): drop --isolation process")
+    return args
 
 
 def _is_loopback(host: str) -> bool:
@@ -117,6 +128,19 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _check_parameter_server() -> str | None:
+    """Why ``--strategy parameter-server`` cannot start with this ``TF_CONFIG`` (None: it
+    can; the cluster is logged)."""
+    from gentf_server.core.cluster import TFConfigError, parse_tf_config
+
+    try:
+        config = parse_tf_config(os.environ)
+    except TFConfigError as exc:
+        return f"--strategy parameter-server: {exc}"
+    log.info("parameter-server cluster: %s", config.describe())
+    return None
 
 
 def _read(path: str, flag: str) -> bytes:
@@ -147,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.logical_cpus < 0:
         print("gentf-worker: --logical-cpus must be 0 or more", file=sys.stderr)
         return 2
+    if args.strategy == "parameter-server":
+        problem = _check_parameter_server()
+        if problem:
+            print(f"gentf-worker: {problem}", file=sys.stderr)
+            return 2
     from gentf_server.service.auth import load_tokens
     from gentf_server.service.server import WorkerConfig, WorkerServer
 

@@ -24,8 +24,8 @@ class NoGPUError(RuntimeError):
 def configure_devices(settings: Mapping[str, Any] | None = None) -> list[str]:
     """Sets up this process's devices; returns the names of the devices sessions compute on.
 
-    ``settings`` (from ``WorkerConfig.child_config()["devices"]``): ``strategy`` ("none" or
-    "mirrored"), ``logical_cpus`` (split the CPU into that many logical devices when > 0),
+    ``settings`` (from ``WorkerConfig.child_config()["devices"]``): ``strategy`` ("none",
+    "mirrored" or "parameter-server"), ``logical_cpus`` (split the CPU into that many logical devices when > 0),
     ``require_gpu`` (raise :class:`NoGPUError` when TensorFlow finds no GPU). Enables memory
     growth on every GPU. Must run before TensorFlow initializes its runtime for the logical
     devices to take effect; when it already has (a process that ran TensorFlow), logs a
@@ -42,7 +42,7 @@ def configure_devices(settings: Mapping[str, Any] | None = None) -> list[str]:
                 "driver (nvidia-smi), that the container sees the GPU (--gpus all), and that "
                 "the CUDA build of TensorFlow is installed (pip install 'gentf[gpu]', not "
                 "'gentf[server]')")
-        if strategy_name != "none" and logical_cpus <= 1:
+        if strategy_name == "mirrored" and logical_cpus <= 1:
             log.warning("--strategy %s asked for, but TensorFlow finds no GPU: running on the "
                         "CPU (use --logical-cpus N to split it into N replicas)", strategy_name)
     for gpu in gpus:

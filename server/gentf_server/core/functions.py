@@ -289,17 +289,23 @@ class CompiledFunction:
 
     def forward(self, args: Sequence[Any]) -> Any:
         """The return value for ``args`` (tf tensors)."""
-        return self._forward_cf(*args)
+        return distribute.call(self._forward_cf, args, rows=self._rows(args))
 
     def vjp(self, args: Sequence[Any], grad: Any) -> list[Any]:
         """Argument gradients of ``<retval, grad>``."""
-        return list(self._vjp_cf(*args, grad))
+        return list(distribute.call(self._vjp_cf, [*args, grad], rows=self._rows(args, 1)))
 
     def accumulate(self, args: Sequence[Any], grad: Any, scale: float, with_args: bool = True) -> list[Any]:
         """Adds ``scale * param gradient`` to the accumulators; returns unscaled argument
         gradients (none when ``with_args`` is False)."""
         fn = self._accumulate_cf if with_args else self._accumulate_params_cf
-        return list(fn(*args, grad, tf.constant(scale, tf.float64)))
+        return list(distribute.call(fn, [*args, grad, tf.constant(scale, tf.float64)],
+                                    rows=self._rows(args, 1), written=self._accumulators))
+
+    def _rows(self, args: Sequence[Any], extra: int = 0) -> int:
+        """How many leading call arguments a batched function's rows may be split over
+        (its inputs and ``extra`` more: the return-value gradient); 0 when not batched."""
+        return len(args) + extra if self.batched and args else 0
 
     # ---- pieces for a fused call (see FusedCall) -----------------------------------------
 
@@ -399,4 +405,4 @@ class FusedCall:
 
     def __call__(self, flat: Sequence[Any]) -> list[Any]:
         """Runs once; returns each forward step's return value (tf tensors)."""
-        return list(self._cf(*flat))
+        return list(distribute.call(self._cf, flat))

@@ -8,7 +8,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from gentf_server.core import errors
+from gentf_server.core import distribute, errors
 from gentf_server.core.graph import PLACEHOLDER, SessionGraph, parse_input
 from gentf_server.core.importer import SubgraphImporter
 
@@ -79,5 +79,5 @@ class Runner:
 
     def __call__(self, feed_values: Sequence[Any]) -> list[Any]:
         """Runs once with the feed values in ``feeds`` order; returns fetched tensors."""
-        out = self._run(*feed_values)
+        out = distribute.call(self._run, feed_values)
         return [] if out is None else list(out)

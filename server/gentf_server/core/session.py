@@ -225,6 +225,7 @@ class Session:
                            for n in plan.new_nodes if n.op == VARIABLE], pending)
             self.restored_now = [n.name for n in plan.new_nodes
                                  if n.op == VARIABLE and n.name in pending]
+            together = distribute.colocation(plan.new_nodes, self._graph.nodes)
             with tf.init_scope(), distribute.scope():
                 for node in plan.new_nodes:
                     if node.op == VARIABLE:
@@ -233,7 +234,10 @@ class Session:
                             attrs = node.tf_def.attr
                             value = tf.zeros(tf.TensorShape(attrs["shape"].shape),
                                              tf.as_dtype(attrs["dtype"].type))
-                        variable = tf.Variable(value, name=node.name.replace("/", "_"))
+                        anchor = together.get(node.name, "")
+                        near = mirrored.get(anchor, self._mirrored.get(anchor))
+                        with distribute.colocated(near):
+                            variable = tf.Variable(value, name=node.name.replace("/", "_"))
                         mirrored[node.name] = variable
                         created[node.name] = distribute.primary(variable)
             self._graph.commit(plan)

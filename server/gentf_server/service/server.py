@@ -61,7 +61,9 @@ class WorkerConfig:
     checkpoint_seconds: float = 30.0
     """A changed named session is saved at most this often; 0: after every changing call."""
     strategy: str = "none"
-    """``--strategy``: "none" (one device) or "mirrored" (tf.distribute.MirroredStrategy)."""
+    """``--strategy``: "none" (one device), "mirrored" (tf.distribute.MirroredStrategy) or
+    "parameter-server" (this process the chief of the ``TF_CONFIG`` cluster; needs
+    ``isolation="none"``)."""
     logical_cpus: int = 0
     """``--logical-cpus``: split the CPU into this many logical devices (0: leave it whole)."""
     require_gpu: bool = False
