@@ -15,10 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -26,29 +23,10 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _bench_models import free_ports, mlp, start_worker, stop_all
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def start_worker(flags: list[str]) -> tuple[subprocess.Popen[bytes], str]:
-    """A worker subprocess with ``flags``; (process, address)."""
-    tmp = tempfile.mkdtemp(prefix="gentf-bench-")
-    port_file = os.path.join(tmp, "port")
-    proc = subprocess.Popen([sys.executable, "-m", "gentf_server", "--port", "0", "--port-file",
-                             port_file, "--log-level", "WARNING", *flags])
-    deadline = time.monotonic() + 180
-    while not os.path.exists(port_file):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"worker {flags} did not start")
-        time.sleep(0.05)
-    with open(port_file) as f:
-        return proc, f"127.0.0.1:{int(f.read())}"
-
-
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def metric(port: int, name: str) -> float:
@@ -58,25 +36,6 @@ def metric(port: int, name: str) -> float:
             if line.startswith(name + " "):
                 return float(line.split()[1])
     return float("nan")
-
-
-def build(address: str) -> tuple[Any, Any]:
-    """(session, the batched MLP function) on ``address``."""
-    from gentf import TFFunction, tf
-    from gentf.graph import Graph
-
-    graph = Graph()
-    with graph.as_default():
-        sess = tf.Session(address, graph=graph)
-        rng = np.random.default_rng(0)
-        xs = tf.placeholder(tf.float32, shape=(None, 64), name="xs")
-        w1 = tf.Variable((rng.normal(size=(64, 128)) * 0.1).astype(np.float32), name="W1")
-        b1 = tf.Variable(np.zeros(128, np.float32), name="b1")
-        w2 = tf.Variable((rng.normal(size=(128, 10)) * 0.1).astype(np.float32), name="W2")
-        b2 = tf.Variable(np.zeros(10, np.float32), name="b2")
-        out = tf.add(tf.matmul(tf.tanh(tf.add(tf.matmul(xs, w1), b1)), w2), b2)
-        net = TFFunction([w1, b1, w2, b2], [xs], out, sess, batched=True)
-    return sess, net
 
 
 def calls_per_second(net: Any, callers: int, seconds: float) -> float:
@@ -120,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args(argv)
     callers = [int(c) for c in args.callers.split(",")]
-    metrics_port = free_port()
+    (metrics_port,) = free_ports(1)
     procs = []
     results: dict[str, Any] = {"delay_us": args.delay_us, "seconds": args.seconds, "points": []}
     try:
@@ -132,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         sessions = []
         nets = {}
         for name, address in (("off", plain_address), ("on", batching_address)):
-            sess, net = build(address)
+            sess, net, _, _ = mlp(address, (64, 128, 10), 0.1)
             sessions.append(sess)
             nets[name] = net
         load = os.getloadavg()
@@ -156,13 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         for sess in sessions:
             sess.close()
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(procs)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

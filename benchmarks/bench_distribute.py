@@ -13,87 +13,15 @@ in turns, several rounds, medians reported.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _bench_models import report, rounds_in_turns, start_worker, stop_all, training_ops
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def start_worker(flags: list[str]) -> tuple[subprocess.Popen[bytes], str]:
-    """A worker subprocess with ``flags``; (process, address)."""
-    tmp = tempfile.mkdtemp(prefix="gentf-bench-")
-    port_file = os.path.join(tmp, "port")
-    proc = subprocess.Popen([sys.executable, "-m", "gentf_server", "--port", "0", "--port-file",
-                             port_file, "--log-level", "WARNING", *flags])
-    deadline = time.monotonic() + 180
-    while not os.path.exists(port_file):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"worker {flags} did not start")
-        time.sleep(0.05)
-    with open(port_file) as f:
-        return proc, f"127.0.0.1:{int(f.read())}"
-
-
-def build(address: str, batch: int) -> dict[str, Callable[[], Any]]:
-    """The model in a session on ``address``; returns the measured operations."""
-    from gentf import (
-        TFFunction,
-        accumulate_param_gradients,
-        choicemap,
-        generate,
-        get_param_grad_tf_var,
-        reset_param_grads_tf_op,
-        runtf,
-        tf,
-    )
-    from gentf.graph import Graph
-
-    graph = Graph()
-    with graph.as_default():
-        sess = tf.Session(address, graph=graph)
-        rng = np.random.default_rng(0)
-        xs = tf.placeholder(tf.float32, shape=(None, 784), name="xs")
-        w1 = tf.Variable((rng.normal(size=(784, 512)) * 0.05).astype(np.float32), name="W1")
-        b1 = tf.Variable(np.zeros(512, np.float32), name="b1")
-        w2 = tf.Variable((rng.normal(size=(512, 10)) * 0.05).astype(np.float32), name="W2")
-        b2 = tf.Variable(np.zeros(10, np.float32), name="b2")
-        out = tf.add(tf.matmul(tf.tanh(tf.add(tf.matmul(xs, w1), b1)), w2), b2)
-        params = [w1, b1, w2, b2]
-        net = TFFunction(params, [xs], out, sess, batched=True)
-        adam = tf.train.AdamOptimizer(1e-3).apply_gradients(
-            [(tf.negative(get_param_grad_tf_var(net, p)), p) for p in params])
-        reset = reset_param_grads_tf_op(net)
-    x = rng.normal(size=(batch, 784)).astype(np.float32)
-    g = rng.normal(size=(batch, 10)).astype(np.float32)
-
-    def step() -> None:
-        trace, _ = generate(net, (x,), choicemap())
-        accumulate_param_gradients(trace, g, 1.0)
-        runtf(net, [adam, reset])
-
-    def forward() -> None:
-        net(x)
-
-    return {"step": step, "forward": forward}
-
-
-def rate(fn: Callable[[], Any], seconds: float) -> float:
-    """Calls of ``fn`` per second over about ``seconds``."""
-    fn()
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        fn()
-        n += 1
-    return n / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -114,25 +42,10 @@ def main() -> None:
         for name, flags in configs.items():
             proc, address = start_worker(flags)
             procs.append(proc)
-            ops[name] = build(address, args.batch)
-        samples: dict[str, list[float]] = {}
-        for r in range(args.rounds):
-            names = list(ops)
-            for name in names[r % len(names):] + names[: r % len(names)]:
-                for op, fn in ops[name].items():
-                    samples.setdefault(f"{name} {op}/s", []).append(rate(fn, args.seconds))
-        result = {k: statistics.median(v) for k, v in samples.items()}
-        result["batch"] = args.batch
-        result["cpus"] = os.cpu_count() or 0
-        for k, v in result.items():
-            print(f"{k:32s} {v:10.2f}")
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(result, f, indent=1)
+            ops[name] = training_ops(address, args.batch)
+        report(rounds_in_turns(ops, args.rounds, args.seconds), args.batch, args.json)
     finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=30)
+        stop_all(procs)
 
 
 if __name__ == "__main__":

@@ -17,79 +17,21 @@ import argparse
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_distribute import rate, start_worker
+from _bench_models import free_ports, report, rounds_in_turns, start_worker, training_ops
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def build(address: str, batch: int, batched: bool) -> dict[str, Callable[[], Any]]:
-    """bench_distribute's model in a session on ``address``, its net declared ``batched``
-    (rows split over the worker tasks) or not (each call whole on one worker task)."""
-    from gentf import (
-        TFFunction,
-        accumulate_param_gradients,
-        choicemap,
-        generate,
-        get_param_grad_tf_var,
-        reset_param_grads_tf_op,
-        runtf,
-        tf,
-    )
-    from gentf.graph import Graph
-
-    graph = Graph()
-    with graph.as_default():
-        sess = tf.Session(address, graph=graph)
-        rng = np.random.default_rng(0)
-        xs = tf.placeholder(tf.float32, shape=(None, 784), name="xs")
-        w1 = tf.Variable((rng.normal(size=(784, 512)) * 0.05).astype(np.float32), name="W1")
-        b1 = tf.Variable(np.zeros(512, np.float32), name="b1")
-        w2 = tf.Variable((rng.normal(size=(512, 10)) * 0.05).astype(np.float32), name="W2")
-        b2 = tf.Variable(np.zeros(10, np.float32), name="b2")
-        out = tf.add(tf.matmul(tf.tanh(tf.add(tf.matmul(xs, w1), b1)), w2), b2)
-        params = [w1, b1, w2, b2]
-        net = TFFunction(params, [xs], out, sess, batched=batched)
-        adam = tf.train.AdamOptimizer(1e-3).apply_gradients(
-            [(tf.negative(get_param_grad_tf_var(net, p)), p) for p in params])
-        reset = reset_param_grads_tf_op(net)
-    x = rng.normal(size=(batch, 784)).astype(np.float32)
-    g = rng.normal(size=(batch, 10)).astype(np.float32)
-
-    def step() -> None:
-        trace, _ = generate(net, (x,), choicemap())
-        accumulate_param_gradients(trace, g, 1.0)
-        runtf(net, [adam, reset])
-
-    def forward() -> None:
-        net(x)
-
-    return {"step": step, "forward": forward}
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def start_cluster(workers: int, ps: int) -> tuple[list[subprocess.Popen[bytes]], dict[str, Any]]:
     """Starts the worker and ps tfserver processes; returns them and the cluster's jobs."""
-    ports = iter(_free_ports(1 + workers + ps))
+    ports = iter(free_ports(1 + workers + ps))
     jobs = {"chief": [f"127.0.0.1:{next(ports)}"],
             "worker": [f"127.0.0.1:{next(ports)}" for _ in range(workers)],
             "ps": [f"127.0.0.1:{next(ports)}" for _ in range(ps)]}
@@ -127,32 +69,16 @@ def main() -> None:
     try:
         proc, address = start_worker([])
         procs.append(proc)
-        ops["1 device"] = build(address, args.batch, True)
+        ops["1 device"] = training_ops(address, args.batch, True)
         cluster_procs, jobs = start_cluster(args.workers, args.ps)
         procs += cluster_procs
         chief = json.dumps({"cluster": jobs, "task": {"type": "chief", "index": 0}})
-        os.environ["TF_CONFIG"] = chief
-        try:
-            proc, address = start_worker(["--strategy", "parameter-server"])
-        finally:
-            del os.environ["TF_CONFIG"]
+        proc, address = start_worker(["--strategy", "parameter-server"],
+                                     env=dict(os.environ, TF_CONFIG=chief))
         procs.append(proc)
-        ops["ps split"] = build(address, args.batch, True)
-        ops["ps whole"] = build(address, args.batch, False)
-        samples: dict[str, list[float]] = {}
-        for r in range(args.rounds):
-            names = list(ops)
-            for name in names[r % len(names):] + names[: r % len(names)]:
-                for op, fn in ops[name].items():
-                    samples.setdefault(f"{name} {op}/s", []).append(rate(fn, args.seconds))
-        result: dict[str, float] = {k: statistics.median(v) for k, v in samples.items()}
-        result["batch"] = args.batch
-        result["cpus"] = os.cpu_count() or 0
-        for k, v in result.items():
-            print(f"{k:32s} {v:10.2f}")
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(result, f, indent=1)
+        ops["ps split"] = training_ops(address, args.batch, True)
+        ops["ps whole"] = training_ops(address, args.batch, False)
+        report(rounds_in_turns(ops, args.rounds, args.seconds), args.batch, args.json)
     finally:
         for proc in reversed(procs):  # the chief before the cluster it coordinates
             proc.terminate()

@@ -10,12 +10,8 @@ parameter gradients, against the sequential sum.
 
 from __future__ import annotations
 
-import os
 import pathlib
-import subprocess
-import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,14 +25,13 @@ from gentf import (
     choice_gradients,
     choicemap,
     generate,
-    get_param_grad_tf_var,
-    reset_param_grads_tf_op,
     runtf,
     select,
     tf,
 )
 from gentf.errors import InvalidArgumentError
 from gentf.graph import Graph
+from parity import Model, free_ports, reference, start_worker, stop_workers
 
 CALLERS = 32
 RTOL = 1e-12
@@ -60,43 +55,16 @@ def _stats(server: Any) -> dict[str, int]:
     return server.supervisor.inprocess.dispatcher.batcher.stats()  # type: ignore[no-any-return]
 
 
-def _initial() -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(7)
-    return {"W1": rng.normal(size=(N_IN, N_HID)), "b1": rng.normal(size=N_HID),
-            "W2": rng.normal(size=(N_HID, N_OUT)), "b2": rng.normal(size=N_OUT)}
-
-
-class Mlp:
-    """A float64 MLP as a batched TFFunction in a session of its own."""
+class Mlp(Model):
+    """parity's float64 MLP, 4-6-3 wide from seed 7, with ``w1_value`` (an identity of W1,
+    a plain RunOp fetch)."""
 
     def __init__(self, address: str) -> None:
-        self.graph = Graph()
-        with self.graph.as_default():
-            self.sess = tf.Session(address, graph=self.graph)
-            self.init = _initial()
-            xs = tf.placeholder(tf.float64, shape=(None, N_IN), name="xs")
-            v = {k: tf.Variable(val, name=k) for k, val in self.init.items()}
-            hidden = tf.tanh(tf.add(tf.matmul(xs, v["W1"]), v["b1"]))
-            out = tf.add(tf.matmul(hidden, v["W2"]), v["b2"])
-            self.params = [v["W1"], v["b1"], v["W2"], v["b2"]]
-            self.w1_value = tf.identity(v["W1"], name="W1_value")
-            self.net = TFFunction(self.params, [xs], out, self.sess, batched=True)
-            self.reset = reset_param_grads_tf_op(self.net)
+        super().__init__(address, seed=7, sizes=(N_IN, N_HID, N_OUT))
 
-    def accumulators(self) -> list[np.ndarray]:
-        return list(runtf(self.net, [get_param_grad_tf_var(self.net, p) for p in self.params]))
-
-    def close(self) -> None:
-        self.sess.close()
-
-
-def _reference(p: dict[str, np.ndarray], xs: np.ndarray, g: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """numpy: the output, d<out, g>/dxs and d<out, g>/d(W1, b1, W2, b2)."""
-    h = np.tanh(xs @ p["W1"] + p["b1"])
-    out = h @ p["W2"] + p["b2"]
-    dz = (g @ p["W2"].T) * (1 - h ** 2)
-    return out, dz @ p["W1"].T, [xs.T @ dz, dz.sum(0), h.T @ g, g.sum(0)]
+    def extra_ops(self) -> None:
+        """Builds ``w1_value`` with the model."""
+        self.w1_value = tf.identity(self.vars["W1"], name="W1_value")
 
 
 def _inputs(caller: int) -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +107,7 @@ def test_concurrent_generate_and_gradients_each_get_their_own_rows(
     results = _concurrently(call)
     for i, (out, retval, weight, dx) in enumerate(results):
         xs, g = _inputs(i)
-        ref_out, ref_dx, _ = _reference(mlp.init, xs, g)
+        ref_out, ref_dx, _ = reference(mlp.init, xs, g)
         assert out.shape == retval.shape == (1 + i % 8, N_OUT)
         np.testing.assert_allclose(out, ref_out, rtol=RTOL)
         np.testing.assert_allclose(retval, ref_out, rtol=RTOL)
@@ -168,7 +136,7 @@ def test_concurrent_accumulations_sum_exactly(batching_worker: Any, mlp: Mlp) ->
                                            mlp.init["b2"])]
     for i, dx in enumerate(dxs):  # the sequential reference
         xs, g = _inputs(i)
-        _, ref_dx, ref_params = _reference(mlp.init, xs, g)
+        _, ref_dx, ref_params = reference(mlp.init, xs, g)
         np.testing.assert_allclose(dx, ref_dx, rtol=RTOL, atol=ATOL)
         for total, part in zip(expected, ref_params):
             total += scales[i % 2] * part
@@ -267,29 +235,10 @@ def test_batches_in_transactions_run_beside_merged_calls(batching_worker: Any, m
         return decode_tensor(reply.results[0].generate.retval)  # type: ignore[no-any-return]
 
     for i, out in enumerate(_concurrently(call, 16)):
-        np.testing.assert_allclose(out, _reference(mlp.init, *_inputs(i))[0], rtol=RTOL)
+        np.testing.assert_allclose(out, reference(mlp.init, *_inputs(i))[0], rtol=RTOL)
 
 
 # ---- the command line: a worker with session processes ----------------------------------
-
-
-def _start(tmp: pathlib.Path, *flags: str) -> tuple[subprocess.Popen[str], str]:
-    port_file = tmp / "port"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    env.pop("GENTF_ADDRESS", None)
-    with open(tmp / "log", "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gentf_server", "--port", "0", "--port-file", str(port_file),
-             *flags], stdout=subprocess.DEVNULL, stderr=log, text=True, env=env, cwd=str(tmp))
-    deadline = time.monotonic() + 180
-    while not port_file.exists():
-        if proc.poll() is not None:
-            raise AssertionError(f"worker exited: {(tmp / 'log').read_text()}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError("worker did not write its port file")
-        time.sleep(0.05)
-    return proc, f"127.0.0.1:{int(port_file.read_text())}"
 
 
 def _metric(port: int, name: str) -> float:
@@ -304,19 +253,15 @@ def _metric(port: int, name: str) -> float:
 def test_command_line_worker_batches_through_the_front_door(tmp_path: pathlib.Path) -> None:
     """``gentf-worker --max-batch-delay-us``: calls reach the session process concurrently
     (a connection per call in flight, a thread per connection) and are merged there."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        metrics_port = s.getsockname()[1]
-    proc, address = _start(tmp_path, "--max-batch-delay-us", "50000",
-                           "--metrics-port", str(metrics_port))
+    (metrics_port,) = free_ports(1)
+    proc, address = start_worker(tmp_path, "--max-batch-delay-us", "50000",
+                                 "--metrics-port", str(metrics_port))
     try:
         m = Mlp(address)
         try:
             results = _concurrently(lambda i: m.net(_inputs(i)[0]), 16)
             for i, out in enumerate(results):
-                ref, _, _ = _reference(m.init, _inputs(i)[0], _inputs(i)[1])
+                ref, _, _ = reference(m.init, _inputs(i)[0], _inputs(i)[1])
                 np.testing.assert_allclose(out, ref, rtol=RTOL)
             merged = _metric(metrics_port, "gentf_batched_calls_total")
             batches = _metric(metrics_port, "gentf_merged_batches_total")
@@ -324,8 +269,4 @@ def test_command_line_worker_batches_through_the_front_door(tmp_path: pathlib.Pa
         finally:
             m.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_workers([proc])

@@ -24,25 +24,25 @@ from typing import Any
 
 import numpy as np
 import pytest
-from gentf import (
-    TFFunction,
-    accumulate_param_gradients,
-    choice_gradients,
-    choicemap,
-    generate,
-    get_param_grad_tf_var,
-    reset_param_grads_tf_op,
-    runtf,
-    select,
-    tf,
-)
+from gentf import TFFunction, accumulate_param_gradients, get_param_grad_tf_var, runtf, tf
 from gentf.graph import Graph
 from gentf.remote._transport import Transport
 from gentf.v1 import worker_pb2
+from parity import (
+    N_IN,
+    N_OUT,
+    RTOL,
+    Model,
+    check_adam_and_sums,
+    check_forward_and_gradients,
+    check_mean_loss,
+    check_trained_alike,
+    free_ports,
+    fused_training,
+    reference,
+)
 
 PY = sys.executable
-RTOL = 1e-9
-N_IN, N_HID, N_OUT = 5, 8, 3
 
 
 # ---- TF_CONFIG checks (no cluster needed) --------------------------------------------------
@@ -121,17 +121,6 @@ def test_variables_one_op_uses_together_share_a_ps_task() -> None:
 
 # ---- the cluster ---------------------------------------------------------------------------
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: pathlib.Path) -> None:
     deadline = time.monotonic() + 180
     while True:
@@ -173,7 +162,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     from gentf_server.service.server import WorkerConfig, background_server
 
     tmp = tmp_path_factory.mktemp("ps-cluster")
-    c0, w0, w1, p0, p1 = (f"127.0.0.1:{p}" for p in _free_ports(5))
+    c0, w0, w1, p0, p1 = (f"127.0.0.1:{p}" for p in free_ports(5))
     jobs = {"chief": [c0], "worker": [w0, w1], "ps": [p0, p1]}
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     env.pop("GENTF_ADDRESS", None)
@@ -214,54 +203,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             proc.wait(30)
 
 
-def _initial() -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(11)
-    return {"W1": rng.normal(size=(N_IN, N_HID)), "b1": rng.normal(size=N_HID),
-            "W2": rng.normal(size=(N_HID, N_OUT)), "b2": rng.normal(size=N_OUT)}
+class PsModel(Model):
+    """parity's Model plus ``bad``: a reshape that fails at run time unless 7 divides the
+    size of ``xs``."""
 
-
-class Model:
-    """The same float64 MLP in a session: a batched net and a scalar mean loss."""
-
-    def __init__(self, address: str, name: str | None = None) -> None:
-        self.graph = Graph()
-        with self.graph.as_default():
-            self.sess = tf.Session(address, graph=self.graph, name=name)
-            self.xs = tf.placeholder(tf.float64, shape=(None, N_IN), name="xs")
-            self.vars = {k: tf.Variable(v, name=k) for k, v in _initial().items()}
-            v = self.vars
-            hidden = tf.tanh(tf.add(tf.matmul(self.xs, v["W1"]), v["b1"]))
-            self.out = tf.add(tf.matmul(hidden, v["W2"]), v["b2"])
-            params = list(v.values())
-            self.net = TFFunction(params, [self.xs], self.out, self.sess, batched=True)
-            loss = tf.reduce_mean(tf.reduce_sum(tf.square(self.out), axis=1))
-            self.loss = TFFunction(params, [self.xs], loss, self.sess)
-            grads = [(tf.negative(get_param_grad_tf_var(self.net, p)), p) for p in params]
-            self.adam = tf.train.AdamOptimizer(0.05).apply_gradients(grads)
-            self.reset = reset_param_grads_tf_op(self.net)
-            self.bad = tf.reshape(self.xs, [7, -1])  # fails at run time unless 7 divides the size
-
-    def values(self) -> dict[str, np.ndarray]:
-        names = list(self.vars)
-        return dict(zip(names, runtf(self.net, [self.vars[n] for n in names])))
-
-    def accumulators(self, fn: TFFunction | None = None) -> list[np.ndarray]:
-        fn = fn or self.net
-        return list(runtf(fn, [get_param_grad_tf_var(fn, p) for p in self.vars.values()]))
-
-
-def _reference(values: dict[str, np.ndarray], xs: np.ndarray, g: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """numpy: the net's output, d<out, g>/dxs and d<out, g>/d(W1, b1, W2, b2)."""
-    h = np.tanh(xs @ values["W1"] + values["b1"])
-    out = h @ values["W2"] + values["b2"]
-    dz = (g @ values["W2"].T) * (1 - h ** 2)
-    return out, dz @ values["W1"].T, [xs.T @ dz, dz.sum(0), h.T @ g, g.sum(0)]
+    def extra_ops(self) -> None:
+        """Builds ``bad`` with the model."""
+        self.bad = tf.reshape(self.xs, [7, -1])
 
 
 @pytest.fixture(scope="module")
-def models(cluster: dict[str, Any]) -> Iterator[tuple[Model, Model]]:
-    plain, ps = Model(cluster["plain"]), Model(cluster["ps"])
+def models(cluster: dict[str, Any]) -> Iterator[tuple[PsModel, PsModel]]:
+    plain, ps = PsModel(cluster["plain"]), PsModel(cluster["ps"])
     yield plain, ps
     plain.sess.close()
     ps.sess.close()
@@ -283,84 +236,26 @@ def test_worker_lists_the_cluster_and_logs_it(cluster: dict[str, Any]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("rows", [64, 63, 1])
-def test_forward_and_gradients_match_one_device(models: tuple[Model, Model], rows: int) -> None:
-    plain, ps = models
-    rng = np.random.default_rng(rows)
-    xs = rng.normal(size=(rows, N_IN))
-    g = rng.normal(size=(rows, N_OUT))
-    values = plain.values()
-    for name, value in ps.values().items():
-        np.testing.assert_array_equal(value, values[name])
-    ref_out, ref_dx, ref_params = _reference(values, xs, g)
-    for m in (plain, ps):
-        runtf(m.net, m.reset)
-        out = m.net(xs)
-        assert out.shape == (rows, N_OUT)
-        np.testing.assert_allclose(out, ref_out, rtol=RTOL)
-        trace, weight = generate(m.net, (xs,), choicemap())
-        assert weight == 0.0
-        (dx,), _, _ = choice_gradients(trace, select(), g)
-        np.testing.assert_allclose(dx, ref_dx, rtol=RTOL)
-        (dx2,) = accumulate_param_gradients(trace, g, 0.5)
-        np.testing.assert_allclose(dx2, ref_dx, rtol=RTOL)
-        for acc, ref in zip(m.accumulators(), ref_params):
-            np.testing.assert_allclose(acc, 0.5 * ref, rtol=RTOL, atol=1e-13)
-    for a, b in zip(plain.accumulators(), ps.accumulators()):
-        np.testing.assert_allclose(b, a, rtol=RTOL, atol=1e-13)
+def test_forward_and_gradients_match_one_device(models: tuple[PsModel, PsModel],
+                                                rows: int) -> None:
+    check_forward_and_gradients(*models, rows)
 
 
 @pytest.mark.slow
-def test_mean_loss_matches(models: tuple[Model, Model]) -> None:
-    plain, ps = models
-    xs = np.random.default_rng(5).normal(size=(63, N_IN))
-    values = plain.values()
-    out, _, _ = _reference(values, xs, np.zeros((63, N_OUT)))
-    ref_loss = np.mean(np.sum(out ** 2, axis=1))
-    _, ref_dx, ref_params = _reference(values, xs, 2 * out / 63)
-    for m in (plain, ps):
-        runtf(m.loss, reset_param_grads_tf_op(m.loss))
-        np.testing.assert_allclose(m.loss(xs), ref_loss, rtol=RTOL)
-        trace, _ = generate(m.loss, (xs,), choicemap())
-        (dx,) = accumulate_param_gradients(trace, np.float64(1.0), 1.0)
-        np.testing.assert_allclose(dx, ref_dx, rtol=RTOL)
-        for acc, ref in zip(m.accumulators(m.loss), ref_params):
-            np.testing.assert_allclose(acc, ref, rtol=RTOL, atol=1e-13)
+def test_mean_loss_matches(models: tuple[PsModel, PsModel]) -> None:
+    check_mean_loss(*models)
 
 
 @pytest.mark.slow
-def test_adam_updates_and_accumulated_sums_match(models: tuple[Model, Model]) -> None:
+def test_adam_updates_and_accumulated_sums_match(models: tuple[PsModel, PsModel]) -> None:
     """Accumulations of several batch sizes sum exactly; Adam steps (RunOp, scheduled on a
-    worker host, variables and slots on the ps hosts) move both models alike."""
-    plain, ps = models
-    rng = np.random.default_rng(3)
-    batches = [(rng.normal(size=(n, N_IN)), rng.normal(size=(n, N_OUT))) for n in (64, 63, 1, 7)]
-    for step in range(3):
-        expected = [np.zeros_like(v) for v in plain.values().values()]
-        values = plain.values()
-        for m in (plain, ps):
-            runtf(m.net, m.reset)
-            for xs, g in batches:
-                trace, _ = generate(m.net, (xs,), choicemap())
-                accumulate_param_gradients(trace, g, 1.0)
-        for xs, g in batches:
-            for e, r in zip(expected, _reference(values, xs, g)[2]):
-                e += r
-        for a, b, e in zip(plain.accumulators(), ps.accumulators(), expected):
-            np.testing.assert_allclose(b, a, rtol=RTOL, atol=1e-13)
-            np.testing.assert_allclose(a, e, rtol=RTOL, atol=1e-12)
-        runtf(plain.net, plain.adam)
-        runtf(ps.net, ps.adam)
-        after_plain, after_ps = plain.values(), ps.values()
-        for name in after_plain:
-            assert not np.allclose(after_plain[name], values[name])  # Adam moved it
-            np.testing.assert_allclose(after_ps[name], after_plain[name], rtol=RTOL)
-        xs = batches[step][0]
-        np.testing.assert_allclose(ps.net(xs), _reference(after_plain, xs, batches[step][1])[0],
-                                   rtol=RTOL)
+    worker host, variables and slots on the ps hosts) move both models alike, and later
+    calls read the updated values from the ps hosts."""
+    check_adam_and_sums(*models)
 
 
 @pytest.mark.slow
-def test_a_failing_call_changes_nothing_and_the_next_one_runs(models: tuple[Model, Model]) -> None:
+def test_a_failing_call_changes_nothing_and_the_next_one_runs(models: tuple[PsModel, PsModel]) -> None:
     """A TensorFlow error on a worker host is InvalidArgument for that call only: the
     coordinator forgets it, so the calls after it run (and nothing was written)."""
     from gentf import errors
@@ -373,13 +268,13 @@ def test_a_failing_call_changes_nothing_and_the_next_one_runs(models: tuple[Mode
     after = ps.values()
     for name, value in before.items():
         np.testing.assert_array_equal(after[name], value)
-    np.testing.assert_allclose(ps.net(xs), _reference(after, xs, np.zeros((3, N_OUT)))[0],
+    np.testing.assert_allclose(ps.net(xs), reference(after, xs, np.zeros((3, N_OUT)))[0],
                                rtol=RTOL)
     assert runtf(ps.net, ps.bad, feed_dict={ps.xs: xs[:0]}).shape == (7, 0)
 
 
 @pytest.mark.slow
-def test_batched_rows_are_split_over_the_two_worker_tasks(models: tuple[Model, Model]) -> None:
+def test_batched_rows_are_split_over_the_two_worker_tasks(models: tuple[PsModel, PsModel]) -> None:
     """A function declared batched that is NOT row-independent (each row minus the column
     means) shows where the rows were split: the first 32 of 63 rows on one worker task, the
     last 31 on the other; undeclared, it runs whole."""
@@ -398,7 +293,7 @@ def test_batched_rows_are_split_over_the_two_worker_tasks(models: tuple[Model, M
 
 @pytest.mark.slow
 def test_a_split_accumulation_that_fails_in_one_share_adds_nothing(
-        models: tuple[Model, Model]) -> None:
+        models: tuple[PsModel, PsModel]) -> None:
     """Rows 0-3 of a batched gather are fine, row 6 indexes out of range: the share on one
     worker task may have added its gradient already, yet the call is InvalidArgument and
     the accumulator keeps its value; a good call then adds exactly the numpy sum."""
@@ -425,52 +320,24 @@ def test_a_split_accumulation_that_fails_in_one_share_adds_nothing(
     np.testing.assert_allclose(runtf(rows, acc), expected, rtol=RTOL, atol=1e-13)
 
 
-def _gaussian_model(net: TFFunction) -> Any:
-    from gentf import Map, gen, normal
-
-    @gen
-    def model(x: np.ndarray) -> None:
-        mu = net(x) @ "net"
-        Map(normal)(mu.reshape(-1), np.ones(mu.size)) @ "y"
-
-    return model
-
-
 @pytest.mark.slow
 def test_fused_training_steps_and_checkpoint_match(cluster: dict[str, Any]) -> None:
     """Generate of a @gen model, accumulate_param_gradients_only and an ADAM ParamUpdate
     (fused by the worker into one scheduled TensorFlow call) move both workers' parameters
     alike; a named session's checkpoint, written from the coordinator, holds the values."""
-    from gentf import ADAM, ParamUpdate, accumulate_param_gradients_only
-
     real_tf = pytest.importorskip("tensorflow")
-    rng = np.random.default_rng(9)
-    xs = rng.normal(size=(63, N_IN))
-    ys = rng.normal(size=(63, N_OUT))
     finals = []
     for address, name in ((cluster["plain"], None), (cluster["ps"], "ps-run")):
         m = Model(address, name=name)
-        update = ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), {m.net: list(m.vars.values())})
-        model = _gaussian_model(m.net)
-        labels = choicemap({"y": dict(enumerate(ys.reshape(-1)))})
-        weights = []
-        for _ in range(3):
-            trace, weight = generate(model, (xs,), labels)
-            weights.append(weight)
-            accumulate_param_gradients_only(trace)
-            update.apply()
+        weights = fused_training(m)
         values = m.values()
         if name:
             reader = real_tf.train.load_checkpoint(m.sess.checkpoint())
             for var, value in values.items():
                 np.testing.assert_array_equal(reader.get_tensor(var), value)
         finals.append((weights, values))
-        m.sess.close()
-    (w_plain, v_plain), (w_ps, v_ps) = finals
-    np.testing.assert_allclose(w_ps, w_plain, rtol=RTOL)
-    assert w_plain[2] > w_plain[0]  # training raised the log likelihood
-    for name in v_plain:
-        np.testing.assert_allclose(v_ps[name], v_plain[name], rtol=RTOL)
+        m.close()
+    check_trained_alike(*finals)
 
 
 @pytest.mark.slow
@@ -487,7 +354,7 @@ def test_variables_live_on_the_ps_hosts(cluster: dict[str, Any]) -> None:
 
 @pytest.mark.slow
 def test_a_restarted_chief_reloads_a_named_session(cluster: dict[str, Any],
-                                                   models: tuple[Model, Model]) -> None:
+                                                   models: tuple[PsModel, PsModel]) -> None:
     """Adam's minimize (a variable and its slots made in one ExtendGraph, so placed on one
     ps task) in a named session: 3 steps, a checkpoint, the chief killed and a new one
     started on the same cluster; the session re-attaches with the checkpointed values and
