@@ -66,3 +66,29 @@ def test_an_aligned_buffer_is_shared() -> None:
     a[0] = 7.0  # (the worker never writes an array it handed over; this shows the sharing)
     assert float(t[0]) == 7.0
     assert float(tf.reduce_sum(t)) == 7.0 + 511.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_to_array_equals_numpy(dtype: Any) -> None:
+    """Big tensors are viewed (read-only), small ones copied; the values are numpy()'s."""
+    from gentf_server.core.tensors import SHARED_ARRAY_BYTES, to_array
+
+    for n in (5, SHARED_ARRAY_BYTES // np.dtype(dtype).itemsize + 3):
+        t = tf.constant((np.arange(n) % 5).astype(dtype))
+        got = to_array(t)
+        assert got.dtype == t.numpy().dtype and got.shape == tuple(t.shape)
+        np.testing.assert_array_equal(got, t.numpy())
+        assert got.flags.writeable == (n == 5)
+
+
+def test_a_viewed_variable_value_stays_as_it_was_after_updates() -> None:
+    """TensorFlow copies a variable's buffer on write while the view holds it."""
+    from gentf_server.core.tensors import to_array
+
+    v = tf.Variable(tf.ones([1 << 18], tf.float64))
+    view = to_array(v.read_value())
+    assert not view.flags.writeable
+    v.assign_add(tf.ones([1 << 18], tf.float64))
+    v.assign(tf.zeros([1 << 18], tf.float64))
+    assert float(view.min()) == float(view.max()) == 1.0
+    assert float(v[0]) == 0.0

@@ -50,7 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 from gentf_server.core import errors
-from gentf_server.core.tensors import to_tensor
+from gentf_server.core.tensors import to_array, to_tensor
 from gentf_server.core.traces import TraceRecord
 
 __all__ = ["DEFAULT_MAX_ROWS", "BatchPolicy", "Batcher"]
@@ -438,4 +438,4 @@ class Batcher:
 
 
 def _to_numpy(tensor: Any) -> np.ndarray[Any, Any]:
-    return np.asarray(tensor.numpy())
+    return np.asarray(to_array(tensor))

@@ -10,7 +10,10 @@ aligned buffer first; :func:`aligned_empty` makes buffers that need none (the wo
 blob uploads).
 
 The tensor shares the array's memory: the array must not be written afterwards (the
-worker's decoded arguments, feeds and gradients never are).
+worker's decoded arguments, feeds and gradients never are). The other way,
+:func:`to_array` gives a big result tensor to numpy through DLPack as a read-only view
+(``tensor.numpy()`` copies it); TensorFlow copies a buffer on write while such a view of
+it is alive, so a variable updated later leaves the view as it was.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["ALIGN_BYTES", "aligned_empty", "to_tensor"]
+__all__ = ["ALIGN_BYTES", "SHARED_ARRAY_BYTES", "aligned_empty", "to_array", "to_tensor"]
 
 ALIGN_BYTES = 64
 """The alignment TensorFlow requires of a tensor buffer it did not allocate (Eigen's
@@ -58,3 +61,37 @@ def to_tensor(value: Any) -> Any:
             and array.ctypes.data % ALIGN_BYTES == 0):
         array = _aligned_copy(array)
     return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+
+
+SHARED_ARRAY_BYTES = 1 << 20
+"""Result tensors of at least this many bytes are viewed by numpy (:func:`to_array`)
+rather than copied."""
+
+
+class _Exported:
+    """A tensor seen through the DLPack protocol by ``np.from_dlpack``."""
+
+    def __init__(self, tensor: Any) -> None:
+        self.tensor = tensor
+
+    def __dlpack__(self, stream: Any = None, **kwargs: Any) -> Any:
+        return tf.experimental.dlpack.to_dlpack(self.tensor)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (1, 0)  # kDLCPU
+
+
+def to_array(tensor: Any) -> Any:
+    """A numpy array of an eager tensor's value (``tensor.numpy()``): a big numeric tensor
+    on the CPU is viewed read-only, with no copy; anything else is copied. Scalar strings
+    come back as bytes, as from ``numpy()``."""
+    dtype = tensor.dtype
+    if (dtype != tf.string and dtype.is_numpy_compatible
+            and np.dtype(dtype.as_numpy_dtype) in _SHARED_DTYPES
+            and tensor.shape.num_elements() * dtype.size >= SHARED_ARRAY_BYTES
+            and "CPU" in tensor.device):
+        try:
+            return np.from_dlpack(_Exported(tensor))
+        except (BufferError, RuntimeError, TypeError, ValueError):
+            pass  # a layout DLPack cannot carry: copy
+    return tensor.numpy()
