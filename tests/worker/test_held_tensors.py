@@ -53,3 +53,27 @@ def test_a_call_never_sent_lets_go_of_what_it_held(session: Any) -> None:
     with pytest.raises(FailedPreconditionError):
         f(np.ones(N))
     assert not _blobs._outgoing
+
+
+def test_a_resent_batch_still_has_its_held_tensors(tiny_trace_worker: Any, session_on: Any) -> None:
+    """A deferred accumulation whose trace the worker dropped is resent with its arguments:
+    its held output gradient (over 1 MiB) must travel again with the second Batch."""
+    from gentf import accumulate_param_gradients_only, get_param_grad_tf_var, runtf, simulate
+
+    rng = np.random.default_rng(5)
+    reps = N // 6 + 1
+    x1, x2 = rng.standard_normal(6), rng.standard_normal(6)  # 48 bytes: one trace fits
+    g = rng.standard_normal(6 * reps)
+    with session_on(tiny_trace_worker.address) as sess:
+        x = tf.placeholder(tf.float64, shape=(6,), name="x")
+        W = tf.Variable(np.float64(2.0), name="W")
+        f = TFFunction([W], [x], tf.multiply(W, tf.tile(x, [reps])), sess)
+        t1 = simulate(f, (x1,))
+        t2 = simulate(f, (x2,))  # a 64-byte trace store: t1's arguments are dropped
+        assert t1.handle and t2.handle
+        accumulate_param_gradients_only(t1, g, 1.0)
+        accumulate_param_gradients_only(t2, g, 1.0)
+        acc = runtf(f, get_param_grad_tf_var(f, W))
+        np.testing.assert_allclose(acc, g @ np.tile(x1, reps) + g @ np.tile(x2, reps),
+                                   rtol=1e-12)
+    assert not _blobs._outgoing

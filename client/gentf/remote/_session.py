@@ -37,7 +37,7 @@ from gentf.remote._embedded import embedded_worker
 from gentf.remote._transport import Transport, request_tensors
 from gentf.v1 import worker_pb2
 from gentf.wire import WIRE_VERSION, decode_tensor, fill_request_tensor
-from gentf.wire._blobs import hold_outgoing, take_outgoing
+from gentf.wire._blobs import hold_again, hold_outgoing, take_outgoing
 from gentf.wire._dtypes import DType
 from gentf.wire._errors import TraceNotFoundError
 
@@ -350,10 +350,24 @@ class Session:
         """Runs ``calls`` in one Batch; returns their replies. A deferred gradient call whose
         trace the worker dropped is resent with its arguments, from that call on."""
         replies: list[Any] = []
+        every_call = list(calls)
+        try:
+            return self._send_batch_calls(calls, replies)
+        finally:  # the calls' own held tensors (their Batch copies held them again)
+            for method, inner, _ in every_call:
+                self._transport.discard_held(method, inner)
+
+    def _send_batch_calls(self, calls: list[tuple[str, Any, Any]], replies: list[Any]) -> list[Any]:
+        """:meth:`_send_batch`'s loop: each attempt sends a fresh copy of the calls."""
         while True:
             request = worker_pb2.BatchRequest(session_id=self.session_id)
             for method, inner, _ in calls:
                 getattr(request.calls.add(), _BATCH_FIELDS[method]).CopyFrom(inner)
+            for t in request_tensors("Batch", request):
+                # the copy is sent (and its held buffers taken); a resend copies the calls again
+                again = hold_again(t.blob_id) if t.blob_id else None
+                if again is not None:
+                    t.blob_id = again
             try:
                 reply = self._transport.call("Batch", request)
             except TraceNotFoundError as exc:

@@ -24,6 +24,7 @@ __all__ = [
     "add_blob_source",
     "blob_threshold",
     "chunk_frames",
+    "hold_again",
     "hold_outgoing",
     "new_blob_id",
     "parse_chunk",
@@ -93,6 +94,18 @@ def hold_outgoing(data: Any) -> str:
     with _outgoing_lock:
         _outgoing[blob_id] = data
     return blob_id
+
+
+def hold_again(blob_id: str) -> str | None:
+    """A second hold of the buffer held for ``blob_id`` (a new id; both stay held), or None
+    when none is: a copy of a request can be sent while the original keeps its buffers."""
+    with _outgoing_lock:
+        data = _outgoing.get(blob_id)
+        if data is None:
+            return None
+        again = new_blob_id()
+        _outgoing[again] = data
+        return again
 
 
 def take_outgoing(blob_id: str) -> Any:
