@@ -192,6 +192,14 @@ class Transport:
         jittered) until ``timeout`` seconds have passed since it started; then the last
         UNAVAILABLE is raised. A retried call sends its blobs again.
         """
+        try:
+            return self._call(method, request, timeout, wait_for_ready)
+        except BaseException:
+            self.discard_held(method, request)  # what it had not sent yet
+            raise
+
+    def _call(self, method: str, request: Any, timeout: float | None,
+              wait_for_ready: bool) -> Any:
         budget = timeout or self.timeout
         deadline = time.monotonic() + budget
         delay = 0.05
@@ -223,9 +231,6 @@ class Transport:
                     continue
                 lookup = None if self.graph is None else self._node
                 raise translate_rpc_error(exc, method, lookup) from exc
-            except BaseException:
-                self.discard_held(method, request)
-                raise
 
     @property
     def _chunk_bytes(self) -> int:
