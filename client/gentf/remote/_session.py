@@ -349,16 +349,16 @@ class Session:
     def _send_batch(self, calls: list[tuple[str, Any, Any]]) -> list[Any]:
         """Runs ``calls`` in one Batch; returns their replies. A deferred gradient call whose
         trace the worker dropped is resent with its arguments, from that call on."""
-        replies: list[Any] = []
         every_call = list(calls)
         try:
-            return self._send_batch_calls(calls, replies)
+            return self._send_batch_calls(calls)
         finally:  # the calls' own held tensors (their Batch copies held them again)
             for method, inner, _ in every_call:
                 self._transport.discard_held(method, inner)
 
-    def _send_batch_calls(self, calls: list[tuple[str, Any, Any]], replies: list[Any]) -> list[Any]:
+    def _send_batch_calls(self, calls: list[tuple[str, Any, Any]]) -> list[Any]:
         """:meth:`_send_batch`'s loop: each attempt sends a fresh copy of the calls."""
+        replies: list[Any] = []
         while True:
             request = worker_pb2.BatchRequest(session_id=self.session_id)
             for method, inner, _ in calls:

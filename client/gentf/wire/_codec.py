@@ -41,9 +41,7 @@ def fill_tensor(message: tensor_pb2.Tensor, value: Any, dtype: DType | None = No
         message.string_val[:] = [_as_bytes(x) for x in arr.reshape(-1)]
         message.content = b""
         return
-    if arr.dtype.byteorder == ">":
-        arr = arr.astype(arr.dtype.newbyteorder("<"))
-    message.content = np.ascontiguousarray(arr).tobytes()
+    message.content = _wire_order(arr).tobytes()
 
 
 def fill_request_tensor(message: tensor_pb2.Tensor, value: Any,
@@ -57,12 +55,17 @@ def fill_request_tensor(message: tensor_pb2.Tensor, value: Any,
     if d.name == "string" or arr.nbytes < HELD_TENSOR_BYTES:
         fill_tensor(message, arr, dtype)
         return
-    if arr.dtype.byteorder == ">":
-        arr = arr.astype(arr.dtype.newbyteorder("<"))
     message.dtype = d.enum  # type: ignore[assignment]
     message.shape[:] = arr.shape
     message.content = b""
-    message.blob_id = hold_outgoing(np.ascontiguousarray(arr).reshape(-1).view(np.uint8))
+    message.blob_id = hold_outgoing(_wire_order(arr).reshape(-1).view(np.uint8))
+
+
+def _wire_order(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """``arr`` row-major and little-endian (itself when it already is)."""
+    if arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    return np.ascontiguousarray(arr)
 
 
 def encode_tensor(value: Any, dtype: DType | None = None) -> tensor_pb2.Tensor:

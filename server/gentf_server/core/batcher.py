@@ -50,7 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 from gentf_server.core import errors
-from gentf_server.core.tensors import to_array, to_tensor
+from gentf_server.core.tensors import to_numpy, to_tensor
 from gentf_server.core.traces import TraceRecord
 
 __all__ = ["DEFAULT_MAX_ROWS", "BatchPolicy", "Batcher"]
@@ -366,7 +366,7 @@ class Batcher:
                 continue
             merged = [tf.concat([t[i] for _, t in group], axis=0) for i in range(len(group[0][1]))]
             try:
-                retval = _to_numpy(fn.forward(merged))
+                retval = to_numpy(fn.forward(merged))
             except (tf.errors.OpError, ValueError, TypeError):
                 continue
             total = sum(e.rows for e, _ in group)
@@ -429,13 +429,9 @@ class Batcher:
                 session.changes += 1
                 for e, _ in group:
                     session.applied.add(e.request_id)
-            values = [_to_numpy(g) for g in out]
+            values = [to_numpy(g) for g in out]
             at = 0
             for e, _ in group:
                 e.result = [v[at: at + e.rows] for v in values]
                 at += e.rows
                 e.state = _DONE
-
-
-def _to_numpy(tensor: Any) -> np.ndarray[Any, Any]:
-    return np.asarray(to_array(tensor))

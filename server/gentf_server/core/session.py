@@ -29,7 +29,7 @@ from gentf_server.core.graph import VARIABLE, GraphNode, SessionGraph, parse_inp
 from gentf_server.core.limits import SessionLimits
 from gentf_server.core.registry import OpRegistry
 from gentf_server.core.runner import Runner
-from gentf_server.core.tensors import to_array, to_tensor
+from gentf_server.core.tensors import to_numpy, to_tensor
 from gentf_server.core.traces import TraceRecord, TraceStore
 
 __all__ = ["FusedRequest", "Session", "SessionLimits", "Transaction", "session_limits", "tf_failure"]
@@ -45,17 +45,6 @@ def tf_failure(exc: tf.errors.OpError, what: str) -> errors.CoreError:
     if isinstance(exc, tf.errors.ResourceExhaustedError):
         return errors.ResourceExhausted(f"{what}: out of memory in TensorFlow: {exc.message}")
     return errors.InvalidArgument(f"{what}: TensorFlow failed ({kind}): {exc.message}")
-
-
-def to_numpy(tensor: Any) -> np.ndarray[Any, Any]:
-    """A TensorFlow tensor as a numpy array (a read-only view of a big one, see
-    :func:`core.tensors.to_array`); scalar strings become 0-d object arrays."""
-    value = to_array(tensor)
-    if isinstance(value, bytes):
-        out = np.empty((), dtype=object)
-        out[()] = value
-        return out
-    return np.asarray(value)
 
 
 class Transaction:

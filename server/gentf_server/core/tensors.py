@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["ALIGN_BYTES", "SHARED_ARRAY_BYTES", "aligned_empty", "to_array", "to_tensor"]
+__all__ = ["ALIGN_BYTES", "SHARED_ARRAY_BYTES", "aligned_empty", "to_array", "to_numpy",
+           "to_tensor"]
 
 ALIGN_BYTES = 64
 """The alignment TensorFlow requires of a tensor buffer it did not allocate (Eigen's
@@ -95,3 +96,14 @@ def to_array(tensor: Any) -> Any:
         except (BufferError, RuntimeError, TypeError, ValueError):
             pass  # a layout DLPack cannot carry: copy
     return tensor.numpy()
+
+
+def to_numpy(tensor: Any) -> np.ndarray[Any, Any]:
+    """A TensorFlow tensor as a numpy array (:func:`to_array`); a scalar string becomes a
+    0-d object array."""
+    value = to_array(tensor)
+    if isinstance(value, bytes):
+        out = np.empty((), dtype=object)
+        out[()] = value
+        return out
+    return np.asarray(value)
