@@ -27,6 +27,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from gentf_server.core.snapshots import restore, snapshot
+
 __all__ = ["STRATEGIES", "call", "colocated", "colocation", "colocation_groups", "configure",
            "coordinator", "devices", "primary",
            "replica_count", "scope", "split_sizes", "strategy", "sync_mirrors"]
@@ -121,7 +123,7 @@ def call(function: Any, args: Sequence[Any], rows: int = 0,
     parts = _workers if rows else 1
     sizes = _row_split(args[:rows], parts) if parts > 1 else None
     with _schedule_lock:
-        snapshot = [(v, v.value()) for v in written] if sizes is not None else []
+        saved = snapshot(written) if sizes is not None else []
         try:
             if sizes is None:
                 return _coordinator.schedule(function, args=tuple(args)).get()
@@ -136,8 +138,7 @@ def call(function: Any, args: Sequence[Any], rows: int = 0,
             # schedule; join() waits for the other parts, raises it and forgets it.
             with contextlib.suppress(Exception):
                 _coordinator.join()
-            for variable, value in snapshot:
-                variable.assign(value)
+            restore(saved)
             raise
 
 

@@ -17,6 +17,13 @@ __all__ = ["Runner"]
 _READ_ONLY = frozenset({"ReadVariableOp", "VariableShape", "VarIsInitializedOp",
                         "ResourceGather", "ResourceGatherNd"})
 
+_CANNOT_FAIL = frozenset({"Const", "Identity", "NoOp", "ReadVariableOp", "VariableShape",
+                          "VarIsInitializedOp"})
+"""Ops that cannot fail on the worker's variables and checked feeds."""
+
+_ATOMIC_WRITES = frozenset({"AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp"})
+"""Writes that check everything before changing the variable: failing, they change nothing."""
+
 
 class Runner:
     """One compiled (feeds, fetches, targets) signature; cached by the session."""
@@ -52,6 +59,13 @@ class Runner:
         self._importer = SubgraphImporter(graph, variables, fetches, targets, list(feeds),
                                           f"run of {list(fetches) + list(targets)}")
         self.written = self._written_variables(graph, variables)
+        ops = [node.op for node in self._importer.graph_def.node]
+        self.atomic = (all(op in _CANNOT_FAIL or op in _ATOMIC_WRITES for op in ops)
+                       and sum(op in _ATOMIC_WRITES for op in ops) <= 1)
+        """Whether the run either fails having changed nothing or succeeds (at most one
+        write, of a kind that checks before writing, and nothing else that can fail): it
+        then needs no snapshot to undo it, so the variable it writes is written in place
+        (no copy of its buffer, e.g. when a big value is fed into a variable)."""
         specs = [spec for _, spec in self.feed_specs]
         importer = self._importer
         # A closure per runner (not a bound method): tf.function counts retraces per

@@ -29,6 +29,7 @@ from gentf_server.core.graph import VARIABLE, GraphNode, SessionGraph, parse_inp
 from gentf_server.core.limits import SessionLimits
 from gentf_server.core.registry import OpRegistry
 from gentf_server.core.runner import Runner
+from gentf_server.core.snapshots import restore, snapshot
 from gentf_server.core.tensors import to_numpy, to_tensor
 from gentf_server.core.traces import TraceRecord, TraceStore
 
@@ -61,13 +62,12 @@ class Transaction:
 
     def save(self, variables: Sequence[tf.Variable]) -> None:
         """Remembers the current value of each variable not yet saved."""
-        for v in variables:
-            if id(v) not in self.snapshots:
-                self.snapshots[id(v)] = (v, v.value())
+        for v, value in snapshot([v for v in variables if id(v) not in self.snapshots]):
+            self.snapshots[id(v)] = (v, value)
 
     def restore(self) -> None:
         """Writes every saved value back."""
-        _restore(list(self.snapshots.values()))
+        restore(list(self.snapshots.values()))
 
 
 def session_limits(values: dict[str, Any]) -> SessionLimits:
@@ -224,6 +224,10 @@ class Session:
                             attrs = node.tf_def.attr
                             value = tf.zeros(tf.TensorShape(attrs["shape"].shape),
                                              tf.as_dtype(attrs["dtype"].type))
+                        elif isinstance(value, np.ndarray):
+                            # The shipped buffer itself (tf.constant would copy it: three
+                            # copies of a big value at once instead of two)
+                            value = to_tensor(value)
                         anchor = together.get(node.name, "")
                         near = mirrored.get(anchor, self._mirrored.get(anchor))
                         with distribute.colocated(near):
@@ -395,18 +399,19 @@ class Session:
                 values.append(to_tensor(feeds[name]))
             if self._transaction is not None:
                 self._transaction.save(runner.written)
-            # Reads of resource variables are snapshots (TensorFlow copies on write).
-            snapshot = [(v, v.value()) for v in runner.written]
+            # Undone from a snapshot, unless it cannot fail half way (runner.atomic) and
+            # has no reply to encode after writing: it then writes in place, with no copy.
+            saved = [] if runner.atomic and not fetches else snapshot(runner.written)
             try:
                 results = [to_numpy(t) for t in runner(values)]
                 if runner.written:
                     self.changes += 1
                 return finish(results)
             except tf.errors.OpError as exc:
-                _restore(snapshot)
+                restore(saved)
                 raise tf_failure(exc, "run") from None
             except BaseException:
-                _restore(snapshot)
+                restore(saved)
                 raise
 
 
@@ -451,14 +456,14 @@ class Session:
                     self._fused.pop(next(iter(self._fused)))
                 self._fused[key] = fused
             # Reads of resource variables are snapshots (TensorFlow copies on write).
-            snapshot = [(v, v.value()) for v in fused.written]
+            saved = snapshot(fused.written)
             try:
                 retvals = [to_numpy(t) for t in fused(flat)]
             except (tf.errors.OpError, ValueError, TypeError):
-                _restore(snapshot)
+                restore(saved)
                 return None
             if self._transaction is not None:
-                for v, value in snapshot:
+                for v, value in saved:
                     self._transaction.snapshots.setdefault(id(v), (v, value))
             out = []
             gen_calls = [c for c in calls if c.kind == "generate"]
@@ -565,7 +570,3 @@ def _static_bytes(dtype: tf.DType, shape: tf.TensorShape) -> int | None:
         elements *= int(d)
     return elements * dtype.size + _TENSOR_OVERHEAD + 11 * len(shape)
 
-
-def _restore(snapshot: list[tuple[tf.Variable, Any]]) -> None:
-    for variable, value in snapshot:
-        variable.assign(value)
