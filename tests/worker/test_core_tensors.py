@@ -69,6 +69,22 @@ def test_an_aligned_buffer_is_shared() -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_an_inline_tensor_decodes_into_a_buffer_tensorflow_takes_as_it_is(dtype: Any) -> None:
+    """A request's inline elements are copied once, by decode_tensor, into an aligned
+    buffer; to_tensor then shares that buffer rather than copying it again."""
+    from gentf.wire import decode_tensor, encode_tensor
+
+    want = (np.arange(3 * 1000) % 5).astype(dtype).reshape(3, 1000)
+    got = decode_tensor(encode_tensor(want))
+    assert got.dtype == want.dtype and got.flags.writeable and got.flags.c_contiguous
+    assert got.ctypes.data % ALIGN_BYTES == 0
+    np.testing.assert_array_equal(got, want)
+    t = to_tensor(got)
+    got[0, 0] = 1  # (the worker never writes an array it handed over; this shows the sharing)
+    assert t.numpy()[0, 0] == 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_to_array_equals_numpy(dtype: Any) -> None:
     """Big tensors are viewed (read-only), small ones copied; the values are numpy()'s."""
     from gentf_server.core.tensors import SHARED_ARRAY_BYTES, to_array

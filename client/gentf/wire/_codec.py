@@ -18,12 +18,25 @@ from gentf.v1 import tensor_pb2
 from gentf.wire._blobs import hold_outgoing, take_blob
 from gentf.wire._dtypes import DType, as_dtype
 
-__all__ = ["HELD_TENSOR_BYTES", "decode_tensor", "encode_tensor", "fill_request_tensor",
+__all__ = ["ALIGN_BYTES", "HELD_TENSOR_BYTES", "aligned_empty", "decode_tensor", "encode_tensor", "fill_request_tensor",
            "fill_tensor", "tensor_nbytes"]
 
 HELD_TENSOR_BYTES = 1 << 20
 """A request tensor of at least this many bytes is held beside its message
 (:func:`fill_request_tensor`) rather than copied into it."""
+
+
+ALIGN_BYTES = 64
+"""The alignment of the buffers :func:`decode_tensor` copies into: TensorFlow requires it of
+a tensor buffer it did not allocate (Eigen's largest, for AVX-512), so a worker hands such an
+array to TensorFlow with no further copy."""
+
+
+def aligned_empty(nbytes: int) -> np.ndarray[Any, Any]:
+    """A new writable uint8 array of ``nbytes`` whose first byte is 64-byte aligned."""
+    raw = np.empty(nbytes + ALIGN_BYTES, dtype=np.uint8)
+    start = -raw.ctypes.data % ALIGN_BYTES
+    return raw[start:start + nbytes]
 
 
 def fill_tensor(message: tensor_pb2.Tensor, value: Any, dtype: DType | None = None) -> None:
@@ -90,7 +103,8 @@ def tensor_nbytes(message: tensor_pb2.Tensor) -> int:
 
 
 def decode_tensor(message: tensor_pb2.Tensor) -> np.ndarray[Any, Any]:
-    """Returns a writable numpy array with the message's dtype, shape and elements.
+    """Returns a writable numpy array with the message's dtype, shape and elements (in a
+    64-byte aligned buffer, native byte order).
 
     With ``blob_id`` set, the elements come from that blob (taken, so a blob decodes once).
     Raises ValueError when the byte count does not match the shape or the blob is unknown.
@@ -117,7 +131,9 @@ def decode_tensor(message: tensor_pb2.Tensor) -> np.ndarray[Any, Any]:
     arr = np.frombuffer(content, dtype=wire_dtype, count=count)
     if message.blob_id and arr.flags.writeable and wire_dtype == npd:
         return arr.reshape(shape)  # the blob's buffer is this array's alone: no copy
-    return arr.astype(npd, copy=True).reshape(shape)
+    out = aligned_empty(count * npd.itemsize).view(npd)
+    np.copyto(out, arr)  # one copy, into a buffer TensorFlow can take as it is
+    return out.reshape(shape)
 
 
 def _as_array(value: Any, dtype: DType | None) -> np.ndarray[Any, Any]:

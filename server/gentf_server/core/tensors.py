@@ -22,25 +22,15 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from gentf.wire._codec import ALIGN_BYTES, aligned_empty
 
 __all__ = ["ALIGN_BYTES", "SHARED_ARRAY_BYTES", "aligned_empty", "to_array", "to_numpy",
            "to_tensor"]
-
-ALIGN_BYTES = 64
-"""The alignment TensorFlow requires of a tensor buffer it did not allocate (Eigen's
-largest, for AVX-512)."""
 
 _SHARED_DTYPES = frozenset(np.dtype(t) for t in (
     np.float16, np.float32, np.float64, np.complex64, np.complex128, np.bool_,
     np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64))
 """Element types handed over through DLPack (numeric, native byte order)."""
-
-
-def aligned_empty(nbytes: int) -> np.ndarray[Any, Any]:
-    """A new writable uint8 array of ``nbytes`` whose first byte is 64-byte aligned."""
-    raw = np.empty(nbytes + ALIGN_BYTES, dtype=np.uint8)
-    start = -raw.ctypes.data % ALIGN_BYTES
-    return raw[start:start + nbytes]
 
 
 def _aligned_copy(array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
