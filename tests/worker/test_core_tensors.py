@@ -108,3 +108,14 @@ def test_a_viewed_variable_value_stays_as_it_was_after_updates() -> None:
     v.assign(tf.zeros([1 << 18], tf.float64))
     assert float(view.min()) == float(view.max()) == 1.0
     assert float(v[0]) == 0.0
+
+
+def test_scalar_float64_is_exact_shared_and_keeps_the_sign_of_zero() -> None:
+    from gentf_server.core.tensors import scalar_float64
+
+    for v in (1.0, 0.5, 1e-300, -3.25, 0.0, -0.0):
+        t = scalar_float64(v)
+        assert t.dtype == tf.float64 and t.shape == ()
+        assert float(t) == v and np.signbit(float(t)) == np.signbit(v)
+        assert scalar_float64(v) is t  # made once, shared
+    assert scalar_float64(-0.0) is not scalar_float64(0.0)

@@ -30,6 +30,7 @@ from gentf_server.core import distribute, errors
 from gentf_server.core.checks import check_value
 from gentf_server.core.graph import PLACEHOLDER, VARIABLE, SessionGraph, parse_input
 from gentf_server.core.importer import SubgraphImporter
+from gentf_server.core.tensors import scalar_float64
 
 __all__ = ["CompiledFunction", "FusedCall", "FusedStep"]
 
@@ -299,7 +300,7 @@ class CompiledFunction:
         """Adds ``scale * param gradient`` to the accumulators; returns unscaled argument
         gradients (none when ``with_args`` is False)."""
         fn = self._accumulate_cf if with_args else self._accumulate_params_cf
-        return list(distribute.call(fn, [*args, grad, tf.constant(scale, tf.float64)],
+        return list(distribute.call(fn, [*args, grad, scalar_float64(scale)],
                                     rows=self._rows(args, 1), written=self._accumulators))
 
     def _rows(self, args: Sequence[Any], extra: int = 0) -> int:

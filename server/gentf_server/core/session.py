@@ -30,7 +30,7 @@ from gentf_server.core.limits import SessionLimits
 from gentf_server.core.registry import OpRegistry
 from gentf_server.core.runner import Runner
 from gentf_server.core.snapshots import restore, snapshot
-from gentf_server.core.tensors import to_numpy, to_tensor
+from gentf_server.core.tensors import scalar_float64, to_numpy, to_tensor
 from gentf_server.core.traces import TraceRecord, TraceStore
 
 __all__ = ["FusedRequest", "Session", "SessionLimits", "Transaction", "session_limits", "tf_failure"]
@@ -517,7 +517,7 @@ class Session:
                         return None
                     fn.check_retval_grad(call.retval_grad, record.retval_shape)
                     flat += [*record.args, to_tensor(call.retval_grad),
-                             tf.constant(call.scale, tf.float64)]
+                             scalar_float64(call.scale)]
                     steps.append(FusedStep("accumulate", function=fn))
                 else:
                     fn.check_args(call.args)

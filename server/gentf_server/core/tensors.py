@@ -18,14 +18,15 @@ it is alive, so a variable updated later leaves the view as it was.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 from gentf.wire._codec import ALIGN_BYTES, aligned_empty
 
-__all__ = ["ALIGN_BYTES", "SHARED_ARRAY_BYTES", "aligned_empty", "to_array", "to_numpy",
-           "to_tensor"]
+__all__ = ["ALIGN_BYTES", "SHARED_ARRAY_BYTES", "aligned_empty", "scalar_float64", "to_array",
+           "to_numpy", "to_tensor"]
 
 _SHARED_DTYPES = frozenset(np.dtype(t) for t in (
     np.float16, np.float32, np.float64, np.complex64, np.complex128, np.bool_,
@@ -97,3 +98,19 @@ def to_numpy(tensor: Any) -> np.ndarray[Any, Any]:
         out[()] = value
         return out
     return np.asarray(value)
+
+
+_SCALARS: dict[tuple[float, float], Any] = {}
+_MAX_SCALARS = 64
+
+
+def scalar_float64(value: float) -> Any:
+    """A float64 scalar tensor of ``value``; the few values a training loop uses (its scale
+    factors) are made once and shared (tensors are immutable), saving an eager op a call."""
+    key = (value, math.copysign(1.0, value))  # 0.0 and -0.0 are equal keys otherwise
+    tensor = _SCALARS.get(key)
+    if tensor is None:
+        tensor = tf.constant(value, tf.float64)
+        if len(_SCALARS) < _MAX_SCALARS:
+            _SCALARS[key] = tensor
+    return tensor
