@@ -110,7 +110,8 @@ def scalar_float64(value: float) -> Any:
     key = (value, math.copysign(1.0, value))  # 0.0 and -0.0 are equal keys otherwise
     tensor = _SCALARS.get(key)
     if tensor is None:
-        tensor = tf.constant(value, tf.float64)
+        # (from a numpy scalar: TensorFlow's own cache of Python scalars takes -0.0 for 0.0)
+        tensor = tf.constant(np.float64(value))
         if len(_SCALARS) < _MAX_SCALARS:
             _SCALARS[key] = tensor
     return tensor
