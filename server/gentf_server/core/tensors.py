@@ -110,8 +110,8 @@ def scalar_float64(value: float) -> Any:
     key = (value, math.copysign(1.0, value))  # 0.0 and -0.0 are equal keys otherwise
     tensor = _SCALARS.get(key)
     if tensor is None:
-        # (from a numpy scalar: TensorFlow's own cache of Python scalars takes -0.0 for 0.0)
-        tensor = tf.constant(np.float64(value))
+        # (not tf.constant: TensorFlow's own cache of scalars takes -0.0 for a 0.0 made before)
+        tensor = to_tensor(np.array(value, np.float64))
         if len(_SCALARS) < _MAX_SCALARS:
             _SCALARS[key] = tensor
     return tensor
