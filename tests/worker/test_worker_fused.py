@@ -195,3 +195,47 @@ def test_a_retried_fused_batch_is_applied_once_and_counts_as_a_change(session, c
     acc_twice = runtf(twice, get_param_grad_tf_var(twice, W2))
     assert np.abs(acc_twice).max() > 1e-3
     np.testing.assert_array_equal(acc_twice, runtf(once, get_param_grad_tf_var(once, W1)))
+
+
+def _checked_bump(W, tag):
+    """Adds the fed scalar to every entry of W, then fails in TensorFlow when it is NaN
+    (CheckNumerics): the same op succeeds or fails by the value fed."""
+    v = tf.placeholder(tf.float32, shape=(), name=f"v_{tag}")
+    bump = tf.assign_add(W, tf.fill(list(W0.shape), v))
+    check = apply_op("CheckNumerics", [v], {"message": "bad bump"}).outputs[0]
+    return v, tf.group(bump, check)
+
+
+def _two_fused_steps_then_a_failing_one(session, f, W, v, bump):
+    """Two Batches [accumulate, bump(1.0), generate] (the same fused call twice), then a
+    third whose bump is fed NaN: it fails, and is run call by call."""
+    session.sync([bump])
+    trace = simulate(f, (XS[0],))
+    for i, fed in enumerate((1.0, 2.0, float("nan"))):
+        f.accumulate_param_gradients_only(trace, np.full((6, 3), 0.5, np.float32), 1.0)
+        session.run_later(bump, feed_dict={v: fed})
+        if i < 2:
+            trace = simulate(f, (XS[i + 1],))
+        else:
+            with pytest.raises(errors.InvalidArgumentError, match="bad bump"):
+                simulate(f, (XS[3],))
+
+
+def test_a_fused_step_after_fused_steps_is_undone_to_the_values_they_left(session, core_session):
+    """The second and third Batches reuse the values the previous fused call left instead
+    of a snapshot of their own: the failing third must come back to exactly the state the
+    second left plus its own accumulation (what the calls one by one give)."""
+    states = []
+    for fuse in (True, False):
+        core_session.fuse_batches = fuse
+        f, W, b, _ = _net(session, f"left{int(fuse)}")
+        v, bump = _checked_bump(W, f"left{int(fuse)}")
+        fused_before = len(core_session._fused)
+        _two_fused_steps_then_a_failing_one(session, f, W, v, bump)
+        if fuse:
+            assert len(core_session._fused) == fused_before + 1  # one FusedCall, reused
+        states.append([runtf(f, W), runtf(f, b), runtf(f, get_param_grad_tf_var(f, W)),
+                       runtf(f, get_param_grad_tf_var(f, b))])
+    np.testing.assert_array_equal(states[0][0], (W0 + np.float32(1)) + np.float32(2))  # no NaN
+    for a, c in zip(*states):
+        np.testing.assert_array_equal(a, c)

@@ -361,7 +361,11 @@ class FusedCall:
     in the calls' order (TensorFlow orders the ops on one resource as written), so the
     result is that of the calls one by one. Inputs, flat: per accumulate step its trace's
     arguments, the return-value gradient and the scale (float64); per run step its feeds in
-    the runner's order; per forward step its arguments. Outputs: each forward's return value."""
+    the runner's order; per forward step its arguments. Outputs: each forward's return value,
+    then (unless scheduled by a parameter-server coordinator, where they would cross the
+    network) the value of every written variable at the end of the call, read after its
+    last write: the next call of the same FusedCall can be undone with them, with no reads
+    of its own (see ``Session.run_fused``)."""
 
     def __init__(self, steps: Sequence[FusedStep]) -> None:
         self.steps = list(steps)
@@ -385,6 +389,8 @@ class FusedCall:
             self._arity.append(len(specs) - sum(self._arity))
         self.written: list[tf.Variable] = list(written.values())
         """The variables the fused call may write."""
+        self.returns_written = distribute.coordinator() is None
+        """Whether a call also returns the written variables' values at its end."""
         fn = tf.function(lambda *flat: self._body(flat), input_signature=specs, autograph=False)
         self._cf = fn.get_concrete_function()
 
@@ -402,8 +408,17 @@ class FusedCall:
             else:
                 assert step.function is not None
                 outputs.append(step.function.forward_body(part))
+        if self.returns_written:
+            # Automatic control dependencies order each read after every earlier op on
+            # the same variable, so these are the values the call leaves.
+            outputs += [v.read_value() for v in self.written]
         return outputs
 
-    def __call__(self, flat: Sequence[Any]) -> list[Any]:
-        """Runs once; returns each forward step's return value (tf tensors)."""
-        return list(distribute.call(self._cf, flat))
+    def __call__(self, flat: Sequence[Any]) -> tuple[list[Any], list[Any] | None]:
+        """Runs once; returns (each forward step's return value, the written variables'
+        values at the end or None when not ``returns_written``), as tf tensors."""
+        out = list(distribute.call(self._cf, flat))
+        if not self.returns_written:
+            return out, None
+        kept = len(out) - len(self.written)
+        return out[:kept], out[kept:]

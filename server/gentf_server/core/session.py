@@ -109,6 +109,10 @@ class Session:
         """The variables the last ``extend`` took from the checkpoint."""
         self.applied = AppliedIds()
         """Request ids of the calls this session applied (a retry is not applied twice)."""
+        self._left_by_fused: tuple[FusedCall, list[Any]] | None = None
+        """The last call's FusedCall and the values it left in its written variables, while
+        nothing else has run since (every other call clears it as it starts): the next call
+        of that FusedCall is undone with them instead of reading a snapshot."""
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -156,6 +160,7 @@ class Session:
         self._function_keys.clear()
         self._runners.clear()
         self._fused.clear()
+        self._left_by_fused = None
         self._traces.clear()
         self._variables.clear()
         self._mirrored.clear()
@@ -171,11 +176,15 @@ class Session:
             raise errors.FailedPrecondition(f"session {self.session_id} is closed")
 
     @contextlib.contextmanager
-    def _call(self) -> Iterator[None]:
+    def _call(self, writes: bool = True) -> Iterator[None]:
         """The session's lock for one call: open sessions only; a session closed while the
-        call ran is freed when the call ends."""
+        call ran is freed when the call ends. A call that ``writes`` (any but the opening
+        of a transaction, whose calls enter on their own) forgets the values the last
+        fused call left: they may go stale."""
         with self._lock:
             self._check_open()
+            if writes:
+                self._left_by_fused = None
             try:
                 yield
             finally:
@@ -187,7 +196,7 @@ class Session:
         """Holds the session for a group of calls (a Batch) that may have to be undone: inside
         the block, calls record what they change in the yielded :class:`Transaction`; call its
         :meth:`Transaction.restore` (and :meth:`rollback`) to undo them."""
-        with self._call():
+        with self._call(writes=False):
             self._transaction = Transaction()
             try:
                 yield self._transaction
@@ -197,6 +206,7 @@ class Session:
     def rollback(self, transaction: Transaction) -> None:
         """Undoes a transaction: variables written back, kept traces dropped."""
         with self._lock:
+            self._left_by_fused = None
             transaction.restore()
             for handle in transaction.traces:
                 self._traces.drop(handle)
@@ -441,6 +451,13 @@ class Session:
         """
         if not self.fuse_batches:
             return None
+        with self._lock:
+            left, self._left_by_fused = self._left_by_fused, None
+            return self._run_fused(calls, left)
+
+    def _run_fused(self, calls: Sequence[FusedRequest],
+                   left: tuple[FusedCall, list[Any]] | None,
+                   ) -> list[tuple[np.ndarray[Any, Any], int]] | None:
         with self._call():
             prepared = self._prepare_fused(calls)
             if prepared is None:
@@ -455,13 +472,18 @@ class Session:
                 if len(self._fused) >= self._limits.max_runners:
                     self._fused.pop(next(iter(self._fused)))
                 self._fused[key] = fused
-            # Reads of resource variables are snapshots (TensorFlow copies on write).
-            saved = snapshot(fused.written)
+            if left is not None and left[0] is fused:
+                saved = list(zip(fused.written, left[1]))  # the values nothing changed since
+            else:
+                saved = snapshot(fused.written)
             try:
-                retvals = [to_numpy(t) for t in fused(flat)]
+                outputs, after = fused(flat)
+                retvals = [to_numpy(t) for t in outputs]
             except (tf.errors.OpError, ValueError, TypeError):
                 restore(saved)
                 return None
+            if after is not None:  # (a rollback of a transaction around this clears it)
+                self._left_by_fused = (fused, after)
             if self._transaction is not None:
                 for v, value in saved:
                     self._transaction.snapshots.setdefault(id(v), (v, value))
