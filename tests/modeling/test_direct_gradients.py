@@ -191,3 +191,48 @@ def test_fancy_indexing_takes_the_tape_and_adds_repeats() -> None:
     r[1] = obs[2] - mu[1]
     np.testing.assert_allclose(xg, W.T @ r, rtol=1e-10)
     _ = anp
+
+
+W12 = RNG.normal(size=(12, 3))
+OBS12 = RNG.normal(size=12)
+
+
+def _loop_rows_gradients(tape: bool, monkeypatch: pytest.MonkeyPatch) -> list[np.ndarray]:
+    """A per-address loop long enough to be differentiated as one batch: a run over
+    distinct rows, a run that repeats rows, and a run with another constant."""
+    lin = Linear(W12)
+
+    @gen
+    def loop_rows(x: Any) -> None:
+        y = lin(x) @ "net"
+        for i in range(12):
+            normal(y[i], 0.5) @ ("y", i)
+        for k in range(9):
+            normal(y[k % 4], 0.25) @ ("again", k)
+        for k in range(8):
+            normal(y[k + 4], 2) @ ("wide", k)
+
+    cm = choicemap({**{("y", i): OBS12[i] for i in range(12)},
+                    **{("again", k): OBS12[k] for k in range(9)},
+                    **{("wide", k): -OBS12[k] for k in range(8)}})
+    with monkeypatch.context() as m:
+        if tape:
+            m.setattr(_direct, "direct_param_gradients", lambda *a, **k: None)
+        else:
+            runs: list[int] = []
+            original = _direct._add_run
+            m.setattr(_direct, "_add_run", lambda run: (runs.append(len(run)), original(run)))
+        trace, _ = generate(loop_rows, (X,), cm)
+        (xg,) = accumulate_param_gradients(trace, None, 0.3)
+    if not tape:
+        assert runs == [12, 9, 8], "each loop must be differentiated as one batch"
+    return [np.asarray(xg), lin.grad.copy()]
+
+
+def test_a_long_loop_of_choices_is_batched_and_equals_the_tape(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    direct = _loop_rows_gradients(False, monkeypatch)
+    tape = _loop_rows_gradients(True, monkeypatch)
+    for d, t in zip(direct, tape):
+        np.testing.assert_allclose(d, t, rtol=TOL, atol=TOL)
+    assert np.any(direct[1] != 0)

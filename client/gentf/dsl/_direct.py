@@ -38,7 +38,7 @@ from gentf.dsl._backprop import (
 )
 from gentf.dsl._exec import BodyHandler, run_body
 from gentf.dsl._trace import CallRecord, ChoiceRecord, GenTrace
-from gentf.dsl.distributions._base import Distribution
+from gentf.dsl.distributions._base import Distribution, ElementwiseDistribution
 from gentf.gfi._interface import GenerativeFunction
 from gentf.gfi._selection import EmptySelection
 
@@ -199,12 +199,7 @@ def direct_param_gradients(
         return None
     except Exception:  # noqa: BLE001 - the autograd replay raises it with its own notes
         return None
-    for dist, value, tracked, raw in replay.choices:
-        grads = dist.logpdf_grad(value, *raw)
-        for j, box in tracked:
-            g = grads[1 + j]
-            if g is not None:
-                box._source.add_direct(box._k, box._idx, g)
+    _add_choice_gradients(replay.choices)
     for site, tracked, raw in reversed(replay.sites):
         arg_grads = site.backward(np.zeros_like(site.flat), need_arg_grads=bool(tracked))
         for j, box in tracked:
@@ -217,3 +212,91 @@ def direct_param_gradients(
         arg, g = args[i], source.grad(k)
         out[i] = g.astype(arg.dtype) if isinstance(arg, np.ndarray) else float(g)
     return tuple(out)
+
+
+_Choice = tuple[Distribution, Any, list[tuple[int, _DirectBox]], tuple[Any, ...]]
+
+MIN_BATCHED_CHOICES = 8
+"""Runs of at least this many like choices are differentiated as one batch."""
+
+
+def _add_choice_gradients(choices: list[_Choice]) -> None:
+    """Adds each choice's log-density gradient into the sources of its tracked arguments.
+
+    A run of consecutive choices of one elementwise distribution, each of whose arguments
+    is a row (an integer index) of the same tracked leaf, with values and rows of one shape,
+    (other arguments: the same scalar) is differentiated at once as ``Map(dist)``
+    differentiates it (``dist(probs[i]) @ ("y", i)`` in a loop): the same per-row
+    gradients, one numpy call instead of one per choice."""
+    i = 0
+    while i < len(choices):
+        j = _run_end(choices, i)
+        if j - i >= MIN_BATCHED_CHOICES:
+            _add_run(choices[i:j])
+        else:
+            for dist, value, tracked, raw in choices[i:j]:
+                grads = dist.logpdf_grad(value, *raw)
+                for a, box in tracked:
+                    g = grads[1 + a]
+                    if g is not None:
+                        box._source.add_direct(box._k, box._idx, g)
+        i = j
+
+
+def _row_pattern(choice: _Choice) -> tuple[Any, ...] | None:
+    """What a choice must share with its run: the distribution, the value's type and shape,
+    per argument either its source leaf, shape and dtype (a tracked row) or its value (an
+    untracked scalar); None when it cannot be batched (another kind of argument, or a
+    tracked one that is not a non-negative integer row of its leaf)."""
+    dist, value, tracked, raw = choice
+    if not isinstance(dist, ElementwiseDistribution) or not tracked:
+        return None
+    boxes = dict(tracked)
+    pattern: list[Any] = [dist, type(value), getattr(value, "shape", ())]
+    for position, arg in enumerate(raw):
+        box = boxes.get(position)
+        if box is None:
+            if not isinstance(arg, (int, float)) or isinstance(arg, bool):
+                return None
+            pattern.append(("same", float(arg)))
+            continue
+        idx = box._idx
+        if (type(idx) is not int and not isinstance(idx, np.integer)) or idx < 0:
+            return None
+        shape, dtype = getattr(arg, "shape", None), getattr(arg, "dtype", None)
+        if shape is None or dtype is None:  # a Python number: numpy's view of it
+            shape, dtype = np.shape(arg), np.result_type(arg)
+        pattern.append((id(box._source), box._k, shape, dtype))
+    return tuple(pattern)
+
+
+def _run_end(choices: list[_Choice], i: int) -> int:
+    """The end of the run of batchable choices like ``choices[i]`` (``i + 1`` if none)."""
+    pattern = _row_pattern(choices[i])
+    j = i + 1
+    if pattern is None:
+        return j
+    while j < len(choices) and _row_pattern(choices[j]) == pattern:
+        j += 1
+    return j
+
+
+def _add_run(run: list[_Choice]) -> None:
+    from gentf.dsl._map_combinator import Map, MapTrace
+
+    dist = run[0][0]
+    kernel = Map(dist)
+    values = kernel._stack_values([c[1] for c in run])
+    args = tuple(np.stack([c[3][a] for c in run]) for a in range(len(run[0][3])))
+    _, arg_grads = kernel._dist_grads(MapTrace(kernel, args, np.zeros(len(run)), values=values))
+    boxes = dict(run[0][2])
+    for a, grad in enumerate(arg_grads):
+        box = boxes.get(a)
+        if grad is None or box is None:
+            continue
+        rows = np.array([next(b for j, b in c[2] if j == a)._idx for c in run])
+        if len(np.unique(rows)) == len(rows):
+            box._source.add_direct(box._k, rows, grad)
+        else:  # a row chosen twice adds twice: one at a time
+            for row, g in zip(rows, grad):
+                box._source.add_direct(box._k, int(row), g)
