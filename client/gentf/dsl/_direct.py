@@ -20,6 +20,7 @@ float64 values, the same casts.
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections.abc import Hashable
 from typing import Any
@@ -228,19 +229,20 @@ def _add_choice_gradients(choices: list[_Choice]) -> None:
     (other arguments: the same scalar) is differentiated at once as ``Map(dist)``
     differentiates it (``dist(probs[i]) @ ("y", i)`` in a loop): the same per-row
     gradients, one numpy call instead of one per choice."""
-    i = 0
-    while i < len(choices):
-        j = _run_end(choices, i)
-        if j - i >= MIN_BATCHED_CHOICES:
-            _add_run(choices[i:j])
-        else:
-            for dist, value, tracked, raw in choices[i:j]:
-                grads = dist.logpdf_grad(value, *raw)
-                for a, box in tracked:
-                    g = grads[1 + a]
-                    if g is not None:
-                        box._source.add_direct(box._k, box._idx, g)
-        i = j
+    patterns = [_row_pattern(c) for c in choices]
+    at = 0
+    for pattern, group in itertools.groupby(patterns):
+        n = len(list(group))
+        run, at = choices[at:at + n], at + n
+        if pattern is not None and n >= MIN_BATCHED_CHOICES:
+            _add_run(run)
+            continue
+        for dist, value, tracked, raw in run:
+            grads = dist.logpdf_grad(value, *raw)
+            for a, box in tracked:
+                g = grads[1 + a]
+                if g is not None:
+                    box._source.add_direct(box._k, box._idx, g)
 
 
 def _row_pattern(choice: _Choice) -> tuple[Any, ...] | None:
@@ -268,17 +270,6 @@ def _row_pattern(choice: _Choice) -> tuple[Any, ...] | None:
             shape, dtype = np.shape(arg), np.result_type(arg)
         pattern.append((id(box._source), box._k, shape, dtype))
     return tuple(pattern)
-
-
-def _run_end(choices: list[_Choice], i: int) -> int:
-    """The end of the run of batchable choices like ``choices[i]`` (``i + 1`` if none)."""
-    pattern = _row_pattern(choices[i])
-    j = i + 1
-    if pattern is None:
-        return j
-    while j < len(choices) and _row_pattern(choices[j]) == pattern:
-        j += 1
-    return j
 
 
 def _add_run(run: list[_Choice]) -> None:
