@@ -5,7 +5,9 @@ Usage: python benchmarks/bench_bulk.py [--sizes-mib 64 256] [--repeats 3]
 Up: a feed of N MiB (RunOp with a target, so nothing comes back: client encoding, the blob,
 decoding and TensorFlow's assign included), and the blob alone (``PutBlob`` of the same
 bytes, the transport's part). Down: a fetch of an N MiB variable. Bare gRPC: the same bytes in 4 MiB chunks over a client stream (up) and a server
-stream (down) of a raw-bytes servicer on loopback. Prints a ratio per size and direction.
+stream (down) of a raw-bytes servicer on loopback. Prints a ratio per size and direction, of
+the best times and of the median times (fresh memory for a big buffer costs a very
+different time from one call to the next on some kernels: see ``gentf.wire._codec``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes-mib", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--isolation", choices=("process", "none"), default="process",
+                        help="the worker's session isolation (process: the relay through the "
+                             "front door is measured too)")
     args = parser.parse_args()
 
     from gentf import tf
@@ -63,7 +68,7 @@ def main() -> None:
                                     options=[("grpc.max_receive_message_length", 64 << 20)])
     up = channel.stream_unary("/bench.Bulk/Up")
     down = channel.unary_stream("/bench.Bulk/Down")
-    with background_server(WorkerConfig(port=0, isolation="process")) as server:
+    with background_server(WorkerConfig(port=0, isolation=args.isolation)) as server:
         for mib in args.sizes_mib:
             n = mib << 20
             value = np.ones(n // 4, np.float32)
@@ -101,8 +106,11 @@ def main() -> None:
             for way, bare_way in (("up", "up"), ("blob up", "up"), ("down", "down")):
                 g = _mibs(n, min(times[f"gentf {way}"]))
                 b = _mibs(n, min(times[f"bare {bare_way}"]))
+                gm = _mibs(n, float(np.median(times[f"gentf {way}"])))
+                bm = _mibs(n, float(np.median(times[f"bare {bare_way}"])))
                 print(f"{mib:4d} MiB {way:7s}: gentf {g:7.1f} MiB/s  bare gRPC {b:7.1f} MiB/s  "
-                      f"ratio {g / b:.2f}", flush=True)
+                      f"ratio {g / b:.2f} (best of each); medians {gm:7.1f} and {bm:7.1f} MiB/s, "
+                      f"ratio {gm / bm:.2f}", flush=True)
         hwm = _session_hwm(server)
         if hwm:
             print(f"session process peak RSS (VmHWM): {hwm / (1 << 20):.0f} MiB")
