@@ -400,3 +400,57 @@ def test_choices_on_elements_of_a_call_skip_autograd_with_the_same_gradients(
     r = (obs - W @ x) / 0.25 + 1.0
     _close(results["direct"][3], 0.3 * np.outer(r, x))
     _close(results["direct"][1], W.T @ r)
+
+
+# ---- the batched fast paths: plain int indices, every element observed, cached batch ------
+
+
+@pytest.mark.parametrize("key", [3, -1, True, np.int64(5), 1.0])
+def test_map_refuses_each_kind_of_bad_index(key: Any) -> None:
+    # Plain ints in range take a fast check; everything else must still be refused by name.
+    labels = {0: 1, key: 1}  # (True and 1.0 would merge with a key 1 in a dict)
+    with pytest.raises(ValueError, match="no element visits"):
+        generate(Map(categorical), (np.full((3, 3), 1 / 3),), choicemap(labels))
+
+
+def test_map_fully_observed_generate_and_gradients_match_the_general_path() -> None:
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(4), size=7).astype(np.float32)
+    ys = [int(v) for v in rng.integers(0, 4, size=7)]
+    m = Map(categorical)
+    trace, weight = generate(m, (probs,), choicemap(dict(enumerate(ys))))
+    # All observed: the weight is the score; the general path (one element free) agrees on
+    # the others' terms.
+    expected = np.log(probs[np.arange(7), ys]).astype(np.float64)  # float32 terms
+    np.testing.assert_array_equal(trace.scores, expected)
+    assert weight == trace.get_score() == float(np.sum(expected))
+    _, w6 = generate(m, (probs,), choicemap(dict(list(enumerate(ys))[:6])))
+    assert w6 == float(np.sum(expected[:6]))
+    # The gradients from the batch kept at scoring equal those computed afresh.
+    kept = m._dist_grads(trace)
+    trace._batch = None
+    fresh = m._dist_grads(trace)
+    assert kept[0] is None and fresh[0] is None
+    np.testing.assert_array_equal(kept[1][0], fresh[1][0])
+    assert kept[1][0].dtype == np.float32
+    g = np.zeros((7, 4))
+    g[np.arange(7), ys] = 1 / probs[np.arange(7), ys]
+    np.testing.assert_allclose(kept[1][0], g, rtol=1e-6)
+
+
+def test_batched_categorical_scores_invalid_indices_as_impossible() -> None:
+    probs = np.array([[0.2, 0.3, 0.5], [0.1, 0.1, 0.8], [0.6, 0.2, 0.2]])
+    for values in (np.array([0, 3, 1]), np.array([-1, 2, 1]), np.array([0.0, 1.5, 2.0])):
+        terms = categorical.logpdf_terms(values, probs)
+        bad = ~np.isin(values, [0, 1, 2])
+        assert np.all(np.isneginf(terms[bad]))
+        ok = np.flatnonzero(~bad)
+        np.testing.assert_array_equal(
+            terms[ok], np.log(probs[ok, values[ok].astype(int)]))
+        _, g = categorical.logpdf_terms_grad(values, probs)
+        assert np.all(g[bad] == 0.0)
+        np.testing.assert_array_equal(g[ok, values[ok].astype(int)],
+                                      1 / probs[ok, values[ok].astype(int)])
+    valid = np.array([2, 0, 1])
+    assert categorical.logpdf(valid, probs) == pytest.approx(
+        np.log(0.5) + np.log(0.1) + np.log(0.2))

@@ -28,6 +28,10 @@ __all__ = ["Map", "MapTrace"]
 
 _INSTANCES: weakref.WeakKeyDictionary[Any, Map] = weakref.WeakKeyDictionary()
 
+_Batch = tuple[Any, list[np.ndarray], list[np.ndarray]]
+"""A distribution kernel's whole batch: ``(value, arguments)`` aligned for the kernel (see
+``Map._align``) and the arguments as arrays."""
+
 
 class MapTrace(Trace):
     """The trace of a ``Map`` call: one element per index.
@@ -38,7 +42,8 @@ class MapTrace(Trace):
     """
 
     def __init__(self, gen_fn: Map, args: tuple[Any, ...], scores: np.ndarray,
-                 values: Any = None, subtraces: list[Trace] | None = None) -> None:
+                 values: Any = None, subtraces: list[Trace] | None = None,
+                 batch: _Batch | None = None) -> None:
         self._gen_fn = gen_fn
         self._args = args
         self.scores = scores
@@ -46,6 +51,7 @@ class MapTrace(Trace):
         self.subtraces = subtraces
         self._score = float(np.sum(scores))
         self._choices: ChoiceMap | None = None
+        self._batch = batch  # the aligned inputs the scores came from, for the gradients
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -110,7 +116,10 @@ def _element_count(args: tuple[Any, ...], what: str) -> int:
 
 def _index_keys(choices: Any, n: int, where: str) -> None:
     """ValueError for a top-level key that is not an element index ``0 .. n-1``."""
-    for key in choices:
+    keys = list(choices)
+    if not keys or (set(map(type, keys)) == {int} and min(keys) >= 0 and max(keys) < n):
+        return  # the common case, plain int indices, checked at C speed
+    for key in keys:
         if not (isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < n):
             raise ValueError(
                 f"{where}: Map has elements 0 .. {n - 1}; the given choices hold the address "
@@ -221,8 +230,10 @@ class Map(GenerativeFunction):
             aligned.append(arr.reshape(arr.shape[:1] + (1,) * pad + arr.shape[1:]) if pad else arr)
         return aligned[0], aligned[1:]
 
-    def _dist_scores(self, values: Any, args: tuple[Any, ...]) -> np.ndarray:
-        """Each element's log density (vectorized when the kernel allows)."""
+    def _dist_scores(self, values: Any, args: tuple[Any, ...]) -> tuple[np.ndarray,
+                                                                          _Batch | None]:
+        """Each element's log density (vectorized when the kernel allows), and the aligned
+        batch it was computed from (None when element by element)."""
         kernel = self.kernel
         assert isinstance(kernel, Distribution)
         n = len(values)
@@ -231,9 +242,10 @@ class Map(GenerativeFunction):
             assert isinstance(kernel, ElementwiseDistribution)
             v, al = self._align(values, batched)
             terms = np.asarray(kernel.logpdf_terms(v, *al), dtype=np.float64)
-            return terms.reshape(n, -1).sum(axis=1) if terms.ndim > 1 else terms
+            scores = terms.reshape(n, -1).sum(axis=1) if terms.ndim > 1 else terms
+            return scores, (v, al, batched)
         return np.array([kernel._logpdf(values[i], *(a[i] for a in args)) for i in range(n)],
-                        dtype=np.float64)
+                        dtype=np.float64), None
 
     def _dist_sample(self, args: tuple[Any, ...], rows: list[int]) -> list[Any]:
         """Draws for the elements ``rows`` (one batched call when the kernel allows)."""
@@ -259,7 +271,8 @@ class Map(GenerativeFunction):
 
     def _dist_trace(self, args: tuple[Any, ...], values: list[Any]) -> MapTrace:
         arr = self._stack_values(values)
-        return MapTrace(self, args, self._dist_scores(arr, args), values=arr)
+        scores, batch = self._dist_scores(arr, args)
+        return MapTrace(self, args, scores, values=arr, batch=batch)
 
     def _dist_grads(self, trace: MapTrace) -> tuple[Any, tuple[Any, ...]]:
         """``(value_grads, arg_grads)`` of the total log density (None where none)."""
@@ -268,11 +281,15 @@ class Map(GenerativeFunction):
         args = trace.get_args()
         values = trace.values
         n = len(trace)
-        batched = self._batched(args)
+        batch = trace._batch
+        if batch is None and n:
+            batched = self._batched(args)
+            if batched is not None:
+                batch = (*self._align(values, batched), batched)
         flags = (kernel.has_output_grad, *kernel._argument_flags(len(args)))
-        if batched is not None and n:
+        if batch is not None:
             assert isinstance(kernel, ElementwiseDistribution)
-            v, al = self._align(values, batched)
+            v, al, batched = batch
             full = kernel.batch_shape(v, *al)
             events = (0, *kernel._event_dims(len(al)))
             grads = kernel.logpdf_terms_grad(v, *al)
@@ -283,8 +300,9 @@ class Map(GenerativeFunction):
                     continue
                 shape = np.shape(x)
                 target = full + (shape[len(shape) - e:] if e else ())
-                red = unbroadcast(np.broadcast_to(g, target), shape)
-                out.append(np.reshape(red, np.shape(orig)))
+                red = g if np.shape(g) == target == shape else unbroadcast(
+                    np.broadcast_to(g, target), shape)
+                out.append(red if shape == np.shape(orig) else np.reshape(red, np.shape(orig)))
             return out[0], tuple(_like_arg(g, a) for g, a in zip(out[1:], args))
         per = [kernel.logpdf_grad(values[i], *(a[i] for a in args)) for i in range(n)]
         value_grads = None if not flags[0] else [p[0] for p in per]
@@ -311,6 +329,9 @@ class Map(GenerativeFunction):
         _index_keys(constraints, n, f"generate of {self.name}")
         if self.is_distribution:
             given = _leaf_constraints(constraints, f"generate of {self.name}")
+            if len(given) == n:  # every element observed (the keys are 0 .. n-1, checked)
+                trace = self._dist_trace(args, [given[i] for i in range(n)])
+                return trace, trace.get_score()
             values: list[Any] = [given.get(i) for i in range(n)]
             fixed = sorted(given)
             free = [i for i in range(n) if i not in given] if len(given) < n else []

@@ -44,8 +44,9 @@ class Categorical(ElementwiseDistribution):
         draw = np.minimum(np.sum(cdf <= u, axis=-1), p.shape[-1] - 1)
         return int(draw) if draw.ndim == 0 else draw.astype(np.int64)
 
-    def _indices(self, value: Any, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(idx, inside)``: integer indices (0 where invalid) and which are valid."""
+    def _indices(self, value: Any, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(idx, inside)``: integer indices (0 where invalid) and which are valid (None
+        when all are)."""
         if probs.ndim == 0:
             raise ValueError("categorical: probs must have at least one dimension (K,)")
         k = probs.shape[-1]
@@ -55,7 +56,9 @@ class Categorical(ElementwiseDistribution):
                 f"categorical: probs of shape {probs.shape} need a value of shape "
                 f"{probs.shape[:-1]}; got {v.shape}"
             )
-        if np.issubdtype(v.dtype, np.integer):
+        if v.dtype.kind in "iu":
+            if v.size == 0 or (v.min() >= 0 and v.max() < k):
+                return v.astype(np.int64, copy=False), None  # the common case: all valid
             inside = (v >= 0) & (v < k)
         elif v.dtype == np.bool_:
             raise ValueError("categorical: the value is an index, not a bool")
@@ -86,19 +89,21 @@ class Categorical(ElementwiseDistribution):
         return super()._logpdf_grad(value, p)
 
     def _picked(self, value: Any, probs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                        np.ndarray]:
-        """``(flat_probs, rows, idx, inside)``: probs as (rows, K) and the chosen entries."""
+                                                        np.ndarray | None]:
+        """``(flat_probs, rows, idx, inside)``: probs as (rows, K) and the chosen entries
+        (``inside`` None when every index is valid)."""
         p = np.asarray(probs)
         idx, inside = self._indices(value, p)
         flat = p.reshape(-1, p.shape[-1])
-        return flat, np.arange(flat.shape[0]), idx.reshape(-1), inside.reshape(-1)
+        return (flat, np.arange(flat.shape[0]), idx.reshape(-1),
+                None if inside is None else inside.reshape(-1))
 
     def logpdf_terms(self, value: Any, *args: Any) -> Any:
         """``log probs[..., value]`` per row; ``-inf`` for an index outside ``0 .. K-1``."""
         flat, rows, idx, inside = self._picked(value, args[0])
         shape = np.shape(args[0])[:-1]
         picked = flat[rows, idx]
-        if inside.all():
+        if inside is None or inside.all():
             return np.log(picked).reshape(shape)
         with np.errstate(divide="ignore"):
             return np.where(inside, np.log(picked), NEG_INF).reshape(shape)
@@ -108,7 +113,10 @@ class Categorical(ElementwiseDistribution):
         flat, rows, idx, inside = self._picked(value, args[0])
         g = np.zeros(flat.shape, dtype=np.result_type(flat.dtype, np.float32))
         picked = flat[rows, idx]
-        g[rows, idx] = np.where(inside, 1.0 / np.where(inside, picked, 1.0), 0.0)
+        if inside is None:
+            g[rows, idx] = 1.0 / picked
+        else:
+            g[rows, idx] = np.where(inside, 1.0 / np.where(inside, picked, 1.0), 0.0)
         return None, g.reshape(np.shape(args[0]))
 
 
