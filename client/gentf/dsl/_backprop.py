@@ -59,7 +59,7 @@ def is_float_value(x: Any) -> bool:
         return False
     if isinstance(x, (float, np.floating)):
         return True
-    return isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating)
+    return isinstance(x, np.ndarray) and x.dtype.kind == "f"  # numpy's floating types
 
 
 Rebuild = Callable[[list[Any], bool], Any]
@@ -113,10 +113,11 @@ class _Site:
         else:
             self.leaves, self.rebuild = [], _flatten(retval)[1]
         parts = [np.ravel(leaf).astype(np.float64) for leaf in self.leaves]
-        self.flat = np.concatenate(parts) if parts else np.zeros(0)
+        self.flat = (parts[0] if len(parts) == 1 else  # astype copied it already
+                     np.concatenate(parts) if parts else np.zeros(0))
         self.visited = False
-        self.choice_values: ChoiceMap = ChoiceMap()
-        self.choice_grads: ChoiceMap = ChoiceMap()
+        self.choice_values: ChoiceMap | None = None  # set by a choice_gradients backward
+        self.choice_grads: ChoiceMap | None = None
         self.direct: dict[int, np.ndarray] = {}
 
     def retval_for_body(self, out: Any, tags: dict[int, Any]) -> Any:
@@ -142,7 +143,12 @@ class _Site:
             buf = self.direct[k] = np.zeros(self.leaves[k].shape)
         buf[idx] += grad
 
-    def _with_direct(self, g: np.ndarray) -> np.ndarray:
+    def _with_direct(self, g: np.ndarray | None) -> np.ndarray:
+        """``g`` (None: zeros) plus the cotangents added outside autograd, float64."""
+        if g is None:
+            if len(self.leaves) == 1 and 0 in self.direct:
+                return self.direct[0].ravel()  # 0 + x is x: no zeros to add it to
+            g = np.zeros_like(self.flat)
         if not self.direct:
             return g
         g = np.array(g, dtype=np.float64)
@@ -153,9 +159,10 @@ class _Site:
             start += leaf.size
         return g
 
-    def backward(self, g: np.ndarray, need_arg_grads: bool = True) -> tuple[Any, ...]:
-        """Calls the callee with the return value's cotangent; returns its argument gradients
-        (none when ``need_arg_grads`` is False: the callee may then defer its work)."""
+    def backward(self, g: np.ndarray | None, need_arg_grads: bool = True) -> tuple[Any, ...]:
+        """Calls the callee with the return value's cotangent (``g``, flat; None for zeros)
+        plus what was added outside autograd; returns its argument gradients (none when
+        ``need_arg_grads`` is False: the callee may then defer its work)."""
         if self.visited:
             raise RuntimeError(f"gentf internal error: call at {self.key!r} visited twice")
         self.visited = True
@@ -489,6 +496,7 @@ def choice_gradients_gen(
         values.set_value(key, record.value)
         grads.set_value(key, g if np.ndim(record.value) else float(g))
     for site in replay.sites:
-        values.set_submap(site.key, site.choice_values)
-        grads.set_submap(site.key, site.choice_grads)
+        if site.choice_values is not None and site.choice_grads is not None:
+            values.set_submap(site.key, site.choice_values)
+            grads.set_submap(site.key, site.choice_grads)
     return arg_grads, values, grads

@@ -202,7 +202,7 @@ def direct_param_gradients(
         return None
     _add_choice_gradients(replay.choices)
     for site, tracked, raw in reversed(replay.sites):
-        arg_grads = site.backward(np.zeros_like(site.flat), need_arg_grads=bool(tracked))
+        arg_grads = site.backward(None, need_arg_grads=bool(tracked))
         for j, box in tracked:
             grad = arg_grads[j] if j < len(arg_grads) else None
             box._source.add_direct(box._k, box._idx, site.cast_arg_grad(j, grad, raw[j]))
