@@ -147,7 +147,7 @@ class _DirectReplay(BodyHandler):
             raise _NeedsTape  # the autograd replay reports the divergence
         tracked = _tracked_args(args)
         if tracked:
-            raw = tuple(a._value if isinstance(a, Box) else a for a in args)
+            raw = tuple([a._value if isinstance(a, Box) else a for a in args])
             self.choices.append((dist, record.value, tracked, raw))
         return record.value
 
@@ -253,10 +253,11 @@ def _row_pattern(choice: _Choice) -> tuple[Any, ...] | None:
     dist, value, tracked, raw = choice
     if not isinstance(dist, ElementwiseDistribution) or not tracked:
         return None
-    boxes = dict(tracked)
+    # tracked is in argument order: when every argument is tracked, position j has box j
+    boxes = None if len(tracked) == len(raw) else dict(tracked)
     pattern: list[Any] = [dist, type(value), getattr(value, "shape", ())]
     for position, arg in enumerate(raw):
-        box = boxes.get(position)
+        box = tracked[position][1] if boxes is None else boxes.get(position)
         if box is None:
             if not isinstance(arg, (int, float)) or isinstance(arg, bool):
                 return None

@@ -43,7 +43,8 @@ class BodyHandler:
                 f"@gen function {self.gen_fn.name}: address {addr!r} was used twice in one "
                 f"execution; every random choice and call needs its own address"
             )
-        if keys in self._inner or any(keys[:n] in self._taken for n in range(1, len(keys))):
+        if keys in self._inner or (len(keys) > 1 and any(
+                keys[:n] in self._taken for n in range(1, len(keys)))):
             clash = next(a for a in self.visited if _nested(a, addr) or _nested(addr, a))
             raise ValueError(
                 f"@gen function {self.gen_fn.name}: address {addr!r} and address {clash!r} "

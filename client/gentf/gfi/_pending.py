@@ -33,7 +33,8 @@ from typing import Any, NoReturn, Protocol
 
 from gentf.gfi._address import Address, Path
 
-__all__ = ["CallHandler", "PendingCall", "active_handler", "pop_handler", "push_handler"]
+__all__ = ["CallHandler", "PendingCall", "active_handler", "pending_constructor", "pop_handler",
+           "push_handler"]
 
 
 class CallHandler(Protocol):
@@ -83,12 +84,26 @@ _SITES: dict[tuple[int, int], tuple[CodeType, str]] = {}
 _INSTRUCTIONS: dict[CodeType, list[dis.Instruction]] = {}
 
 
+_CONSTRUCTORS: set[CodeType] = set()
+"""Code of the library's ``__call__`` methods that make ``PendingCall(self, ...)``."""
+
+
+def pending_constructor(method: Any) -> Any:
+    """Marks ``method``, a ``__call__`` that makes ``PendingCall(self, ...)`` itself, so
+    that reading a call site skips its frame without reading its locals (a dict built per
+    call); returns ``method``."""
+    _CONSTRUCTORS.add(method.__code__)
+    return method
+
+
 def _call_site(callee: Any) -> FrameType | None:
     """The frame of the code that called ``callee``: past PendingCall's own frame, the
     ``__call__`` that created it, and any ``__call__`` of ``callee`` above that (a
     subclass calling ``super().__call__``)."""
     # 0: this function, 1: _site_kind, 2: PendingCall.__new__, 3: whoever constructed it.
     frame: FrameType | None = sys._getframe(3)
+    if frame is not None and frame.f_code in _CONSTRUCTORS:
+        frame = frame.f_back  # its ``self`` is ``callee``: it passed itself
     while (frame is not None and frame.f_code.co_name == "__call__"
            and frame.f_locals.get("self") is callee):
         frame = frame.f_back
@@ -195,13 +210,12 @@ class PendingCall:
     def __new__(cls, callee: Any, args: tuple[Any, ...], handler: CallHandler) -> Any:
         if _site_kind(callee) == _UNTRACED:
             return _run_untraced(handler, callee, tuple(args))
-        return super().__new__(cls)
-
-    def __init__(self, callee: Any, args: tuple[Any, ...], handler: CallHandler) -> None:
+        self = super().__new__(cls)
         self.callee = callee
         self.args = args
         self._handler = handler
         self._used = False
+        return self
 
     def __matmul__(self, addr: Address) -> Any:
         if self._used:

@@ -18,7 +18,7 @@ from autograd.extend import defvjp_argnums, primitive
 from autograd.tracer import Box
 
 from gentf.dsl._rng import get_rng
-from gentf.gfi._pending import PendingCall, active_handler
+from gentf.gfi._pending import PendingCall, active_handler, pending_constructor
 
 __all__ = ["Distribution", "ElementwiseDistribution", "unbroadcast"]
 
@@ -61,9 +61,15 @@ class Distribution:
         (through :meth:`logpdf_grad`) in ``value`` (if ``has_output_grad``) and in the
         arguments flagged in ``has_argument_grads`` when they are autograd-tracked.
         """
-        if isinstance(value, Box) or any(isinstance(a, Box) for a in args):
+        if isinstance(value, Box):
             return _logpdf_primitive(self, value, *args)
-        if any(isinstance(a, (list, tuple)) for a in args):
+        lists = False
+        for a in args:  # one pass: a Box anywhere wins over a list before it
+            if isinstance(a, Box):
+                return _logpdf_primitive(self, value, *args)
+            if isinstance(a, (list, tuple)):
+                lists = True
+        if lists:
             return _logpdf_of_lists(self, value, args)
         return self._logpdf(value, *args)
 
@@ -88,6 +94,7 @@ class Distribution:
         """``value = dist.untraced_call(args)``: a draw from the modeling layer's generator."""
         return self.sample(get_rng(), *args)
 
+    @pending_constructor
     def __call__(self, *args: Any) -> Any:
         """A pending random choice inside a model body; a sample outside one."""
         handler = active_handler()
