@@ -96,11 +96,12 @@ class _DirectBox(ArrayBox):  # type: ignore[misc]
     __slots__ = ("_idx", "_k", "_source")
 
     def __init__(self, value: Any, source: Any, k: int, idx: Any) -> None:
-        super().__init__(value, _TRACE_ID, _REFUSING)
+        # Box.__init__'s three fields, set here: one call less per element read
+        self._value, self._trace, self._node = value, _TRACE_ID, _REFUSING
         self._source, self._k, self._idx = source, k, idx
 
     def __getitem__(self, idx: Any) -> Any:
-        if self._idx is not Ellipsis or not _is_basic_index(idx):
+        if self._idx is not Ellipsis or (type(idx) is not int and not _is_basic_index(idx)):
             raise _NeedsTape  # nested or fancy indexing: the tape adds repeats correctly
         return _DirectBox(self._value[idx], self._source, self._k, idx)
 

@@ -37,7 +37,7 @@ class BodyHandler:
         self._inner: set[tuple[Hashable, ...]] = set()  # their proper prefixes
 
     def _visit(self, addr: Address) -> None:
-        keys = _keys(addr)
+        keys = addr.keys if isinstance(addr, Path) else (addr,)
         if keys in self._taken:
             raise ValueError(
                 f"@gen function {self.gen_fn.name}: address {addr!r} was used twice in one "
