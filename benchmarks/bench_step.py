@@ -16,6 +16,11 @@ Anchors (see issue 9):
   the 1-round-trip step, three for the 3-round-trip step, one for the forward call.
 - floors: ``echo.step_1call + tf.step_fused`` (and the XLA variant), ``echo.step_3call +
   tf.step_3call``, ``echo.forward + tf.forward``.
+- ``composed.*``: each floor's two parts run one after the other in the same loop (the echo
+  call(s), then the TensorFlow call(s)), as a remote step must run them. Each part measured
+  alone repeats the same code back to back and stays warm; composed, each runs after the
+  other has taken the caches and branch predictors, and costs more (the ``x composed``
+  column: gentf against the composed floor; the goals are against the sum).
 - ``proxy.*``: through an asyncio TCP proxy adding ``--delay-ms`` (5) each way, steps/s of
   the gentf step, the echo step and TensorFlow's remote session step.
 
@@ -496,6 +501,25 @@ def fmt(v: float, width: int = 10, digits: int = 0) -> str:
 # ---------------------------------------------------------------------------- main
 
 
+def composed(first: Callable[[], object], second: Callable[[], object]) -> Callable[[], object]:
+    """One call of ``first`` then one of ``second``: a floor's parts in one loop."""
+    def run() -> object:
+        first()
+        return second()
+
+    return run
+
+
+COMPOSED = {"forward": "composed.forward", "step_1rt": "composed.step_1rt",
+            "step_3rt": "composed.step_3rt"}
+"""The composed floor contender of each floor (bare and loop steps share step_1rt's)."""
+
+ECHO_SIZES: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
+    "forward": lambda sizes: sizes["forward"],
+    "step_1rt": lambda sizes: sizes["step_1rt"][-1:],
+    "step_3rt": lambda sizes: sizes["step_3rt"]}
+"""The echo calls of each floor, from the (method, request, reply) sizes of gentf's calls."""
+
 FLOORS = {  # contender suffix -> (floor parts, TF remote anchor)
     "forward": (("echo.forward", "tf.forward"), "tfremote.forward"),
     "step_1rt": (("echo.step_1call", "tf.step_fused"), "tfremote.step"),
@@ -546,6 +570,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     names = [f"{k}" for k in (
         "tf.forward", "tf.forward_xla", "tf.step_fused", "tf.step_fused_xla", "tf.step_3call",
         "tfremote.forward", "tfremote.step", "echo.forward", "echo.step_1call", "echo.step_3call",
+        "composed.forward", "composed.step_1rt", "composed.step_3rt",
         *(f"gentf.{o}" for o in GENTF_OPS), *(f"gentf_none.{o}" for o in GENTF_OPS if o != "loop_1rt"),
         "proxy.gentf_step_1rt", "proxy.echo_step_1call", "proxy.tfremote_step")]
     want = {n for n in names if selected(n, only)}
@@ -555,7 +580,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     want_first = args.first_calls > 0 and selected("first.gentf_first_call", only)
     need = {
         "tfserver": any(n.startswith(("tfremote.", "proxy.tfremote")) for n in want),
-        "echo": any(n.startswith(("echo.", "proxy.echo")) for n in want) or
+        "echo": any(n.startswith(("echo.", "proxy.echo", "composed.")) for n in want) or
         any("grpc_" in n for n in want_bulk),
         "gentf_none": any(n.startswith("gentf_none.") for n in want),
     }
@@ -625,9 +650,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 add("echo.forward", echo.calls(sizes["forward"]))
                 add("echo.step_1call", echo.calls(sizes["step_1rt"][-1:]))
                 add("echo.step_3call", echo.calls(sizes["step_3rt"]))
-            if any(n.startswith("tf.") for n in want):
-                for name, fn in tf_inprocess(model, xs, ys).items():
+            if any(n.startswith(("tf.", "composed.")) for n in want):
+                tf_fns = tf_inprocess(model, xs, ys)
+                for name, fn in tf_fns.items():
                     add(name, fn)
+                if echo is not None:
+                    for op, (parts, _) in FLOORS.items():
+                        if op in COMPOSED:
+                            add(COMPOSED[op], composed(echo.calls(ECHO_SIZES[op](sizes)),
+                                                       tf_fns[parts[1]]))
             if "tfserver" in launched:
                 fwd, step, close = tf_remote(model, f"grpc://{launched['tfserver'].address}", xs, ys)
                 closers.append(close)
@@ -740,21 +771,24 @@ def report(results: dict[str, Any], contenders: list[Contender], bulk: list[Cont
         print(f"\n{model} {dims}, batch {BATCH}, float32: median us per call over "
               f"{args.rounds} interleaved rounds")
         print(f"{'contender':26s}{'median us':>11s}{'floor us':>10s}{'x floor':>9s}"
-              f"{'x floor XLA':>12s}{'x TF remote':>12s}")
+              f"{'x floor XLA':>12s}{'x TF remote':>12s}{'x composed':>11s}")
         ratios: dict[str, dict[str, float]] = {}
         for name in [c.name for c in contenders if c.model == model and c.kind == "us"]:
             v = med[name]
             op = name.split(".", 1)[1]
-            fl = fl_xla = remote = nan
+            fl = fl_xla = remote = comp = nan
             if name.startswith(("gentf.", "gentf_none.")) and op in FLOORS:
                 parts, anchor = FLOORS[op]
                 fl = floor(parts)
-                if op in ("step_1rt", "bare_1rt", "loop_1rt"):
+                one_trip = op in ("step_1rt", "bare_1rt", "loop_1rt")
+                if one_trip:
                     fl_xla = floors["floor.step_1rt_xla"]
                 remote = med.get(anchor, nan)
-                ratios[name] = {"x_floor": v / fl, "x_floor_xla": v / fl_xla, "x_tfremote": v / remote}
+                comp = med.get(COMPOSED["step_1rt" if one_trip else op], nan)
+                ratios[name] = {"x_floor": v / fl, "x_floor_xla": v / fl_xla,
+                                "x_tfremote": v / remote, "x_composed": v / comp}
             print(f"{name:26s}{fmt(v, 11)}{fmt(fl)}{fmt(v / fl, 9, 2)}{fmt(v / fl_xla, 12, 2)}"
-                  f"{fmt(v / remote, 12, 2)}")
+                  f"{fmt(v / remote, 12, 2)}{fmt(v / comp, 11, 2)}")
         for n, v in floors.items():
             print(f"{n:26s}{fmt(v, 11)}")
         for n, e in info["errors"].items():

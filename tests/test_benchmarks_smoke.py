@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTENDERS = ("gentf.step_1rt", "gentf.forward", "echo.step_1call", "echo.forward",
-              "tf.step_fused", "tf.step_fused_xla", "tf.forward", "tfremote.step")
+              "tf.step_fused", "tf.step_fused_xla", "tf.forward", "tfremote.step",
+              "composed.step_1rt")
 
 
 @pytest.mark.slow
@@ -37,11 +38,15 @@ def test_bench_step_quick_prints_every_contender(tmp_path: Path) -> None:
         assert m is not None, f"{name} missing from:\n{text}"
         assert math.isfinite(float(m.group(1))) and float(m.group(1)) > 0, m.group(0)
     # gentf rows carry their floor and both ratios; the floor rows are finite sums.
-    row = re.search(r"^gentf\.step_1rt\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", text, re.MULTILINE)
+    row = re.search(r"^gentf\.step_1rt\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)",
+                    text, re.MULTILINE)
     assert row is not None, text
     values = [float(v) for v in row.groups()]
     assert all(math.isfinite(v) and v > 0 for v in values), row.group(0)
     assert values[2] == pytest.approx(values[0] / values[1], rel=0.01)
+    composed = re.search(r"^composed\.step_1rt\s+(\S+)", text, re.MULTILINE)
+    assert composed is not None, text
+    assert values[5] == pytest.approx(values[0] / float(composed.group(1)), rel=0.01)
     for floor in ("floor.step_1rt", "floor.step_1rt_xla", "floor.forward"):
         m = re.search(rf"^{re.escape(floor)}\s+(\S+)", text, re.MULTILINE)
         assert m is not None and math.isfinite(float(m.group(1))), text
@@ -80,3 +85,29 @@ def test_bench_batcher_quick_prints_both_rates(tmp_path: Path) -> None:
         assert math.isfinite(p["off_calls_per_s"]) and p["off_calls_per_s"] > 0
         assert math.isfinite(p["on_calls_per_s"]) and p["on_calls_per_s"] > 0
     assert points[1]["merged_calls"] >= 2
+
+
+@pytest.mark.slow
+def test_bench_cpu_prints_each_process_against_its_floor_part() -> None:
+    """benchmarks/bench_cpu.py: finite CPU microseconds per step for gentf's three processes
+    and the floor's parts, each ratio the quotient of its row."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "client"), str(ROOT / "server"), env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_cpu.py"), "--models", "softmax",
+         "--steps", "80", "--rounds", "1"],
+        capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    text = proc.stdout
+    for label, anchor in (("client, whole process", "echo client"), ("front door", "echo server"),
+                          ("session process", "TF fused step"), ("all three processes", "floor"),
+                          ("wall per step", "echo + TF")):
+        m = re.search(rf"^{re.escape(label)}\s+(\S+)\s+(\S+)\s+{re.escape(anchor)}\s+(\S+)\s+(\S+)$",
+                      text, re.MULTILINE)
+        assert m is not None, f"{label} missing from:\n{text}"
+        step, bare, floor_part, ratio = (float(v) for v in m.groups())
+        assert step > 0 and bare > 0 and floor_part > 0, m.group(0)
+        assert ratio == pytest.approx(step / floor_part, rel=0.02, abs=0.01), m.group(0)
+    hot = re.search(r"^  same Python, replies canned\s+(\S+)\s+(\S+)$", text, re.MULTILINE)
+    assert hot is not None and float(hot.group(1)) > 0, text
