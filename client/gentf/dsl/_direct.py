@@ -97,7 +97,7 @@ class _DirectBox(ArrayBox):  # type: ignore[misc]
 
     def __init__(self, value: Any, source: Any, k: int, idx: Any) -> None:
         # Box.__init__'s three fields, set here: one call less per element read
-        self._value, self._trace, self._node = value, _TRACE_ID, _REFUSING
+        self._value, self._trace, self._node = value, _TRACE_ID, _REFUSING  # type: ignore[misc]
         self._source, self._k, self._idx = source, k, idx
 
     def __getitem__(self, idx: Any) -> Any:
