@@ -99,6 +99,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     dist.add_argument("--gpus", choices=["auto", "required"], default="auto",
                       help="'required': a session process that finds no GPU refuses to start "
                            "(default 'auto': use GPUs when there are any, and say when not)")
+    dist.add_argument("--thread-spinning", choices=["on", "off"], default="off",
+                      help="'on': TensorFlow's op threads spin for more work after each op, "
+                           "as TensorFlow does by default (lower latency when the host has "
+                           "cores to spare); 'off' (default): they sleep, leaving the CPU to "
+                           "the front door, the other sessions and a client on the same host")
+    dist.add_argument("--intra-op-threads", type=int, default=0,
+                      help="threads one TensorFlow op may use (default 0: TensorFlow's choice)")
+    dist.add_argument("--inter-op-threads", type=int, default=0,
+                      help="TensorFlow ops run at once (default 0: TensorFlow's choice)")
     bat = p.add_argument_group("dynamic batching")
     bat.add_argument("--max-batch-delay-us", type=int, default=0,
                      help="merge concurrent calls of one batched=True function of a session "
@@ -168,9 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         print("gentf-worker: --max-batch-delay-us must be 0 or more and --max-batch-rows 1 "
               "or more", file=sys.stderr)
         return 2
-    if args.logical_cpus < 0:
-        print("gentf-worker: --logical-cpus must be 0 or more", file=sys.stderr)
-        return 2
+    for flag in ("logical_cpus", "intra_op_threads", "inter_op_threads"):
+        if getattr(args, flag) < 0:
+            print(f"gentf-worker: --{flag.replace('_', '-')} must be 0 or more", file=sys.stderr)
+            return 2
     if args.strategy == "parameter-server":
         problem = _check_parameter_server()
         if problem:
@@ -220,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         limits=limits, log_level=args.log_level, state_dir=state_dir,
         checkpoint_seconds=args.checkpoint_seconds, strategy=args.strategy,
         logical_cpus=args.logical_cpus, require_gpu=args.gpus == "required",
+        thread_spinning=args.thread_spinning == "on", intra_op_threads=args.intra_op_threads,
+        inter_op_threads=args.inter_op_threads,
         max_batch_delay_us=args.max_batch_delay_us, max_batch_rows=args.max_batch_rows))
     try:
         server.start()

@@ -26,7 +26,10 @@ def configure_devices(settings: Mapping[str, Any] | None = None) -> list[str]:
 
     ``settings`` (from ``WorkerConfig.child_config()["devices"]``): ``strategy`` ("none",
     "mirrored" or "parameter-server"), ``logical_cpus`` (split the CPU into that many logical devices when > 0),
-    ``require_gpu`` (raise :class:`NoGPUError` when TensorFlow finds no GPU). Enables memory
+    ``require_gpu`` (raise :class:`NoGPUError` when TensorFlow finds no GPU),
+    ``thread_spinning`` (False: TensorFlow's op threads sleep when out of work instead of
+    spinning; default True, TensorFlow's own behaviour), ``intra_op_threads`` and
+    ``inter_op_threads`` (thread pool sizes when > 0). Enables memory
     growth on every GPU. Must run before TensorFlow initializes its runtime for the logical
     devices to take effect; when it already has (a process that ran TensorFlow), logs a
     warning and keeps the devices there are. Logs the devices and the strategy.
@@ -58,7 +61,40 @@ def configure_devices(settings: Mapping[str, Any] | None = None) -> list[str]:
         except RuntimeError as exc:  # TensorFlow already initialised in this process
             log.warning("--logical-cpus %d not applied (TensorFlow already initialised): %s",
                         logical_cpus, exc)
+    _configure_threads(bool(settings.get("thread_spinning", True)),
+                       int(settings.get("intra_op_threads", 0)),
+                       int(settings.get("inter_op_threads", 0)))
     names = distribute.configure(strategy_name)
     log.info("devices: %s; strategy %s over %s", [d.name for d in tf.config.list_logical_devices()],
              strategy_name, names)
     return names
+
+
+def _configure_threads(spinning: bool, intra: int, inter: int) -> None:
+    """TensorFlow's thread pools: spinning or not, and their sizes when > 0. Warns and leaves
+    them as they are when TensorFlow already initialised its runtime in this process."""
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.eager import context
+
+    ctx = context.context()
+    if getattr(ctx, "_context_handle", None) is not None:
+        log.warning("TensorFlow's thread pools not configured (already initialised)")
+        return
+    try:
+        if intra:
+            tf.config.threading.set_intra_op_parallelism_threads(intra)
+        if inter:
+            tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError as exc:  # pragma: no cover - checked above
+        log.warning("TensorFlow's thread pools not sized: %s", exc)
+    if not spinning:
+        # No public API: the eager context's base ConfigProto, read when it initialises
+        # (ConfigProto.experimental.disable_thread_spinning: both op thread pools sleep).
+        if not hasattr(ctx, "_config"):  # pragma: no cover - another TensorFlow
+            log.warning("thread spinning left on: this TensorFlow has no context config")
+            return
+        config = config_pb2.ConfigProto()
+        if ctx._config is not None:
+            config.CopyFrom(ctx._config)
+        config.experimental.disable_thread_spinning = True
+        ctx._config = config

@@ -68,6 +68,13 @@ class WorkerConfig:
     """``--logical-cpus``: split the CPU into this many logical devices (0: leave it whole)."""
     require_gpu: bool = False
     """``--gpus required``: a session process without a GPU fails to start."""
+    thread_spinning: bool = False
+    """``--thread-spinning on``: TensorFlow's op threads spin for work after each op (its
+    default); off, they sleep, leaving the CPU to the other processes of the step."""
+    intra_op_threads: int = 0
+    """``--intra-op-threads``: threads one op may use (0: TensorFlow's choice)."""
+    inter_op_threads: int = 0
+    """``--inter-op-threads``: ops run at once (0: TensorFlow's choice)."""
     max_batch_delay_us: int = 0
     """``--max-batch-delay-us``: how long a call of a batched function waits for others to
     merge with (0: the dynamic batcher is off; see ``core.batcher``)."""
@@ -87,7 +94,10 @@ class WorkerConfig:
             "state_dir": self.state_dir,
             "checkpoint_seconds": self.checkpoint_seconds,
             "devices": {"strategy": self.strategy, "logical_cpus": self.logical_cpus,
-                        "require_gpu": self.require_gpu},
+                        "require_gpu": self.require_gpu,
+                        "thread_spinning": self.thread_spinning,
+                        "intra_op_threads": self.intra_op_threads,
+                        "inter_op_threads": self.inter_op_threads},
             "batching": {"max_delay_us": self.max_batch_delay_us,
                          "max_rows": self.max_batch_rows},
         }
