@@ -73,7 +73,8 @@ def children(pid: int) -> list[int]:
 
 
 class CallClock:
-    """Wraps a transport's ``call``: wall and calling-thread CPU seconds spent inside it."""
+    """Wraps a transport's ``call``: ``cpu`` adds up the calling thread's CPU seconds
+    spent inside it."""
 
     def __init__(self, transport: Any) -> None:
         self.transport = transport
@@ -90,8 +91,9 @@ class CallClock:
 
 
 def per_step(fn: Callable[[], object], steps: int, pids: dict[str, int]) -> dict[str, float]:
-    """CPU microseconds per step of each process in ``pids`` (``"self"``: this process),
-    and of this thread, over ``steps`` calls of ``fn``."""
+    """Microseconds per step over ``steps`` calls of ``fn``: the CPU of each process in
+    ``pids`` (pid 0: this process), of this thread (``"thread"``), and wall time
+    (``"wall"``)."""
     before = {k: own_cpu() if p == 0 else process_cpu(p) for k, p in pids.items()}
     thread0, wall0 = time.thread_time(), time.perf_counter()
     for _ in range(steps):
