@@ -514,11 +514,6 @@ COMPOSED = {"forward": "composed.forward", "step_1rt": "composed.step_1rt",
             "step_3rt": "composed.step_3rt"}
 """The composed floor contender of each floor (bare and loop steps share step_1rt's)."""
 
-ECHO_SIZES: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
-    "forward": lambda sizes: sizes["forward"],
-    "step_1rt": lambda sizes: sizes["step_1rt"][-1:],
-    "step_3rt": lambda sizes: sizes["step_3rt"]}
-"""The echo calls of each floor, from the (method, request, reply) sizes of gentf's calls."""
 
 FLOORS = {  # contender suffix -> (floor parts, TF remote anchor)
     "forward": (("echo.forward", "tf.forward"), "tfremote.forward"),
@@ -646,19 +641,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         s = GentfSetup(launched[worker].address, model, xs, ys)
                         closers.append(s.close)
                         add(f"{prefix}.{op}", getattr(s, op))
-            if echo is not None:
-                add("echo.forward", echo.calls(sizes["forward"]))
-                add("echo.step_1call", echo.calls(sizes["step_1rt"][-1:]))
-                add("echo.step_3call", echo.calls(sizes["step_3rt"]))
+            echo_fns = {} if echo is None else {
+                "echo.forward": echo.calls(sizes["forward"]),
+                "echo.step_1call": echo.calls(sizes["step_1rt"][-1:]),
+                "echo.step_3call": echo.calls(sizes["step_3rt"])}
+            for name, fn in echo_fns.items():
+                add(name, fn)
             if any(n.startswith(("tf.", "composed.")) for n in want):
                 tf_fns = tf_inprocess(model, xs, ys)
                 for name, fn in tf_fns.items():
                     add(name, fn)
-                if echo is not None:
-                    for op, (parts, _) in FLOORS.items():
-                        if op in COMPOSED:
-                            add(COMPOSED[op], composed(echo.calls(ECHO_SIZES[op](sizes)),
-                                                       tf_fns[parts[1]]))
+                for op, name in COMPOSED.items() if echo_fns else ():
+                    echo_part, tf_part = FLOORS[op][0]
+                    add(name, composed(echo_fns[echo_part], tf_fns[tf_part]))
             if "tfserver" in launched:
                 fwd, step, close = tf_remote(model, f"grpc://{launched['tfserver'].address}", xs, ys)
                 closers.append(close)

@@ -46,6 +46,18 @@ def test_nested_from_dict_and_paths() -> None:
                       path("sub", "w"): 4.0}
 
 
+
+def test_lookup_value_agrees_with_has_value_and_get_value() -> None:
+    cm = choicemap({"a": 1.0, ("y", 3): 0, "sub": {"x": 2.0, "deep": {"z": None}}})
+    for addr in ("a", ("y", 3), path("sub", "x"), path("sub", "deep", "z"), "sub",
+                 path("sub", "deep"), "missing", path("sub", "nope"), path("nope", "x")):
+        expected = (True, cm.get_value(addr)) if cm.has_value(addr) else (False, None)
+        assert cm.lookup_value(addr) == expected, addr
+    assert cm.lookup_value(path("sub", "deep", "z")) == (True, None)  # a None value is found
+    assert EmptyChoiceMap().lookup_value("a") == (False, None)
+    with pytest.raises(TypeError, match="hashable"):
+        cm.lookup_value(["not", "hashable"])
+
 def test_empty_and_immutable_empty() -> None:
     assert EmptyChoiceMap().is_empty()
     assert isinstance(EmptyChoiceMap(), ChoiceMap)

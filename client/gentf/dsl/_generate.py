@@ -9,7 +9,6 @@ from gentf.dsl._exec import BodyHandler, run_body
 from gentf.dsl._rng import get_rng
 from gentf.dsl._trace import CallRecord, ChoiceRecord, GenTrace, Record
 from gentf.dsl.distributions._base import Distribution
-from gentf.gfi._address import Path
 from gentf.gfi._choicemap import ChoiceMap
 from gentf.gfi._interface import GenerativeFunction
 
@@ -21,14 +20,9 @@ __all__ = ["generate_gen", "leaf_constraint"]
 
 def leaf_constraint(constraints: ChoiceMap, key: Hashable, where: str) -> tuple[bool, Any]:
     """``(constrained, value)`` for the choice at ``key``; error if a submap sits there."""
-    if type(constraints) is ChoiceMap and not isinstance(key, Path):
-        leaves = constraints._leaves  # one lookup for the common case: a plain map, a key
-        if key in leaves:
-            return True, leaves[key]
-        if key not in constraints._subs:
-            return False, None
-    if constraints.has_value(key):
-        return True, constraints.get_value(key)
+    found, value = constraints.lookup_value(key)
+    if found:
+        return True, value
     if key in constraints:
         raise ValueError(
             f"{where}: address {key!r} is a random choice, but the constraints hold a submap "

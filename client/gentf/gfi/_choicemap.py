@@ -20,6 +20,8 @@ from gentf.gfi._address import Address, Path, split_address
 
 __all__ = ["ChoiceMap", "EmptyChoiceMap", "choicemap", "from_array", "to_array"]
 
+_MISSING = object()
+
 
 class ChoiceMap:
     """A nested, dict-like map from addresses to choice values.
@@ -56,6 +58,22 @@ class ChoiceMap:
             return key in self._leaves
         sub = self._subs.get(key)
         return sub is not None and sub.has_value(rest)
+
+    def lookup_value(self, addr: Address) -> tuple[bool, Any]:
+        """``(True, value)`` when ``addr`` holds a value, else ``(False, None)`` (nothing
+        there, or a submap): ``has_value`` and ``get_value`` in one lookup."""
+        if not isinstance(addr, Path):
+            try:
+                value = self._leaves.get(addr, _MISSING)
+            except TypeError:
+                split_address(addr)  # raises the TypeError that names the address
+                raise
+            return (False, None) if value is _MISSING else (True, value)
+        key, rest = split_address(addr)
+        if rest is None:
+            return self.lookup_value(key)
+        sub = self._subs.get(key)
+        return (False, None) if sub is None else sub.lookup_value(rest)
 
     def get_value(self, addr: Address) -> Any:
         """``value = cm.get_value(addr)``; KeyError naming the address if there is no value."""
