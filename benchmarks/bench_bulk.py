@@ -4,10 +4,21 @@ bare gRPC raw-bytes stream of the same bytes, and the session process's peak mem
 Usage: python benchmarks/bench_bulk.py [--sizes-mib 64 256] [--repeats 3]
 Up: a feed of N MiB (RunOp with a target, so nothing comes back: client encoding, the blob,
 decoding and TensorFlow's assign included), and the blob alone (``PutBlob`` of the same
-bytes, the transport's part). Down: a fetch of an N MiB variable. Bare gRPC: the same bytes in 4 MiB chunks over a client stream (up) and a server
-stream (down) of a raw-bytes servicer on loopback. Prints a ratio per size and direction, of
-the best times and of the median times (fresh memory for a big buffer costs a very
-different time from one call to the next on some kernels: see ``gentf.wire._codec``).
+bytes, the transport's part). Down: a fetch of an N MiB variable.
+
+Two references, measured in the same interleaved rounds:
+
+- bare gRPC (the issue's): the same bytes in 4 MiB chunks over a client stream (up) and a
+  server stream (down) of a raw-bytes servicer on loopback. Neither side keeps the bytes.
+- bare gRPC into one array: the same streams, with the receiver copying the chunks into one
+  new N MiB array, as any service that hands a tensor over must (gentf's worker does for an
+  upload, its client for a download).
+
+It also times what one new N MiB array costs here (allocate, then write every byte): on a
+virtual machine that hands freed memory back to its host (free page reporting), first
+touching memory costs far more than copying into it, and every one of gentf's transfers
+lands in a new array. Prints a ratio per size and direction against each reference, of the
+best times and of the median times.
 """
 
 from __future__ import annotations
@@ -27,6 +38,13 @@ def _bare_server() -> tuple[Any, int]:
     def up(chunks: Any, context: Any) -> bytes:
         return str(sum(len(c) for c in chunks)).encode()
 
+    def up_array(chunks: Any, context: Any) -> bytes:
+        total = int(dict(context.invocation_metadata())["total-bytes"])
+        array = np.empty(total, np.uint8)
+        written = _fill(array, chunks)
+        del array
+        return str(written).encode()
+
     def down(request: bytes, context: Any) -> Any:
         n = int(request)
         block = bytes(CHUNK)
@@ -35,6 +53,7 @@ def _bare_server() -> tuple[Any, int]:
 
     handler = grpc.method_handlers_generic_handler("bench.Bulk", {
         "Up": grpc.stream_unary_rpc_method_handler(up),
+        "UpArray": grpc.stream_unary_rpc_method_handler(up_array),
         "Down": grpc.unary_stream_rpc_method_handler(down)})
     server = grpc.server(futures.ThreadPoolExecutor(4),
                          options=[("grpc.max_receive_message_length", 64 << 20)])
@@ -42,6 +61,26 @@ def _bare_server() -> tuple[Any, int]:
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     return server, port
+
+
+def _fill(array: np.ndarray[Any, Any], chunks: Any) -> int:
+    """Copies the chunks, in order, into ``array``; the bytes written."""
+    view = memoryview(array).cast("B")
+    written = 0
+    for chunk in chunks:
+        view[written:written + len(chunk)] = chunk
+        written += len(chunk)
+    return written
+
+
+def _new_array_seconds(n: int) -> float:
+    """Seconds to allocate an ``n``-byte array and write every byte of it."""
+    start = time.perf_counter()
+    array = np.empty(n, np.uint8)
+    array.fill(1)
+    seconds = time.perf_counter() - start
+    del array
+    return seconds
 
 
 def _mibs(nbytes: int, seconds: float) -> float:
@@ -67,6 +106,7 @@ def main() -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{port}",
                                     options=[("grpc.max_receive_message_length", 64 << 20)])
     up = channel.stream_unary("/bench.Bulk/Up")
+    up_array = channel.stream_unary("/bench.Bulk/UpArray")
     down = channel.unary_stream("/bench.Bulk/Down")
     with background_server(WorkerConfig(port=0, isolation=args.isolation)) as server:
         for mib in args.sizes_mib:
@@ -80,7 +120,8 @@ def main() -> None:
                 v = tf.Variable(value, name="v")
                 noop = tf.assign(v, x)
                 times: dict[str, list[float]] = {k: [] for k in (
-                    "gentf up", "gentf blob up", "bare up", "gentf down", "bare down")}
+                    "gentf up", "gentf blob up", "bare up", "bare up into array",
+                    "gentf down", "bare down", "bare down into array", "new array")}
                 for _ in range(args.repeats):  # interleaved
                     t = time.perf_counter()
                     sess.run(noop.op, feed_dict={x: value})
@@ -94,6 +135,10 @@ def main() -> None:
                     up(raw[i:i + CHUNK] for i in range(0, n, CHUNK))
                     times["bare up"].append(time.perf_counter() - t)
                     t = time.perf_counter()
+                    up_array((raw[i:i + CHUNK] for i in range(0, n, CHUNK)),
+                             metadata=(("total-bytes", str(n)),))
+                    times["bare up into array"].append(time.perf_counter() - t)
+                    t = time.perf_counter()
                     out = sess.run(v)
                     times["gentf down"].append(time.perf_counter() - t)
                     assert out.nbytes == n
@@ -102,15 +147,28 @@ def main() -> None:
                     got = sum(len(c) for c in down(str(n).encode()))
                     times["bare down"].append(time.perf_counter() - t)
                     assert got == n
+                    t = time.perf_counter()
+                    array = np.empty(n, np.uint8)
+                    got = _fill(array, down(str(n).encode()))
+                    times["bare down into array"].append(time.perf_counter() - t)
+                    assert got == n
+                    del array
+                    times["new array"].append(_new_array_seconds(n))
                 sess.close()
+            best = {k: _mibs(n, min(v)) for k, v in times.items()}
+            median = {k: _mibs(n, float(np.median(v))) for k, v in times.items()}
+            print(f"{mib:4d} MiB a new array (allocate, write): best {best['new array']:7.1f} "
+                  f"MiB/s, median {median['new array']:7.1f} MiB/s", flush=True)
             for way, bare_way in (("up", "up"), ("blob up", "up"), ("down", "down")):
-                g = _mibs(n, min(times[f"gentf {way}"]))
-                b = _mibs(n, min(times[f"bare {bare_way}"]))
-                gm = _mibs(n, float(np.median(times[f"gentf {way}"])))
-                bm = _mibs(n, float(np.median(times[f"bare {bare_way}"])))
+                g, gm = best[f"gentf {way}"], median[f"gentf {way}"]
+                b, bm = best[f"bare {bare_way}"], median[f"bare {bare_way}"]
+                a = best[f"bare {bare_way} into array"]
+                am = median[f"bare {bare_way} into array"]
                 print(f"{mib:4d} MiB {way:7s}: gentf {g:7.1f} MiB/s  bare gRPC {b:7.1f} MiB/s  "
                       f"ratio {g / b:.2f} (best of each); medians {gm:7.1f} and {bm:7.1f} MiB/s, "
                       f"ratio {gm / bm:.2f}", flush=True)
+                print(f"{'':8s}{'':9s}  bare gRPC into one array {a:7.1f} MiB/s, ratio {g / a:.2f} "
+                      f"(best of each); median {am:7.1f} MiB/s, ratio {gm / am:.2f}", flush=True)
         hwm = _session_hwm(server)
         if hwm:
             print(f"session process peak RSS (VmHWM): {hwm / (1 << 20):.0f} MiB")

@@ -1,5 +1,6 @@
-"""Smoke test of benchmarks/bench_step.py: a quick run on a subset of its contenders prints a
-finite median for each one, its floors and ratios, and writes the same numbers as JSON."""
+"""Smoke tests of the benchmarks: each runs briefly and prints what it promises (bench_step.py:
+a finite median for each contender, its floors and ratios, the same numbers as JSON;
+bench_batcher.py, bench_cpu.py and bench_bulk.py: their rates and ratios)."""
 
 from __future__ import annotations
 
@@ -111,3 +112,29 @@ def test_bench_cpu_prints_each_process_against_its_floor_part() -> None:
         assert ratio == pytest.approx(step / floor_part, rel=0.02, abs=0.01), m.group(0)
     hot = re.search(r"^  same Python, replies canned\s+(\S+)\s+(\S+)$", text, re.MULTILINE)
     assert hot is not None and float(hot.group(1)) > 0, text
+
+
+@pytest.mark.slow
+def test_bench_bulk_prints_both_references() -> None:
+    """benchmarks/bench_bulk.py: for each direction, gentf's rate against bare gRPC and
+    against bare gRPC into one array, each ratio the quotient of its rates."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "client"), str(ROOT / "server"), env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_bulk.py"), "--sizes-mib", "2",
+         "--repeats", "1"],
+        capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    text = proc.stdout
+    assert re.search(r"^\s+2 MiB a new array \(allocate, write\): best\s+[0-9.]+ MiB/s", text,
+                     re.MULTILINE), text
+    for way in ("up", "blob up", "down"):
+        m = re.search(rf"^\s+2 MiB {way}\s*: gentf\s+([0-9.]+) MiB/s  bare gRPC\s+([0-9.]+) "
+                      rf"MiB/s  ratio ([0-9.]+) .*\n\s+bare gRPC into one array\s+([0-9.]+) "
+                      rf"MiB/s, ratio ([0-9.]+)", text, re.MULTILINE)
+        assert m is not None, f"{way} missing from:\n{text}"
+        gentf, bare, ratio, into_array, ratio_array = (float(v) for v in m.groups())
+        assert gentf > 0 and bare > 0 and into_array > 0
+        assert ratio == pytest.approx(gentf / bare, abs=0.011)
+        assert ratio_array == pytest.approx(gentf / into_array, abs=0.011)

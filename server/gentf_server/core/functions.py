@@ -85,6 +85,10 @@ class CompiledFunction:
                 f"output {output!r} is a {out_dtype.name} handle; use the variable's value")
         self.output_dtype: tf.DType = out_dtype
         self.output_shape: tf.TensorShape = out_shape
+        self.string_inputs = any(spec.dtype == tf.string for spec in self.input_specs)
+        """Whether an argument is a string tensor."""
+        self.uses_strings = self.string_inputs or out_dtype == tf.string
+        """Whether an argument or the return value is a string tensor (never fused)."""
         if batched:
             _check_batched(self.input_specs, self.input_names, out_shape, output)
         self._importer = SubgraphImporter(graph, variables, [output], [], inputs, f"output {output!r}")
@@ -285,7 +289,7 @@ class CompiledFunction:
 
     def check_retval_grad(self, grad: np.ndarray[Any, Any], retval_shape: tuple[int, ...] | None) -> None:
         """InvalidArgument unless ``grad`` has the return value's dtype and shape."""
-        shape = self.output_shape if retval_shape is None else tf.TensorShape(retval_shape)
+        shape = self.output_shape if retval_shape is None else tuple(retval_shape)
         check_value(grad, self.output_dtype, shape, "retval_grad")
 
     def forward(self, args: Sequence[Any]) -> Any:

@@ -311,7 +311,7 @@ class Session:
                 if record is None:
                     return 0  # fails before running
                 arg_bytes = record.nbytes
-            if any(spec.dtype == tf.string for spec in fn.input_specs):
+            if fn.string_inputs:
                 return None
             return arg_bytes + _TENSOR_OVERHEAD * len(fn.input_specs)
 
@@ -527,8 +527,7 @@ class Session:
                     key.append(("run", tuple(names), tuple(call.targets)))
                     continue
                 fn = self._functions.get(call.function_id)
-                if fn is None or fn.output_dtype == tf.string or any(
-                        s.dtype == tf.string for s in fn.input_specs):
+                if fn is None or fn.uses_strings:
                     return None
                 if call.kind == "accumulate":
                     if (not call.trace_handle or call.trace_handle in released

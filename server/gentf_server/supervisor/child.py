@@ -11,6 +11,7 @@ changed since its last checkpoint (the front door SIGKILLs it after its grace pe
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -265,6 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     sessions.start_reaper()
     sessions.start_checkpointer()
 
+    # TensorFlow's import leaves some 380,000 objects that live as long as the process: kept
+    # out of the collector's generations, a full collection (90-100 ms with them here) walks
+    # only what the sessions make.
+    gc.collect()
+    gc.freeze()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(config["socket"])
     os.chmod(config["socket"], 0o600)
