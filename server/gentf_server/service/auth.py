@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
@@ -67,19 +67,18 @@ class Authenticator:
         return None
 
 
-async def _deny_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED,
-                        "this worker needs a token: metadata 'authorization: Bearer <token>' "
-                        "with a token from its --token-file (client: tf.Session(token=...) or "
-                        "$GENTF_TOKEN)")
+def _deny_unary(request: Any, context: grpc.ServicerContext) -> Any:
+    context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                  "this worker needs a token: metadata 'authorization: Bearer <token>' "
+                  "with a token from its --token-file (client: tf.Session(token=...) or "
+                  "$GENTF_TOKEN)")
 
 
-async def _deny_stream(request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
-    await _deny_unary(None, context)
-    yield  # pragma: no cover - makes this an async generator
+def _deny_stream(request_iterator: Any, context: grpc.ServicerContext) -> Any:
+    _deny_unary(None, context)
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class AuthInterceptor(grpc.ServerInterceptor):
     """Answers UNAUTHENTICATED to every call but health that carries no valid token."""
 
     def __init__(self, auth: Authenticator) -> None:
@@ -87,15 +86,15 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         self._unary = grpc.unary_unary_rpc_method_handler(_deny_unary)
         self._stream = grpc.stream_stream_rpc_method_handler(_deny_stream)
 
-    async def intercept_service(
+    def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler | None:
         method = handler_call_details.method
         if method.startswith(_OPEN_PREFIXES) or self._auth.owner(
                 handler_call_details.invocation_metadata) is not None:
-            return await continuation(handler_call_details)
+            return continuation(handler_call_details)
         log.warning("refused %s: no valid token", method)
         streaming = "Reflection" in method or method.endswith(("/PutBlob", "/GetBlob"))
         return self._stream if streaming else self._unary

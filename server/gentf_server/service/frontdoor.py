@@ -5,6 +5,11 @@ to the caller's session process (see ``supervisor/``) and its outcome comes back
 status. The front door decides only what needs no TensorFlow: who the caller is, which
 session and process the call belongs to, whether that process is alive, and how long the
 call may take.
+
+Calls arrive on the gRPC server's threads. A call on a live session of the caller (and
+every blob stream) is forwarded from its thread, blocking, with no hop through the event
+loop; the rest (sessions created or closed, worker-wide calls, refusals, which touch the
+supervisor's state) run on the supervisor's event loop.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import grpc
@@ -22,13 +27,16 @@ from gentf_server.calls import METHOD_NAMES, SESSION_METHODS, Outcome, session_i
 from gentf_server.service.auth import Authenticator
 from gentf_server.service.metrics import WorkerMetrics
 from gentf_server.supervisor.process import ProcessDied
-from gentf_server.supervisor.supervisor import Refused, Supervisor
+from gentf_server.supervisor.supervisor import Refused, SessionEntry, Supervisor
 
 __all__ = ["SERVICE_NAME", "FrontDoor"]
 
 log = logging.getLogger("gentf_server.frontdoor")
 
 SERVICE_NAME = "gentf.v1.Worker"
+
+_LOOP_METHODS = frozenset(("CreateSession", "CloseSession"))
+"""Session methods that change the supervisor's state: they run on its event loop."""
 
 
 def _parses(method: str, request: bytes) -> bool:
@@ -46,75 +54,86 @@ def _parses(method: str, request: bytes) -> bool:
 
 
 class FrontDoor:
-    """Serves ``gentf.v1.Worker`` on a Supervisor's session processes."""
+    """Serves ``gentf.v1.Worker`` on a Supervisor's session processes, from the threads of a
+    synchronous gRPC server; ``loop`` is the supervisor's event loop."""
 
     def __init__(self, supervisor: Supervisor, auth: Authenticator, metrics: WorkerMetrics,
-                 call_deadline_seconds: float) -> None:
+                 call_deadline_seconds: float, loop: asyncio.AbstractEventLoop) -> None:
         self.supervisor = supervisor
         self.auth = auth
         self.metrics = metrics
         self.call_deadline_seconds = call_deadline_seconds
+        self.loop = loop
 
     def handler(self) -> grpc.GenericRpcHandler:
         """A generic handler for every Worker method, requests and replies as raw bytes."""
         def make(method: str) -> grpc.RpcMethodHandler:
-            async def handle(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-                return await self._serve(method, request, context)
+            def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
+                return self._serve(method, request, context)
             return grpc.unary_unary_rpc_method_handler(handle)
 
-        async def put_blob(chunks: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> bytes:
-            return await self._put_blob(chunks, context)
-
-        async def get_blob(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
-            async for chunk in self._get_blob(request, context):
-                yield chunk
-
         handlers = {name: make(name) for name in METHOD_NAMES}
-        handlers["PutBlob"] = grpc.stream_unary_rpc_method_handler(put_blob)
-        handlers["GetBlob"] = grpc.unary_stream_rpc_method_handler(get_blob)
+        handlers["PutBlob"] = grpc.stream_unary_rpc_method_handler(self._put_blob)
+        handlers["GetBlob"] = grpc.unary_stream_rpc_method_handler(self._get_blob)
         return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
 
-    async def _fail(self, method: str, outcome: Outcome, session_id: str, owner: str,
-                    context: grpc.aio.ServicerContext) -> None:
+    def _on_loop(self, work: Coroutine[Any, Any, Any]) -> Any:
+        """Runs ``work`` on the supervisor's event loop and waits for its result."""
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result()
+
+    def _fail(self, method: str, outcome: Outcome, session_id: str, owner: str,
+              context: grpc.ServicerContext) -> None:
+        """Logs the failure and ends the call with its status (raises)."""
         log.warning("%s failed: %s (session %s, owner %s): %s", method, outcome.code,
                     session_id or "-", owner, outcome.message)
         if outcome.metadata:
             context.set_trailing_metadata(tuple(outcome.metadata))
-        await context.abort(getattr(grpc.StatusCode, outcome.code), outcome.message)
+        context.abort(getattr(grpc.StatusCode, outcome.code), outcome.message)
 
-    def _blob_session(self, method: str, first: bytes, owner: str) -> Any:
+    def _entry(self, method: str, request: bytes, owner: str) -> SessionEntry:
+        """The caller's session named at the head of ``request``; Refused otherwise
+        (INVALID_ARGUMENT for bytes that cannot be a request, else as
+        :meth:`Supervisor.lookup` says, on the event loop)."""
         try:
-            session_id = session_id_of(first)
+            session_id = session_id_of(request)
         except (ValueError, UnicodeDecodeError) as exc:
             raise Refused("INVALID_ARGUMENT",
                           f"{method}: the request is not a valid message: {exc}") from None
-        return self.supervisor.lookup(session_id, owner)
+        entry = self.supervisor.find(session_id, owner)
+        if entry is not None:
+            return entry
 
-    async def _put_blob(self, chunks: AsyncIterator[bytes],
-                        context: grpc.aio.ServicerContext) -> bytes:
+        async def lookup() -> SessionEntry:
+            return self.supervisor.lookup(session_id, owner)
+
+        return self._on_loop(lookup())  # type: ignore[no-any-return]
+
+    def _died(self, entry: SessionEntry | None, died: ProcessDied) -> Outcome:
+        where = f"session {entry.session_id}: " if entry is not None else ""
+        return Outcome("ABORTED", f"{where}session process died: {died.reason}; "
+                                  "the session's state is lost")
+
+    def _put_blob(self, chunks: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
         """PutBlob: the first chunk names the session; every chunk goes on to its process
         unparsed."""
         start = time.perf_counter()
         owner = self.auth.owner(context.invocation_metadata()) or ""
         entry = None
+        first = next(chunks, b"")
         try:
-            first = await chunks.__anext__()
-        except StopAsyncIteration:
-            first = b""
-        try:
-            entry = self._blob_session("PutBlob", first, owner)
-            entry.in_flight += 1
+            entry = self._entry("PutBlob", first, owner)
+            entry.enter()
             try:
-                outcome = await entry.backend.put_blob(first, chunks, self.call_deadline_seconds)
+                outcome = entry.backend.put_blob_blocking(first, chunks,
+                                                          self.call_deadline_seconds)
             except ProcessDied as died:
-                outcome = Outcome("ABORTED", f"session {entry.session_id}: session process "
-                                             f"died: {died.reason}; the session's state is lost")
-            except asyncio.TimeoutError:
+                outcome = self._died(entry, died)
+            except TimeoutError:
                 outcome = Outcome("DEADLINE_EXCEEDED", "PutBlob ran over the worker's per-call "
                                   f"deadline of {self.call_deadline_seconds:g} s "
                                   "(--call-deadline-seconds)")
             finally:
-                entry.in_flight -= 1
+                entry.leave()
         except Refused as refused:
             outcome = refused.outcome
         self.metrics.observe("PutBlob", outcome.code, time.perf_counter() - start)
@@ -122,33 +141,31 @@ class FrontDoor:
             if entry is not None:
                 entry.renew()
             return outcome.reply
-        await self._fail("PutBlob", outcome, entry.session_id if entry else "", owner, context)
+        self._fail("PutBlob", outcome, entry.session_id if entry else "", owner, context)
         raise AssertionError("unreachable")
 
-    async def _get_blob(self, request: bytes,
-                        context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+    def _get_blob(self, request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
         """GetBlob: the blob's chunks as the session process sends them."""
         start = time.perf_counter()
         owner = self.auth.owner(context.invocation_metadata()) or ""
         chunks = None
+        entry = None
         try:
-            entry = self._blob_session("GetBlob", request, owner)
+            entry = self._entry("GetBlob", request, owner)
             try:
-                outcome, chunks = await entry.backend.get_blob(request)
+                outcome, chunks = entry.backend.get_blob_blocking(request)
             except ProcessDied as died:
-                outcome = Outcome("ABORTED", f"session {entry.session_id}: session process "
-                                             f"died: {died.reason}; the session's state is lost")
+                outcome = self._died(entry, died)
         except Refused as refused:
             outcome = refused.outcome
         if chunks is None:
             self.metrics.observe("GetBlob", outcome.code, time.perf_counter() - start)
-            await self._fail("GetBlob", outcome, "", owner, context)
+            self._fail("GetBlob", outcome, "", owner, context)
             return
-        async for chunk in chunks:
-            yield chunk
+        yield from chunks
         self.metrics.observe("GetBlob", "OK", time.perf_counter() - start)
 
-    async def _serve(self, method: str, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    def _serve(self, method: str, request: bytes, context: grpc.ServicerContext) -> bytes:
         start = time.perf_counter()
         owner = self.auth.owner(context.invocation_metadata()) or ""
         session_id = ""
@@ -159,21 +176,44 @@ class FrontDoor:
                 except (ValueError, UnicodeDecodeError) as exc:
                     raise Refused("INVALID_ARGUMENT",
                                   f"{method}: the request is not a valid message: {exc}") from None
-            outcome = await self._route(method, request, owner, session_id)
+            entry = (self.supervisor.find(session_id, owner)
+                     if session_id and method not in _LOOP_METHODS else None)
+            if entry is not None:
+                outcome = self._forward_blocking(entry, method, request)
+            else:
+                outcome = self._on_loop(self._route(method, request, owner, session_id))
         except Refused as refused:
             outcome = refused.outcome
-        except asyncio.CancelledError:
-            self.metrics.observe(method, "CANCELLED", time.perf_counter() - start)
-            raise
         self.metrics.observe(method, outcome.code, time.perf_counter() - start)
         if outcome.ok:
             return outcome.reply
-        log.warning("%s failed: %s (session %s, owner %s): %s", method, outcome.code,
-                    session_id or "-", owner, outcome.message)
-        if outcome.metadata:
-            context.set_trailing_metadata(tuple(outcome.metadata))
-        await context.abort(getattr(grpc.StatusCode, outcome.code), outcome.message)
+        self._fail(method, outcome, session_id, owner, context)
         raise AssertionError("unreachable")
+
+    def _forward_blocking(self, entry: SessionEntry, method: str, request: bytes) -> Outcome:
+        """A call on a live session, forwarded from this thread."""
+        deadline = self.call_deadline_seconds
+        backend = entry.backend
+        entry.enter()
+        try:
+            outcome = backend.call_blocking(method, request, deadline)
+        except ProcessDied as died:
+            return self._died(entry, died)
+        except TimeoutError:
+            consequence = "it goes on in the background"
+            if backend is not self.supervisor.inprocess:
+                backend.kill_soon(f"a {method} call ran over the per-call deadline "
+                                  f"of {deadline:g} s")
+                consequence = "the session process running it was stopped; its sessions are lost"
+            return Outcome("DEADLINE_EXCEEDED",
+                           f"session {entry.session_id}: {method} ran over the worker's "
+                           f"per-call deadline of {deadline:g} s (--call-deadline-seconds); "
+                           f"{consequence}")
+        finally:
+            entry.leave()
+        if outcome.ok:
+            entry.renew()
+        return outcome
 
     async def _route(self, method: str, request: bytes, owner: str, session_id: str) -> Outcome:
         sup = self.supervisor
@@ -208,11 +248,11 @@ class FrontDoor:
                 raise Refused("INVALID_ARGUMENT",
                               f"{method}: the request is not a valid gentf.v1 message") from None
             raise
-        entry.in_flight += 1
+        entry.enter()
         try:
             outcome = await self._forward(entry.backend, method, request, entry)
         finally:
-            entry.in_flight -= 1
+            entry.leave()
         if method == "CloseSession" and outcome.code in ("OK", "NOT_FOUND"):
             sup.forget(session_id)
         elif outcome.ok:
@@ -224,9 +264,7 @@ class FrontDoor:
         try:
             return await backend.call(method, request, deadline)
         except ProcessDied as died:
-            where = f"session {entry.session_id}: " if entry is not None else ""
-            return Outcome("ABORTED", f"{where}session process died: {died.reason}; "
-                                      "the session's state is lost")
+            return self._died(entry, died)
         except asyncio.TimeoutError:
             where = f"session {entry.session_id}: " if entry is not None else ""
             consequence = "it goes on in the background"

@@ -8,9 +8,9 @@ the interface of a :class:`~gentf_server.supervisor.process.SessionProcess` (``c
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
-import queue
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -64,32 +64,26 @@ class InProcessBackend:
         future = loop.run_in_executor(self._executor, self.dispatcher.handle, method, payload)
         return await asyncio.wait_for(asyncio.shield(future), timeout)
 
-    async def put_blob(self, first: bytes, rest: AsyncIterator[bytes],
-                       timeout: float | None) -> Outcome:
-        """Stores a PutBlob stream's chunks as they arrive (the copying runs on a thread)."""
-        loop = asyncio.get_running_loop()
-        chunks: queue.Queue[bytes | None] = queue.Queue()
-        chunks.put(first)
-        future = loop.run_in_executor(self._executor, self.dispatcher.put_blob,
-                                      iter(chunks.get, None))
-        try:
-            async for chunk in rest:
-                chunks.put(chunk)
-        finally:
-            chunks.put(None)
-        return await asyncio.wait_for(asyncio.shield(future), timeout)
+    def call_blocking(self, method: str, payload: bytes, timeout: float | None) -> Outcome:
+        """:meth:`call` from a front-door thread: runs on this backend's threads;
+        TimeoutError past ``timeout`` (the call itself finishes in the background)."""
+        return self._executor.submit(self.dispatcher.handle, method, payload).result(timeout)
 
-    async def get_blob(self, request: bytes) -> tuple[Outcome, AsyncIterator[bytes] | None]:
+    def put_blob_blocking(self, first: bytes, rest: Iterator[bytes],
+                          timeout: float | None) -> Outcome:
+        """Stores a PutBlob stream's chunks as they arrive, in the calling thread (the
+        client's own deadline bounds a stream that stalls)."""
+        return self.dispatcher.put_blob(itertools.chain((first,), rest))
+
+    def get_blob_blocking(self, request: bytes) -> tuple[Outcome, Iterator[bytes] | None]:
         """(outcome, the blob's serialized chunks, or None)."""
         outcome, frames = self.dispatcher.get_blob(request)
         if frames is None:
             return outcome, None
+        return outcome, (head + data.tobytes() for head, data in frames)
 
-        async def chunks() -> AsyncIterator[bytes]:
-            for head, data in frames:
-                yield head + data.tobytes()
-
-        return outcome, chunks()
+    def kill_soon(self, reason: str) -> None:
+        """Nothing to kill: calls in this process cannot be stopped."""
 
     def kill(self, reason: str | None = None) -> None:
         """Nothing to kill: calls in this process cannot be stopped."""

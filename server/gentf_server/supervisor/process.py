@@ -4,6 +4,11 @@ Calls travel over the process's Unix socket as raw bytes (see ``protocol``); eac
 flight has a connection of its own, taken from a small idle pool, so calls of different
 sessions run concurrently in the process. A connection whose call was abandoned (deadline,
 cancellation) is closed, never reused.
+
+The process is started, watched and stopped from the front door's event loop. Calls come
+two ways: from the event loop (:meth:`SessionProcess.call`: control calls, session
+creation) and, blocking, from the gRPC server's call threads (``*_blocking``: every
+session call and blob stream), which pass no bytes through the event loop.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 from gentf_server.calls import Outcome
@@ -27,6 +33,7 @@ from gentf_server.supervisor.protocol import (
     REPLY_HEADER,
     decode_reply_meta,
     encode_request_header,
+    recv_exactly,
 )
 
 __all__ = ["ProcessDied", "SessionProcess", "describe_exit"]
@@ -118,15 +125,63 @@ net.core.wmem_max/rmem_max): a chunk crosses in a few wakeups of the event loop,
 default-sized buffer (about 200 KiB)."""
 
 
-def _blob_socket() -> socket.socket:
+def _blocking_socket(buffer_bytes: int) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
         try:
-            sock.setsockopt(socket.SOL_SOCKET, option, BLOB_SOCKET_BUFFER_BYTES)
-        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, option, buffer_bytes)
+        except OSError:  # pragma: no cover - a kernel refusing is only slower
             pass
-    sock.setblocking(False)
     return sock
+
+
+def _sendall_blocking(sock: socket.socket, frames: list[Any]) -> None:
+    """Sends the frames in order, in one system call when the socket takes them all,
+    without joining (copying) them."""
+    views = [memoryview(f).cast("B") for f in frames if len(f)]
+    while views:
+        sent = sock.sendmsg(views)
+        while views and sent >= views[0].nbytes:
+            sent -= views[0].nbytes
+            views.pop(0)
+        if sent:
+            views[0] = views[0][sent:]
+
+
+def _recv_bytes(sock: socket.socket, n: int) -> bytes:
+    """Exactly ``n`` bytes, received straight into the bytes object returned when one
+    receive brings them all; ConnectionError when the peer closes first."""
+    if n == 0:
+        return b""
+    data = sock.recv(n, socket.MSG_WAITALL)
+    if len(data) == n:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < n:
+        if not parts[-1]:
+            raise ConnectionError("the session process closed the connection")
+        parts.append(sock.recv(n - got, socket.MSG_WAITALL))
+        got += len(parts[-1])
+    return b"".join(parts)
+
+
+class _Deadline:
+    """Seconds left of one blocking exchange, applied to its socket before each step."""
+
+    def __init__(self, sock: socket.socket, timeout: float | None) -> None:
+        self.sock = sock
+        self.at = None if timeout is None else time.monotonic() + timeout
+
+    def arm(self) -> None:
+        """Sets the socket's timeout to what is left; TimeoutError when nothing is."""
+        if self.at is None:
+            self.sock.settimeout(None)
+            return
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the call ran over its deadline")
+        self.sock.settimeout(left)
 
 
 class SessionProcess:
@@ -145,6 +200,9 @@ class SessionProcess:
         self.exit_reason: str | None = None
         self.started_at = time.monotonic()
         self._idle: list[socket.socket] = []
+        self._blocking_idle: list[socket.socket] = []
+        self._blocking_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def pid(self) -> int:
@@ -159,6 +217,7 @@ class SessionProcess:
 
     async def start(self) -> None:
         """Spawns the child and waits until it serves; RuntimeError if it cannot start."""
+        self._loop = asyncio.get_running_loop()
         env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         env.setdefault("MALLOC_MMAP_THRESHOLD_", "33554432")
@@ -211,84 +270,130 @@ class SessionProcess:
                 else:
                     sock.close()
 
-    async def put_blob(self, first: bytes, rest: AsyncIterator[bytes],
-                       timeout: float | None) -> Outcome:
-        """Forwards a PutBlob stream (its first chunk, then the others as they come) on a
-        connection of its own, closed afterwards; raises like :meth:`call`."""
-        if not self.alive:
-            raise ProcessDied(self.exit_reason or "not running")
-        loop = asyncio.get_running_loop()
-        sock = _blob_socket()
+    # ---- calls from the front door's call threads --------------------------------------
 
-        async def exchange() -> Outcome:
-            await loop.sock_connect(sock, self.socket_path)
-            await loop.sock_sendall(sock, encode_request_header(CONTROL_PUT_BLOB, len(first)))
-            await loop.sock_sendall(sock, first)
-            async for chunk in rest:
-                await loop.sock_sendall(sock, FRAME_HEADER.pack(len(chunk)))
-                await loop.sock_sendall(sock, chunk)
-            await loop.sock_sendall(sock, FRAME_HEADER.pack(0))
-            return await self._read_reply(loop, sock)
+    def call_blocking(self, method: str | int, payload: bytes, timeout: float | None) -> Outcome:
+        """:meth:`call` from a thread, on a blocking connection of its own pool.
 
+        Raises ProcessDied when the process exits before answering, TimeoutError past
+        ``timeout`` seconds (the connection is then discarded).
+        """
+        self._check_alive()
+        with self._blocking_lock:
+            sock = self._blocking_idle.pop() if self._blocking_idle else None
+        reusable = False
         try:
-            return await asyncio.wait_for(exchange(), timeout)
-        except asyncio.TimeoutError:
+            if sock is None:
+                sock = _blocking_socket(SOCKET_BUFFER_BYTES)
+                sock.settimeout(timeout)
+                sock.connect(self.socket_path)
+            deadline = _Deadline(sock, timeout)
+            deadline.arm()
+            _sendall_blocking(sock, [encode_request_header(method, len(payload)), payload])
+            deadline.arm()
+            header = bytes(recv_exactly(sock, REPLY_HEADER.size))
+            _, meta_len, reply_len = REPLY_HEADER.unpack(header)
+            deadline.arm()
+            meta = bytes(recv_exactly(sock, meta_len))
+            reply = _recv_bytes(sock, reply_len)
+            code, message, metadata = decode_reply_meta(header, meta)
+            reusable = True
+            return Outcome(code, message, metadata, reply)
+        except TimeoutError:  # a subclass of OSError
             raise
         except (ConnectionError, OSError) as exc:
-            raise ProcessDied(await self._death_reason(exc)) from None
+            raise ProcessDied(self._death_reason_blocking(exc)) from None
+        finally:
+            if sock is not None:
+                with self._blocking_lock:
+                    if reusable and self.alive and len(self._blocking_idle) < 16:
+                        self._blocking_idle.append(sock)
+                        sock = None
+                if sock is not None:
+                    sock.close()
+
+    def put_blob_blocking(self, first: bytes, rest: Iterator[bytes],
+                          timeout: float | None) -> Outcome:
+        """Forwards a PutBlob stream (its first chunk, then the others as they come) on a
+        connection of its own, closed afterwards; raises like :meth:`call_blocking`."""
+        self._check_alive()
+        sock = _blocking_socket(BLOB_SOCKET_BUFFER_BYTES)
+        deadline = _Deadline(sock, timeout)
+        try:
+            deadline.arm()
+            sock.connect(self.socket_path)
+            _sendall_blocking(sock, [encode_request_header(CONTROL_PUT_BLOB, len(first)), first])
+            for chunk in rest:
+                deadline.arm()
+                _sendall_blocking(sock, [FRAME_HEADER.pack(len(chunk)), chunk])
+            deadline.arm()
+            sock.sendall(FRAME_HEADER.pack(0))
+            header = bytes(recv_exactly(sock, REPLY_HEADER.size))
+            _, meta_len, reply_len = REPLY_HEADER.unpack(header)
+            meta = bytes(recv_exactly(sock, meta_len))
+            reply = _recv_bytes(sock, reply_len)
+            code, message, metadata = decode_reply_meta(header, meta)
+            return Outcome(code, message, metadata, reply)
+        except TimeoutError:
+            raise
+        except (ConnectionError, OSError) as exc:
+            raise ProcessDied(self._death_reason_blocking(exc)) from None
         finally:
             sock.close()
 
-    async def get_blob(self, request: bytes) -> tuple[Outcome, AsyncIterator[bytes] | None]:
+    def get_blob_blocking(self, request: bytes) -> tuple[Outcome, Iterator[bytes] | None]:
         """Asks for a GetBlob: (outcome, the serialized chunks as they arrive, or None).
         The chunks' iterator owns a connection of its own and closes it when done."""
-        if not self.alive:
-            raise ProcessDied(self.exit_reason or "not running")
-        loop = asyncio.get_running_loop()
-        sock = _blob_socket()
+        self._check_alive()
+        sock = _blocking_socket(BLOB_SOCKET_BUFFER_BYTES)
         try:
-            await loop.sock_connect(sock, self.socket_path)
-            await loop.sock_sendall(sock, encode_request_header(CONTROL_GET_BLOB, len(request)))
-            await loop.sock_sendall(sock, request)
-            outcome = await self._read_reply(loop, sock)
+            sock.connect(self.socket_path)
+            _sendall_blocking(sock, [encode_request_header(CONTROL_GET_BLOB, len(request)),
+                                     request])
+            header = bytes(recv_exactly(sock, REPLY_HEADER.size))
+            _, meta_len, reply_len = REPLY_HEADER.unpack(header)
+            meta = bytes(recv_exactly(sock, meta_len))
+            reply = _recv_bytes(sock, reply_len)
         except (ConnectionError, OSError) as exc:
             sock.close()
-            raise ProcessDied(await self._death_reason(exc)) from None
+            raise ProcessDied(self._death_reason_blocking(exc)) from None
+        code, message, metadata = decode_reply_meta(header, meta)
+        outcome = Outcome(code, message, metadata, reply)
         if not outcome.ok:
             sock.close()
             return outcome, None
 
-        async def chunks() -> AsyncIterator[bytes]:
-            buffer = bytearray()  # reused for every frame: one copy out of it per chunk
+        def chunks() -> Iterator[bytes]:
             try:
                 while True:
-                    head = await _recv_exactly(loop, sock, FRAME_HEADER.size)
-                    (length,) = FRAME_HEADER.unpack(head)
+                    (length,) = FRAME_HEADER.unpack(recv_exactly(sock, FRAME_HEADER.size))
                     if length == 0:
                         return
-                    if len(buffer) < length:
-                        buffer = bytearray(length)
-                    view = memoryview(buffer)[:length]
-                    got = 0
-                    while got < length:
-                        k = await loop.sock_recv_into(sock, view[got:])
-                        if k == 0:
-                            raise ConnectionError("the session process closed the connection")
-                        got += k
-                    yield bytes(view)
+                    yield _recv_bytes(sock, length)  # one copy: the kernel's
             finally:
                 sock.close()
 
         return outcome, chunks()
 
-    async def _read_reply(self, loop: asyncio.AbstractEventLoop,
-                          sock: socket.socket) -> Outcome:
-        header = bytes(await _recv_exactly(loop, sock, REPLY_HEADER.size))
-        _, meta_len, reply_len = REPLY_HEADER.unpack(header)
-        meta = bytes(await _recv_exactly(loop, sock, meta_len))
-        reply = await _recv_exactly(loop, sock, reply_len) if reply_len else b""
-        code, message, metadata = decode_reply_meta(header, meta)
-        return Outcome(code, message, metadata, bytes(reply))
+    def kill_soon(self, reason: str) -> None:
+        """:meth:`kill` from any thread (done on the event loop)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.kill, reason)
+
+    def _check_alive(self) -> None:
+        if not self.alive:
+            raise ProcessDied(self.exit_reason or describe_exit(
+                self.proc.returncode if self.proc else None))
+
+    def _death_reason_blocking(self, exc: Exception) -> str:
+        """Why the connection failed, asked of the event loop (it waits for the exit)."""
+        if self._loop is None:
+            return f"the connection to it failed ({exc})"
+        future = asyncio.run_coroutine_threadsafe(self._death_reason(exc), self._loop)
+        try:
+            return future.result(10.0)
+        except Exception:  # noqa: BLE001 - the loop is stopping: say what is known
+            return f"the connection to it failed ({exc})"
 
     async def _exchange(self, loop: asyncio.AbstractEventLoop, sock: socket.socket,
                         method: str | int, payload: bytes) -> Outcome:
@@ -327,6 +432,10 @@ class SessionProcess:
         for sock in self._idle:
             sock.close()
         self._idle.clear()
+        with self._blocking_lock:
+            idle, self._blocking_idle = self._blocking_idle, []
+        for sock in idle:
+            sock.close()
 
     async def stop(self, grace_seconds: float) -> None:
         """Ends the process: its stdin closes (it exits at once); SIGKILL after the grace."""

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -53,6 +54,9 @@ class SupervisorConfig:
     grace_seconds: float = 5.0
 
 
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
 @dataclass
 class SessionEntry:
     """A session the front door knows: its owner, its process, its lease."""
@@ -68,6 +72,16 @@ class SessionEntry:
         """Starts the lease again (every call renews it)."""
         self.deadline = time.monotonic() + self.lease_seconds
 
+    def enter(self) -> None:
+        """Counts a call in flight (any thread; the lease reaper spares the session)."""
+        with _IN_FLIGHT_LOCK:
+            self.in_flight += 1
+
+    def leave(self) -> None:
+        """Counts a call done (any thread)."""
+        with _IN_FLIGHT_LOCK:
+            self.in_flight -= 1
+
 
 @dataclass
 class _Counters:
@@ -77,7 +91,8 @@ class _Counters:
 
 
 class Supervisor:
-    """Maps owners to session processes and sessions to owners; use from one event loop."""
+    """Maps owners to session processes and sessions to owners; use from one event loop
+    (:meth:`find` alone may be called from any thread)."""
 
     def __init__(self, config: SupervisorConfig) -> None:
         self.config = config
@@ -254,6 +269,12 @@ class Supervisor:
         entry.renew()
         self._sessions[session_id] = entry
         backend.sessions.add(session_id)
+
+    def find(self, session_id: str, owner: str) -> SessionEntry | None:
+        """The owner's live session, or None (then :meth:`lookup`, on the event loop, says
+        why). Reads only: safe from the front door's call threads."""
+        entry = self._sessions.get(session_id)
+        return entry if entry is not None and entry.owner == owner else None
 
     def lookup(self, session_id: str, owner: str) -> SessionEntry:
         """The owner's session; Refused with NOT_FOUND (unknown, or another owner's) or
