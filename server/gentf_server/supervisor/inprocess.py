@@ -12,6 +12,7 @@ import itertools
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from gentf_server.calls import Outcome
@@ -67,7 +68,11 @@ class InProcessBackend:
     def call_blocking(self, method: str, payload: bytes, timeout: float | None) -> Outcome:
         """:meth:`call` from a front-door thread: runs on this backend's threads;
         TimeoutError past ``timeout`` (the call itself finishes in the background)."""
-        return self._executor.submit(self.dispatcher.handle, method, payload).result(timeout)
+        future = self._executor.submit(self.dispatcher.handle, method, payload)
+        try:
+            return future.result(timeout)
+        except FutureTimeout:  # not the built-in TimeoutError before Python 3.11
+            raise TimeoutError(f"{method} ran over {timeout} s") from None
 
     def put_blob_blocking(self, first: bytes, rest: Iterator[bytes],
                           timeout: float | None) -> Outcome:
