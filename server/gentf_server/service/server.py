@@ -4,8 +4,9 @@
 front door is a synchronous gRPC server: each call runs on one of its threads, which
 forwards a session's call to its process and waits (``--front-door-threads`` of them, so
 that many calls are in flight at once). The supervisor (session processes, leases) runs on
-an event loop in a thread of its own. Measured on 2 cores, a 313 KB request relayed to a
-Unix socket costs this server about half the CPU of a ``grpc.aio`` one
+an event loop in a thread of its own. On 2 cores, a scratch relay of a 313 KB request to a
+Unix socket took about half the CPU on a synchronous gRPC server that it took on a
+``grpc.aio`` one; gentf's front door took 10% less than as a ``grpc.aio`` server
 (docs/performance.md). Health and server reflection are served beside ``gentf.v1.Worker``.
 """
 
@@ -187,7 +188,7 @@ class WorkerServer:
         ]
         server = grpc.server(
             ThreadPoolExecutor(max_workers=max(config.front_door_threads, 2),
-                               thread_name_prefix="gentf-call"),
+                               thread_name_prefix="gentf-front-door"),
             interceptors=[AuthInterceptor(auth)], options=options)
         self._server = server
         self.door = FrontDoor(self.supervisor, auth, self.metrics, config.call_deadline_seconds,

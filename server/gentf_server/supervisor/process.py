@@ -121,7 +121,7 @@ async def _recv_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, n:
 
 BLOB_SOCKET_BUFFER_BYTES = 4 << 20
 """Kernel buffer asked for on a blob stream's socket (the kernel caps it at
-net.core.wmem_max/rmem_max): a chunk crosses in a few wakeups of the event loop, not one per
+net.core.wmem_max/rmem_max): a chunk crosses in a few system calls, not one per
 default-sized buffer (about 200 KiB)."""
 
 
@@ -185,7 +185,9 @@ class _Deadline:
 
 
 class SessionProcess:
-    """A child process running ``gentf_server.supervisor.child``; use from one event loop."""
+    """A child process running ``gentf_server.supervisor.child``; started, called
+    (:meth:`call`) and stopped from one event loop, called from any thread with the
+    ``*_blocking`` methods and :meth:`kill_soon`."""
 
     def __init__(self, number: int, socket_path: str, config: dict[str, Any]) -> None:
         self.number = number
