@@ -9,8 +9,8 @@ import os
 import socket
 import threading
 
-from gentf_server.supervisor.child import _sendall_frames
 from gentf_server.supervisor.process import _recv_exactly, _send_all
+from gentf_server.supervisor.protocol import send_frames
 
 
 def _small_pair() -> tuple[socket.socket, socket.socket]:
@@ -71,7 +71,7 @@ def test_child_frames_arrive_whole_and_in_order_past_a_full_buffer() -> None:
         b.setblocking(False)
         return await _recv_exactly(asyncio.get_running_loop(), b, len(expected))
 
-    sender = threading.Thread(target=_sendall_frames, args=(a, frames))
+    sender = threading.Thread(target=send_frames, args=(a, frames))
     sender.start()
     received = asyncio.run(receive())
     sender.join(30)

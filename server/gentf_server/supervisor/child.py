@@ -33,6 +33,7 @@ from gentf_server.supervisor.protocol import (
     encode_reply,
     recv_exactly,
     recv_request,
+    send_frames,
 )
 
 __all__ = ["main"]
@@ -113,7 +114,7 @@ def _serve_connection(conn: socket.socket, dispatcher: Any) -> None:
                 outcome = Outcome("UNIMPLEMENTED", f"unknown call {index}")
             del payload
             try:
-                _sendall_frames(conn, encode_reply(outcome))
+                send_frames(conn, encode_reply(outcome))
             except OSError:
                 return
 
@@ -200,7 +201,7 @@ def _send_blob(conn: socket.socket, dispatcher: Any, request: bytes) -> bool:
     try:
         if frames is not None:
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)  # capped by the kernel
-        _sendall_frames(conn, encode_reply(outcome))
+        send_frames(conn, encode_reply(outcome))
         if frames is not None:
             for head, data in frames:
                 conn.sendall(FRAME_HEADER.pack(len(head) + data.nbytes) + head)
@@ -216,19 +217,6 @@ def _stats(sessions: Any) -> dict[str, int]:
     live = sessions.snapshot()
     return {"sessions": len(live),
             "trace_bytes": sum(s.kept_trace_bytes() for s in live)}
-
-
-def _sendall_frames(conn: socket.socket, frames: list[bytes]) -> None:
-    """Sends the frames in order, in one system call when the socket takes them all (one
-    wake-up of the front door per reply), without joining them."""
-    views = [memoryview(f) for f in frames if len(f)]
-    while views:
-        sent = conn.sendmsg(views)
-        while views and sent >= views[0].nbytes:
-            sent -= views[0].nbytes
-            views.pop(0)
-        if sent:
-            views[0] = views[0][sent:]
 
 
 def main(argv: list[str] | None = None) -> int:

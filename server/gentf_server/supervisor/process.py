@@ -34,6 +34,7 @@ from gentf_server.supervisor.protocol import (
     decode_reply_meta,
     encode_request_header,
     recv_exactly,
+    send_frames,
 )
 
 __all__ = ["ProcessDied", "SessionProcess", "describe_exit"]
@@ -133,19 +134,6 @@ def _blocking_socket(buffer_bytes: int) -> socket.socket:
         except OSError:  # pragma: no cover - a kernel refusing is only slower
             pass
     return sock
-
-
-def _sendall_blocking(sock: socket.socket, frames: list[Any]) -> None:
-    """Sends the frames in order, in one system call when the socket takes them all,
-    without joining (copying) them."""
-    views = [memoryview(f).cast("B") for f in frames if len(f)]
-    while views:
-        sent = sock.sendmsg(views)
-        while views and sent >= views[0].nbytes:
-            sent -= views[0].nbytes
-            views.pop(0)
-        if sent:
-            views[0] = views[0][sent:]
 
 
 def _recv_bytes(sock: socket.socket, n: int) -> bytes:
@@ -291,7 +279,7 @@ class SessionProcess:
                 sock.connect(self.socket_path)
             deadline = _Deadline(sock, timeout)
             deadline.arm()
-            _sendall_blocking(sock, [encode_request_header(method, len(payload)), payload])
+            send_frames(sock, [encode_request_header(method, len(payload)), payload])
             deadline.arm()
             header = bytes(recv_exactly(sock, REPLY_HEADER.size))
             _, meta_len, reply_len = REPLY_HEADER.unpack(header)
@@ -324,10 +312,10 @@ class SessionProcess:
         try:
             deadline.arm()
             sock.connect(self.socket_path)
-            _sendall_blocking(sock, [encode_request_header(CONTROL_PUT_BLOB, len(first)), first])
+            send_frames(sock, [encode_request_header(CONTROL_PUT_BLOB, len(first)), first])
             for chunk in rest:
                 deadline.arm()
-                _sendall_blocking(sock, [FRAME_HEADER.pack(len(chunk)), chunk])
+                send_frames(sock, [FRAME_HEADER.pack(len(chunk)), chunk])
             deadline.arm()
             sock.sendall(FRAME_HEADER.pack(0))
             header = bytes(recv_exactly(sock, REPLY_HEADER.size))
@@ -350,7 +338,7 @@ class SessionProcess:
         sock = _blocking_socket(BLOB_SOCKET_BUFFER_BYTES)
         try:
             sock.connect(self.socket_path)
-            _sendall_blocking(sock, [encode_request_header(CONTROL_GET_BLOB, len(request)),
+            send_frames(sock, [encode_request_header(CONTROL_GET_BLOB, len(request)),
                                      request])
             header = bytes(recv_exactly(sock, REPLY_HEADER.size))
             _, meta_len, reply_len = REPLY_HEADER.unpack(header)
