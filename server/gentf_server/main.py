@@ -118,9 +118,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           "own (default 1024)")
     p.add_argument("--threads", type=int, default=8,
                    help="call threads of the in-process backend (--isolation none; default 8)")
-    p.add_argument("--front-door-threads", type=int, default=64,
+    p.add_argument("--max-calls-per-owner", type=int, default=64,
+                   help="calls (blob streams included) one owner may have in flight at once; "
+                        "one more is RESOURCE_EXHAUSTED (default 64)")
+    p.add_argument("--front-door-threads", type=int, default=0,
                    help="calls the front door serves at once, each on a thread that waits for "
-                        "its session process; more wait for a free thread (default 64)")
+                        "its session process (default 0: --max-calls-per-owner for each of "
+                        "--max-session-processes owners, and 16 more)")
     p.add_argument("--log-level", default=os.environ.get("GENTF_LOG_LEVEL", "INFO"),
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level (default INFO)")
     args = p.parse_args(argv)
@@ -184,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, flag) < 0:
             print(f"gentf-worker: --{flag.replace('_', '-')} must be 0 or more", file=sys.stderr)
             return 2
-    if args.front_door_threads < 2:
-        print("gentf-worker: --front-door-threads must be 2 or more", file=sys.stderr)
+    if args.front_door_threads < 0 or args.front_door_threads == 1 or args.max_calls_per_owner < 1:
+        print("gentf-worker: --front-door-threads must be 0 (its default) or 2 or more, and "
+              "--max-calls-per-owner 1 or more", file=sys.stderr)
         return 2
     if args.strategy == "parameter-server":
         problem = _check_parameter_server()
@@ -225,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     server = WorkerServer(WorkerConfig(
         host=args.host, port=args.port, max_message_bytes=args.max_message_mb << 20,
         threads=args.threads, front_door_threads=args.front_door_threads,
+        max_calls_per_owner=args.max_calls_per_owner,
         default_lease_seconds=args.lease_seconds,
         max_sessions=args.max_sessions, trace_bytes=args.trace_mb << 20, tokens=tokens,
         max_reply_bytes=args.max_reply_mb << 20 if args.max_reply_mb else None,

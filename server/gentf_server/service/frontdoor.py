@@ -9,13 +9,17 @@ call may take.
 Calls arrive on the gRPC server's threads. A call on a live session of the caller (and
 every blob stream) is forwarded from its thread, blocking, with no hop through the event
 loop; the rest (sessions created or closed, worker-wide calls, refusals, which touch the
-supervisor's state) run on the supervisor's event loop.
+supervisor's state) run on the supervisor's event loop. A thread is held for the whole of
+a call, so one owner may hold at most ``max_calls_per_owner`` at once (one more is
+RESOURCE_EXHAUSTED at once): the server has threads for every owner's share, and an owner
+that stalls its calls (or streams a blob slowly) holds only its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Coroutine, Iterator
 from typing import Any
@@ -58,12 +62,35 @@ class FrontDoor:
     synchronous gRPC server; ``loop`` is the supervisor's event loop."""
 
     def __init__(self, supervisor: Supervisor, auth: Authenticator, metrics: WorkerMetrics,
-                 call_deadline_seconds: float, loop: asyncio.AbstractEventLoop) -> None:
+                 call_deadline_seconds: float, loop: asyncio.AbstractEventLoop,
+                 max_calls_per_owner: int) -> None:
         self.supervisor = supervisor
         self.auth = auth
         self.metrics = metrics
         self.call_deadline_seconds = call_deadline_seconds
         self.loop = loop
+        self.max_calls_per_owner = max_calls_per_owner
+        self._calls: dict[str, int] = {}
+        self._calls_lock = threading.Lock()
+
+    def _admit(self, owner: str) -> None:
+        """Counts a call of ``owner``; Refused (RESOURCE_EXHAUSTED) when it has
+        ``max_calls_per_owner`` in flight already."""
+        with self._calls_lock:
+            held = self._calls.get(owner, 0)
+            if held >= self.max_calls_per_owner:
+                raise Refused("RESOURCE_EXHAUSTED",
+                              f"owner {owner} has {held} calls in flight, this worker's most "
+                              "(--max-calls-per-owner); wait for one to finish")
+            self._calls[owner] = held + 1
+
+    def _done(self, owner: str) -> None:
+        with self._calls_lock:
+            left = self._calls.get(owner, 1) - 1
+            if left > 0:
+                self._calls[owner] = left
+            else:
+                self._calls.pop(owner, None)
 
     def handler(self) -> grpc.GenericRpcHandler:
         """A generic handler for every Worker method, requests and replies as raw bytes."""
@@ -119,21 +146,25 @@ class FrontDoor:
         start = time.perf_counter()
         owner = self.auth.owner(context.invocation_metadata()) or ""
         entry = None
-        first = next(chunks, b"")
         try:
-            entry = self._entry("PutBlob", first, owner)
-            entry.enter()
+            self._admit(owner)
             try:
-                outcome = entry.backend.put_blob_blocking(first, chunks,
-                                                          self.call_deadline_seconds)
-            except ProcessDied as died:
-                outcome = self._died(entry, died)
-            except TimeoutError:
-                outcome = Outcome("DEADLINE_EXCEEDED", "PutBlob ran over the worker's per-call "
-                                  f"deadline of {self.call_deadline_seconds:g} s "
-                                  "(--call-deadline-seconds)")
+                first = next(chunks, b"")
+                entry = self._entry("PutBlob", first, owner)
+                entry.enter()
+                try:
+                    outcome = entry.backend.put_blob_blocking(first, chunks,
+                                                              self.call_deadline_seconds)
+                except ProcessDied as died:
+                    outcome = self._died(entry, died)
+                except TimeoutError:
+                    outcome = Outcome("DEADLINE_EXCEEDED", "PutBlob ran over the worker's "
+                                      f"per-call deadline of {self.call_deadline_seconds:g} s "
+                                      "(--call-deadline-seconds)")
+                finally:
+                    entry.leave()
             finally:
-                entry.leave()
+                self._done(owner)
         except Refused as refused:
             outcome = refused.outcome
         self.metrics.observe("PutBlob", outcome.code, time.perf_counter() - start)
@@ -149,39 +180,51 @@ class FrontDoor:
         start = time.perf_counter()
         owner = self.auth.owner(context.invocation_metadata()) or ""
         chunks = None
-        entry = None
         try:
-            entry = self._entry("GetBlob", request, owner)
-            try:
-                outcome, chunks = entry.backend.get_blob_blocking(request)
-            except ProcessDied as died:
-                outcome = self._died(entry, died)
+            self._admit(owner)
         except Refused as refused:
-            outcome = refused.outcome
-        if chunks is None:
-            self.metrics.observe("GetBlob", outcome.code, time.perf_counter() - start)
-            self._fail("GetBlob", outcome, "", owner, context)
+            self.metrics.observe("GetBlob", refused.outcome.code, time.perf_counter() - start)
+            self._fail("GetBlob", refused.outcome, "", owner, context)
             return
-        yield from chunks
-        self.metrics.observe("GetBlob", "OK", time.perf_counter() - start)
+        try:
+            try:
+                entry = self._entry("GetBlob", request, owner)
+                try:
+                    outcome, chunks = entry.backend.get_blob_blocking(request)
+                except ProcessDied as died:
+                    outcome = self._died(entry, died)
+            except Refused as refused:
+                outcome = refused.outcome
+            if chunks is None:
+                self.metrics.observe("GetBlob", outcome.code, time.perf_counter() - start)
+                self._fail("GetBlob", outcome, "", owner, context)
+                return
+            yield from chunks
+            self.metrics.observe("GetBlob", "OK", time.perf_counter() - start)
+        finally:
+            self._done(owner)
 
     def _serve(self, method: str, request: bytes, context: grpc.ServicerContext) -> bytes:
         start = time.perf_counter()
         owner = self.auth.owner(context.invocation_metadata()) or ""
         session_id = ""
         try:
-            if method in SESSION_METHODS:
-                try:
-                    session_id = session_id_of(request)
-                except (ValueError, UnicodeDecodeError) as exc:
-                    raise Refused("INVALID_ARGUMENT",
-                                  f"{method}: the request is not a valid message: {exc}") from None
-            entry = (self.supervisor.find(session_id, owner)
-                     if session_id and method not in _LOOP_METHODS else None)
-            if entry is not None:
-                outcome = self._forward_blocking(entry, method, request)
-            else:
-                outcome = self._on_loop(self._route(method, request, owner, session_id))
+            self._admit(owner)
+            try:
+                if method in SESSION_METHODS:
+                    try:
+                        session_id = session_id_of(request)
+                    except (ValueError, UnicodeDecodeError) as exc:
+                        raise Refused("INVALID_ARGUMENT", f"{method}: the request is not a "
+                                      f"valid message: {exc}") from None
+                entry = (self.supervisor.find(session_id, owner)
+                         if session_id and method not in _LOOP_METHODS else None)
+                if entry is not None:
+                    outcome = self._forward_blocking(entry, method, request)
+                else:
+                    outcome = self._on_loop(self._route(method, request, owner, session_id))
+            finally:
+                self._done(owner)
         except Refused as refused:
             outcome = refused.outcome
         self.metrics.observe(method, outcome.code, time.perf_counter() - start)

@@ -2,8 +2,8 @@
 
 :class:`WorkerServer` has a plain synchronous interface (``start``, ``stop``, ``port``). The
 front door is a synchronous gRPC server: each call runs on one of its threads, which
-forwards a session's call to its process and waits (``--front-door-threads`` of them, so
-that many calls are in flight at once). The supervisor (session processes, leases) runs on
+forwards a session's call to its process and waits (``--front-door-threads`` of them:
+enough for every owner's ``--max-calls-per-owner``). The supervisor (session processes, leases) runs on
 an event loop in a thread of its own. On 2 cores, a scratch relay of a 313 KB request to a
 Unix socket took about half the CPU on a synchronous gRPC server that it took on a
 ``grpc.aio`` one; gentf's front door took 10% less than as a ``grpc.aio`` server
@@ -45,9 +45,20 @@ class WorkerConfig:
     max_message_bytes: int = 256 << 20
     max_reply_bytes: int | None = None
     threads: int = 8
-    front_door_threads: int = 64
-    """``--front-door-threads``: calls the front door serves at once (each waits on its
-    session process in a thread of its own; more wait for a free thread)."""
+    max_calls_per_owner: int = 64
+    """``--max-calls-per-owner``: calls (blob streams included) one owner may have in
+    flight at once; one more is RESOURCE_EXHAUSTED."""
+    front_door_threads: int = 0
+    """``--front-door-threads``: calls the front door serves at once, each waiting on its
+    session process in a thread of its own; 0 (default): ``max_calls_per_owner`` for each
+    of ``max_session_processes`` owners, and 16 more, so that no owner's calls can keep
+    another's waiting."""
+
+    def front_door_pool(self) -> int:
+        """The front door's thread count (``front_door_threads`` or its default)."""
+        if self.front_door_threads > 0:
+            return max(self.front_door_threads, 2)
+        return self.max_calls_per_owner * self.max_session_processes + 16
     default_lease_seconds: float = 3600.0
     max_sessions: int = 64
     trace_bytes: int = 256 << 20
@@ -187,12 +198,12 @@ class WorkerServer:
             ("grpc.so_reuseport", 0),
         ]
         server = grpc.server(
-            ThreadPoolExecutor(max_workers=max(config.front_door_threads, 2),
+            ThreadPoolExecutor(max_workers=config.front_door_pool(),
                                thread_name_prefix="gentf-front-door"),
             interceptors=[AuthInterceptor(auth)], options=options)
         self._server = server
         self.door = FrontDoor(self.supervisor, auth, self.metrics, config.call_deadline_seconds,
-                              self._loop)
+                              self._loop, config.max_calls_per_owner)
         server.add_generic_rpc_handlers((self.door.handler(),))
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
