@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -71,6 +72,10 @@ def test_an_owner_stalling_its_calls_holds_only_its_own_share() -> None:
         upload.start()
         try:
             assert sent_first.wait(30)
+            deadline = time.monotonic() + 30  # until the front door has admitted the upload
+            while not server.door._calls and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert sum(server.door._calls.values()) == 1
             with pytest.raises(errors.ResourceExhaustedError, match="--max-calls-per-owner"):
                 alice.call("RenewLease", worker_pb2.RenewLeaseRequest(session_id=sid))
             info = bob.call("GetWorkerInfo", worker_pb2.GetWorkerInfoRequest())
