@@ -21,7 +21,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import grpc
@@ -39,7 +39,7 @@ log = logging.getLogger("gentf_server.frontdoor")
 
 SERVICE_NAME = "gentf.v1.Worker"
 
-_LOOP_METHODS = frozenset(("CreateSession", "CloseSession"))
+_LOOP_METHODS = frozenset(("CloseSession",))
 """Session methods that change the supervisor's state: they run on its event loop."""
 
 
@@ -243,15 +243,7 @@ class FrontDoor:
         except ProcessDied as died:
             return self._died(entry, died)
         except TimeoutError:
-            consequence = "it goes on in the background"
-            if backend is not self.supervisor.inprocess:
-                backend.kill_soon(f"a {method} call ran over the per-call deadline "
-                                  f"of {deadline:g} s")
-                consequence = "the session process running it was stopped; its sessions are lost"
-            return Outcome("DEADLINE_EXCEEDED",
-                           f"session {entry.session_id}: {method} ran over the worker's "
-                           f"per-call deadline of {deadline:g} s (--call-deadline-seconds); "
-                           f"{consequence}")
+            return self._over_deadline(method, entry, backend.kill_soon)
         finally:
             entry.leave()
         if outcome.ok:
@@ -309,12 +301,19 @@ class FrontDoor:
         except ProcessDied as died:
             return self._died(entry, died)
         except asyncio.TimeoutError:
-            where = f"session {entry.session_id}: " if entry is not None else ""
-            consequence = "it goes on in the background"
-            if entry is not None and backend is not self.supervisor.inprocess:
-                entry.backend.kill(f"a {method} call ran over the per-call deadline "
-                                   f"of {deadline:g} s")
-                consequence = "the session process running it was stopped; its sessions are lost"
-            return Outcome("DEADLINE_EXCEEDED",
-                           f"{where}{method} ran over the worker's per-call deadline of "
-                           f"{deadline:g} s (--call-deadline-seconds); {consequence}")
+            return self._over_deadline(method, entry, backend.kill)
+
+    def _over_deadline(self, method: str, entry: SessionEntry | None,
+                       kill: Callable[[str], None]) -> Outcome:
+        """DEADLINE_EXCEEDED for a call over the per-call deadline; the session process
+        running a session's call is stopped with ``kill`` (the in-process backend cannot
+        stop a call: it goes on)."""
+        deadline = self.call_deadline_seconds
+        where = f"session {entry.session_id}: " if entry is not None else ""
+        consequence = "it goes on in the background"
+        if entry is not None and entry.backend is not self.supervisor.inprocess:
+            kill(f"a {method} call ran over the per-call deadline of {deadline:g} s")
+            consequence = "the session process running it was stopped; its sessions are lost"
+        return Outcome("DEADLINE_EXCEEDED",
+                       f"{where}{method} ran over the worker's per-call deadline of "
+                       f"{deadline:g} s (--call-deadline-seconds); {consequence}")
