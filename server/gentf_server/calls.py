@@ -9,28 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["METHOD_NAMES", "SESSION_METHODS", "STATUS_NAMES", "Outcome"]
+from gentf.wire._frames import METHOD_NAMES, STATUS_NAMES
 
-METHOD_NAMES: tuple[str, ...] = (
-    "GetWorkerInfo", "GetOpRegistry", "CreateSession", "RenewLease", "CloseSession",
-    "ExtendGraph", "Construct", "Generate", "ChoiceGradients", "AccumulateParamGradients",
-    "RunOp", "Batch", "AddGradients", "Checkpoint", "RestoreCheckpoint",
-)
-"""Every ``gentf.v1.Worker`` method, in a fixed order (their index is their wire number
-between the front door and a session process)."""
+__all__ = ["METHOD_NAMES", "SESSION_METHODS", "STATUS_NAMES", "Outcome"]
 
 SESSION_METHODS: frozenset[str] = frozenset((
     "RenewLease", "CloseSession", "ExtendGraph", "Construct", "Generate", "ChoiceGradients",
     "AccumulateParamGradients", "RunOp", "Batch", "Checkpoint", "RestoreCheckpoint"))
 """Methods whose request names a session in field 1 (``session_id``)."""
-
-STATUS_NAMES: tuple[str, ...] = (
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-    "UNAUTHENTICATED",
-)
-"""gRPC status names, indexed by their numeric code."""
 
 
 @dataclass

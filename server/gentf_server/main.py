@@ -75,6 +75,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="'process' (default): each owner's sessions run in a supervised child "
                           "process; 'none': in the worker's own process (single user only; "
                           "the default and the only choice with --strategy parameter-server)")
+    iso.add_argument("--advertise-host", default=os.environ.get("GENTF_ADVERTISE_HOST", ""),
+                     help="host name or address by which clients reach this host: each owner's "
+                          "session process then also serves its session's calls on a port of "
+                          "its own (on --host), with the same TLS and token checks, for "
+                          "clients with GENTF_DIRECT=1 (they skip the front door's relay); "
+                          "default: off ($GENTF_ADVERTISE_HOST)")
     iso.add_argument("--max-session-processes", type=int, default=16,
                      help="most owners with a session process at once (default 16)")
     iso.add_argument("--warm-processes", type=int, default=1,
@@ -130,7 +136,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.isolation is None:
         args.isolation = "none" if args.strategy == "parameter-server" else "process"
-    elif args.isolation == "process" and args.strategy == "parameter-server":
+    if args.advertise_host and args.isolation == "none":
+        p.error("--advertise-host needs --isolation process (with 'none' the front door "
+                "runs the sessions itself: there is no process to call directly)")
+    if args.isolation == "process" and args.strategy == "parameter-server":
         p.error("--strategy parameter-server runs sessions in the worker's own process (the "
                 "TF_CONFIG cluster has one chief task, which several session processes cannot "
                 "all be): drop --isolation process")
@@ -237,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         tls_cert=_read(args.tls_cert, "--tls-cert") if args.tls_cert else None,
         tls_key=_read(args.tls_key, "--tls-key") if args.tls_key else None,
         isolation=args.isolation, max_session_processes=args.max_session_processes,
+        advertise_host=args.advertise_host,
         warm_processes=args.warm_processes, idle_process_seconds=args.idle_process_seconds,
         session_memory_mb=args.session_memory_mb,
         call_deadline_seconds=args.call_deadline_seconds, metrics_port=args.metrics_port,

@@ -54,7 +54,8 @@ def embedded_worker() -> tuple[str, str]:
         log = open(log_path, "wb")  # noqa: SIM115 - the worker writes to it for its lifetime
         proc = subprocess.Popen(
             [sys.executable, "-m", "gentf_server", "--host", "127.0.0.1", "--port", "0",
-             "--port-file", port_file, "--token-file", token_file, "--log-level", "WARNING"],
+             "--port-file", port_file, "--token-file", token_file, "--log-level", "WARNING",
+             "--advertise-host", "127.0.0.1"],  # GENTF_DIRECT=1 works on it
             stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env,
             start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS

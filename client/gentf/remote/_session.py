@@ -81,6 +81,13 @@ def _check_wire_version(info: Any, address: str) -> None:
             f"revision {WIRE_VERSION}: upgrade gentf here", "FAILED_PRECONDITION")
 
 
+def _wants_direct(direct: bool | None) -> bool:
+    """``direct``, or when None whether ``$GENTF_DIRECT`` says yes (1, true, yes, on)."""
+    if direct is not None:
+        return direct
+    return os.environ.get("GENTF_DIRECT", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 class Session:
     """``tf.Session(address=None, graph=None)``: runs a client graph on a worker.
 
@@ -100,11 +107,17 @@ class Session:
     object's next call re-creates the session, re-sends its graph and functions, and goes
     on from the latest checkpoint. :meth:`close` keeps the checkpoints, :meth:`delete`
     removes them. ``restored_from`` is the checkpoint the session started from ("" if none).
+
+    ``direct`` (default: ``$GENTF_DIRECT`` is ``1``) sends the session's calls straight to
+    its session process when the worker offers that (``--advertise-host``), skipping the
+    front door's relay; sessions, leases and checkpoints still go through the front door,
+    and so does every call after the process cannot be reached.
     """
 
     def __init__(self, address: str | None = None, graph: Graph | None = None, config: Any = None,
                  *, lease_seconds: float = 0.0, timeout: float = 300.0, token: str | None = None,
-                 root_certificates: bytes | str | None = None, name: str | None = None) -> None:
+                 root_certificates: bytes | str | None = None, name: str | None = None,
+                 direct: bool | None = None) -> None:
         del config  # TensorFlow's ConfigProto: devices and threads are the worker's business
         if name is not None and (not _NAME.fullmatch(name) or name in (".", "..")):
             raise ValueError(f"session name {name!r} is not valid: use 1 to 64 of A-Z a-z 0-9 "
@@ -131,6 +144,10 @@ class Session:
         self.restored_from: str = reply.restored_from
         self.session_id: str = reply.session_id
         self.lease_seconds: float = reply.lease_seconds
+        self.direct = _wants_direct(direct)
+        """Whether this session's calls go straight to its session process when offered."""
+        if self.direct:
+            self._transport.use_direct(reply.direct_address)
         self._sent: set[str] = set()
         self._pending: list[tuple[str, Any, Any]] = []
         self._pending_lock = threading.Lock()
@@ -278,6 +295,8 @@ class Session:
                 lease_seconds=self._lease_request, name=self.name))
             self.session_id = reply.session_id
             self.restored_from = reply.restored_from
+            if self.direct:
+                self._transport.use_direct(reply.direct_address)
             self.epoch += 1
             _log.warning("session %s: the worker lost it; re-created as %s from %s", self.name,
                          reply.session_id, reply.restored_from or "no checkpoint")

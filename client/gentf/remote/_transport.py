@@ -11,6 +11,7 @@ into one buffer, which decoding then wraps with no copy.
 from __future__ import annotations
 
 import collections
+import logging
 import random
 import threading
 import time
@@ -20,7 +21,9 @@ from typing import Any
 import grpc
 import numpy as np
 
+from gentf.errors import GentfError
 from gentf.graph._core import Graph
+from gentf.remote._direct import REPLY_TYPES, DirectRoute
 from gentf.v1 import worker_pb2, worker_pb2_grpc
 from gentf.wire._blobs import (
     CHUNK_BYTES,
@@ -35,10 +38,12 @@ from gentf.wire._blobs import (
 from gentf.wire._codec import tensor_nbytes
 from gentf.wire._errors import translate_rpc_error
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "IDEMPOTENT_METHODS", "Transport", "request_tensors",
-           "retryable"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "DIRECT_METHODS", "IDEMPOTENT_METHODS", "Transport",
+           "request_tensors", "retryable"]
 
 DEFAULT_MAX_MESSAGE_BYTES = 256 << 20
+
+_log = logging.getLogger("gentf")
 
 _fetched: dict[str, Any] = {}
 _fetched_lock = threading.Lock()
@@ -98,6 +103,11 @@ def _reply_tensors(method: str, reply: Any) -> Iterator[Any]:
                 yield from result.run_op.fetched
 
 
+DIRECT_METHODS = frozenset(REPLY_TYPES)
+"""The calls a session's process serves directly (see :meth:`Transport.use_direct`); the
+rest (sessions, leases, checkpoints, blobs, worker-wide calls) always go through the front
+door."""
+
 IDEMPOTENT_METHODS = frozenset((
     "GetWorkerInfo", "GetOpRegistry", "CreateSession", "RenewLease", "CloseSession",
     "ExtendGraph", "Construct", "Generate", "ChoiceGradients", "AddGradients", "Checkpoint",
@@ -141,6 +151,10 @@ class Transport:
         self.timeout = timeout
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self._root_certificates = root_certificates
+        self._token = token
+        self.direct_address = ""
+        """The session process called directly (see :meth:`use_direct`); "" for none."""
+        self._direct: DirectRoute | None = None
         self._open(max_message_bytes)
         self.calls: collections.Counter[str] = collections.Counter()
         """Round trips made, by RPC name (for benchmarks and tests)."""
@@ -174,6 +188,25 @@ class Transport:
             request_serializer=worker_pb2.GetBlobRequest.SerializeToString,
             response_deserializer=None)
 
+    def use_direct(self, address: str) -> None:
+        """Sends the calls of :data:`DIRECT_METHODS` to the session process at ``address``
+        (``CreateSessionResponse.direct_address``; see :mod:`gentf.remote._direct`) instead
+        of the front door; "" goes back to the front door. Blobs still go through the
+        front door (they land in the same process). The first UNAVAILABLE from the process
+        also goes back (see :meth:`call`)."""
+        if address == self.direct_address:
+            return
+        self._drop_direct()
+        if address:
+            self._direct = DirectRoute(address, self._token, self._root_certificates)
+            self.direct_address = address
+
+    def _drop_direct(self) -> None:
+        if self._direct is not None:
+            self._direct.close()
+        self._direct = None
+        self.direct_address = ""
+
     def follow_cap(self, max_message_bytes: int) -> None:
         """Uses the worker's cap on one message from now on (reopens the channel when it
         differs; call it between calls, as GetWorkerInfo does)."""
@@ -191,6 +224,11 @@ class Transport:
         is retried on UNAVAILABLE with exponential backoff (50 ms doubling to 2 s,
         jittered) until ``timeout`` seconds have passed since it started; then the last
         UNAVAILABLE is raised. A retried call sends its blobs again.
+
+        A call sent straight to the session process (:meth:`use_direct`) that meets
+        UNAVAILABLE goes back to the front door for good: a call safe to repeat is sent
+        there at once; any other raises what the front door says of the session (ABORTED
+        when its process died), else the UNAVAILABLE.
         """
         try:
             return self._call(method, request, timeout, wait_for_ready)
@@ -207,11 +245,15 @@ class Transport:
         while True:
             self.calls[method] += 1
             moved: list[tuple[Any, Any]] = []
+            route = self._direct if method in DIRECT_METHODS else None
             try:
                 moved = self._send_blobs(method, request, budget)
-                reply = getattr(self._stub, method)(request, timeout=budget,
-                                                    wait_for_ready=wait_for_ready,
-                                                    metadata=self._metadata)
+                if route is None:
+                    reply = getattr(self._stub, method)(request, timeout=budget,
+                                                        wait_for_ready=wait_for_ready,
+                                                        metadata=self._metadata)
+                else:
+                    reply = route.call(method, request, budget)
                 if method == "GetWorkerInfo":
                     self.follow_cap(int(reply.max_message_bytes))
                 elif method in ("Generate", "ChoiceGradients", "AccumulateParamGradients",
@@ -219,6 +261,9 @@ class Transport:
                     self._fetch_blobs(method, request, reply, budget)
                 return reply
             except grpc.RpcError as exc:
+                if route is not None and exc.code() == grpc.StatusCode.UNAVAILABLE:
+                    self._leave_direct(method, request, moved, exc)
+                    continue
                 left = deadline - time.monotonic()
                 if (repeat and exc.code() == grpc.StatusCode.UNAVAILABLE
                         and left > delay):
@@ -231,6 +276,27 @@ class Transport:
                     continue
                 lookup = None if self.graph is None else self._node
                 raise translate_rpc_error(exc, method, lookup) from exc
+
+    def _leave_direct(self, method: str, request: Any, moved: list[tuple[Any, Any]],
+                      exc: grpc.RpcError) -> None:
+        """After UNAVAILABLE from the session process: back to the front door for good.
+        Returns when ``request`` may be sent there; raises otherwise (see :meth:`call`)."""
+        _log.warning("direct calls to %s failed (%s); going through the front door",
+                     self.direct_address, exc.details())
+        self._drop_direct()
+        for tensor, data in moved:  # a blob is used once: send it again
+            tensor.content = b""
+            tensor.blob_id = hold_outgoing(data)
+        if retryable(method, request):
+            return
+        try:  # the front door knows whether the process died
+            self.call("RenewLease", worker_pb2.RenewLeaseRequest(session_id=request.session_id))
+        except GentfError:
+            self.discard_held(method, request)
+            raise
+        self.discard_held(method, request)
+        lookup = None if self.graph is None else self._node
+        raise translate_rpc_error(exc, method, lookup) from exc
 
     @property
     def _chunk_bytes(self) -> int:
@@ -322,5 +388,6 @@ class Transport:
         return op.type, op.source
 
     def close(self) -> None:
-        """Closes the channel."""
+        """Closes the channels."""
         self._channel.close()
+        self._drop_direct()

@@ -236,6 +236,13 @@ class SessionManager:
                 pass
         return len(expired)
 
+    def seconds_left(self, session_ids: list[str]) -> dict[str, float | None]:
+        """Seconds left of each session's lease (None: not open here), renewing none."""
+        now = time.monotonic()
+        with self._lock:
+            found = {sid: self._sessions.get(sid) for sid in session_ids}
+        return {sid: None if s is None else s.deadline - now for sid, s in found.items()}
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._sessions)

@@ -52,6 +52,12 @@ class Authenticator:
         self.required = bool(tokens)
         # Owners are named by a prefix of the token's hash: logs never show a token.
         self._owners = {_digest(t): f"owner-{_digest(t)[:12]}" for t in tokens or ()}
+        self._digests = {owner: digest for digest, owner in self._owners.items()}
+
+    def token_sha256(self, owner: str) -> str:
+        """Hex SHA-256 of ``owner``'s token ("" when no token is required), for a session
+        process that checks its owner's calls itself (``service.direct``)."""
+        return self._digests.get(owner, "") if self.required else ""
 
     def owner(self, metadata: Sequence[tuple[str, Any]] | None) -> str | None:
         """The owner the call's ``authorization`` metadata names, ``"anonymous"`` when no

@@ -18,10 +18,12 @@ that stalls its calls (or streams a blob slowly) holds only its own.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -31,9 +33,10 @@ from gentf_server.calls import METHOD_NAMES, SESSION_METHODS, Outcome, session_i
 from gentf_server.service.auth import Authenticator
 from gentf_server.service.metrics import WorkerMetrics
 from gentf_server.supervisor.process import ProcessDied
+from gentf_server.supervisor.protocol import CONTROL_DIRECT
 from gentf_server.supervisor.supervisor import Refused, SessionEntry, Supervisor
 
-__all__ = ["SERVICE_NAME", "FrontDoor"]
+__all__ = ["SERVICE_NAME", "DirectOffer", "FrontDoor"]
 
 log = logging.getLogger("gentf_server.frontdoor")
 
@@ -57,13 +60,31 @@ def _parses(method: str, request: bytes) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class DirectOffer:
+    """Direct calls (``--advertise-host``): the host name clients are told, and the settings
+    of each session process's direct door but its owner's token (see ``service.direct``)."""
+
+    advertise_host: str
+    settings: dict[str, Any]
+
+    def address(self, port: int) -> str:
+        """``host:port`` of a direct door (an IPv6 address in brackets)."""
+        host = self.advertise_host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"{host}:{port}"
+
+
 class FrontDoor:
     """Serves ``gentf.v1.Worker`` on a Supervisor's session processes, from the threads of a
-    synchronous gRPC server; ``loop`` is the supervisor's event loop."""
+    synchronous gRPC server; ``loop`` is the supervisor's event loop. With ``direct``, a new
+    session's reply carries the address of its process's direct door."""
 
     def __init__(self, supervisor: Supervisor, auth: Authenticator, metrics: WorkerMetrics,
                  call_deadline_seconds: float, loop: asyncio.AbstractEventLoop,
-                 max_calls_per_owner: int) -> None:
+                 max_calls_per_owner: int, direct: DirectOffer | None = None) -> None:
+        self.direct = direct
         self.supervisor = supervisor
         self.auth = auth
         self.metrics = metrics
@@ -273,6 +294,10 @@ class FrontDoor:
                     sup.add_session(reply.session_id, owner, backend, reply.lease_seconds)
                     log.info("session %s opened for owner %s (process %d)", reply.session_id,
                              owner, backend.number)
+                    address = await self._direct_address(backend, owner)
+                    if address:
+                        reply.direct_address = address
+                        outcome = Outcome("OK", reply=reply.SerializeToString())
             finally:
                 sup.release(backend)
             return outcome
@@ -293,6 +318,25 @@ class FrontDoor:
         elif outcome.ok:
             entry.renew()
         return outcome
+
+    async def _direct_address(self, backend: Any, owner: str) -> str:
+        """The address of ``backend``'s direct door, opened for ``owner`` if need be; "" when
+        direct calls are off or the door cannot open (the client then uses this door)."""
+        if self.direct is None or backend is self.supervisor.inprocess:
+            return ""
+        if backend.direct_port is None:
+            settings = dict(self.direct.settings, token_sha256=self.auth.token_sha256(owner))
+            try:
+                outcome = await backend.call(CONTROL_DIRECT, json.dumps(settings).encode(), 30.0)
+            except (ProcessDied, asyncio.TimeoutError) as exc:
+                log.warning("process %d: no direct door: %s", backend.number, exc)
+                return ""
+            if not outcome.ok:
+                log.warning("process %d: no direct door: %s: %s", backend.number, outcome.code,
+                            outcome.message)
+                return ""
+            backend.direct_port = int(json.loads(outcome.reply)["port"])
+        return self.direct.address(backend.direct_port)
 
     async def _forward(self, backend: Any, method: str, request: bytes, entry: Any) -> Outcome:
         deadline = self.call_deadline_seconds

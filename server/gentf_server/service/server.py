@@ -27,7 +27,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gentf_server.service.auth import Authenticator, AuthInterceptor
-from gentf_server.service.frontdoor import SERVICE_NAME, FrontDoor
+from gentf_server.service.frontdoor import SERVICE_NAME, DirectOffer, FrontDoor
 from gentf_server.service.metrics import WorkerMetrics
 from gentf_server.supervisor.supervisor import Supervisor, SupervisorConfig
 
@@ -67,6 +67,11 @@ class WorkerConfig:
     tls_key: bytes | None = None
     isolation: str = "process"
     max_session_processes: int = 16
+    advertise_host: str = ""
+    """``--advertise-host``: the name clients reach this host by; each owner's session
+    process then serves its sessions' calls on a port of its own too (``service.direct``),
+    for clients with ``GENTF_DIRECT=1``. "" (default): every call goes through the front
+    door."""
     warm_processes: int = 1
     idle_process_seconds: float = 30.0
     session_memory_mb: int = 0
@@ -202,8 +207,16 @@ class WorkerServer:
                                thread_name_prefix="gentf-front-door"),
             interceptors=[AuthInterceptor(auth)], options=options)
         self._server = server
+        direct = None
+        if config.advertise_host and config.isolation == "process":
+            direct = DirectOffer(config.advertise_host, {
+                "host": config.host, "max_message_bytes": config.max_message_bytes,
+                "max_calls": config.max_calls_per_owner,
+                "deadline_seconds": config.call_deadline_seconds,
+                "tls_cert": config.tls_cert.decode() if config.tls_cert else None,
+                "tls_key": config.tls_key.decode() if config.tls_key else None})
         self.door = FrontDoor(self.supervisor, auth, self.metrics, config.call_deadline_seconds,
-                              self._loop, config.max_calls_per_owner)
+                              self._loop, config.max_calls_per_owner, direct)
         server.add_generic_rpc_handlers((self.door.handler(),))
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

@@ -11,6 +11,7 @@ changed since its last checkpoint (the front door SIGKILLs it after its grace pe
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import logging
@@ -18,6 +19,7 @@ import os
 import resource
 import signal
 import socket
+import ssl
 import sys
 import threading
 from typing import Any
@@ -26,10 +28,14 @@ from gentf.wire._blobs import parse_chunk
 
 from gentf_server.calls import METHOD_NAMES, Outcome
 from gentf_server.supervisor.protocol import (
+    CONTROL_DIRECT,
     CONTROL_GET_BLOB,
+    CONTROL_LEASES,
     CONTROL_PUT_BLOB,
     CONTROL_STATS,
+    EXIT_OVER_DEADLINE,
     FRAME_HEADER,
+    PayloadTooLarge,
     encode_reply,
     recv_exactly,
     recv_request,
@@ -85,6 +91,36 @@ def _limit_memory(megabytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
+def _serve_direct(dispatcher: Any, conn: socket.socket, allowed: frozenset[int],
+                  max_payload: int, enter: Any, leave: Any) -> None:
+    """Serves a direct door's greeted connection: only the calls ``allowed``, requests of
+    at most ``max_payload`` bytes; ``enter(method)``/``leave()`` around each call."""
+    while True:
+        try:
+            request = recv_request(conn, max_payload)
+        except PayloadTooLarge as exc:
+            send_frames(conn, encode_reply(Outcome("RESOURCE_EXHAUSTED", str(exc))))
+            return
+        except ConnectionError:
+            return
+        if request is None:
+            return
+        index, payload = request
+        if index in allowed:
+            method = METHOD_NAMES[index]
+            enter(method)
+            try:
+                outcome = dispatcher.handle(method, payload)
+            finally:
+                leave()
+        else:
+            name = METHOD_NAMES[index] if index < len(METHOD_NAMES) else f"call {index}"
+            outcome = Outcome("UNIMPLEMENTED", f"the direct door does not serve {name}: "
+                                               "call it through the worker's front door")
+        del payload
+        send_frames(conn, encode_reply(outcome))
+
+
 def _serve_connection(conn: socket.socket, dispatcher: Any) -> None:
     with conn:
         while True:
@@ -102,6 +138,11 @@ def _serve_connection(conn: socket.socket, dispatcher: Any) -> None:
             if index == CONTROL_STATS:
                 stats = {**_stats(dispatcher.sessions), **dispatcher.batcher.stats()}
                 outcome = Outcome("OK", reply=json.dumps(stats).encode())
+            elif index == CONTROL_DIRECT:
+                outcome = _open_direct(dispatcher, bytes(payload))
+            elif index == CONTROL_LEASES:
+                left = dispatcher.sessions.seconds_left(json.loads(bytes(payload)))
+                outcome = Outcome("OK", reply=json.dumps(left).encode())
             elif index == CONTROL_PUT_BLOB:
                 try:
                     outcome = dispatcher.put_blob(_put_chunks(payload, conn))
@@ -210,6 +251,43 @@ def _send_blob(conn: socket.socket, dispatcher: Any, request: bytes) -> bool:
     except OSError:
         return False
     return True
+
+
+_DIRECT: list[Any] = []
+_DIRECT_LOCK = threading.Lock()
+
+
+def _end_over_deadline(reason: str) -> None:
+    """Ends the process at once, as the front door stops one whose call ran too long (no
+    checkpoint: the call may be half done)."""
+    sys.stderr.write(f"session process ending itself: {reason}\n")
+    sys.stderr.flush()
+    os._exit(EXIT_OVER_DEADLINE)
+
+
+def _open_direct(dispatcher: Any, payload: bytes) -> Outcome:
+    """Opens the direct door with the settings in ``payload`` (once: later calls with the
+    same owner's token get the same port)."""
+    from gentf_server.supervisor.direct import DirectDoor, DirectSettings
+
+    try:
+        settings = DirectSettings(**json.loads(payload))
+    except (ValueError, TypeError) as exc:
+        return Outcome("INVALID_ARGUMENT", f"direct door settings: {exc}")
+    with _DIRECT_LOCK:
+        if _DIRECT:
+            door = _DIRECT[0]
+            if door.settings.token_sha256 != settings.token_sha256:
+                return Outcome("PERMISSION_DENIED", "this process's direct door serves another owner")
+        else:
+            try:
+                door = DirectDoor(settings, functools.partial(_serve_direct, dispatcher),
+                                  _end_over_deadline)
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                return Outcome("UNAVAILABLE", f"the direct door could not open: {exc}")
+            door.start()
+            _DIRECT.append(door)
+    return Outcome("OK", reply=json.dumps({"port": door.port}).encode())
 
 
 def _stats(sessions: Any) -> dict[str, int]:

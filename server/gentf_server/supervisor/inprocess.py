@@ -30,6 +30,7 @@ class InProcessBackend:
     exit_reason = None
     owner = None
     reserved = 0
+    direct_port = None
 
     def __init__(self, config: dict[str, Any], threads: int) -> None:
         from gentf_server.core.checkpoints import CheckpointStore

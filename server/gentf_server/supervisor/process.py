@@ -29,6 +29,7 @@ from gentf_server.calls import Outcome
 from gentf_server.supervisor.protocol import (
     CONTROL_GET_BLOB,
     CONTROL_PUT_BLOB,
+    EXIT_OVER_DEADLINE,
     FRAME_HEADER,
     REPLY_HEADER,
     decode_reply_meta,
@@ -56,6 +57,9 @@ def describe_exit(returncode: int | None) -> str:
     """``"signal 11 (SIGSEGV)"``, ``"exit status 1"``: how a process ended."""
     if returncode is None:
         return "still running"
+    if returncode == EXIT_OVER_DEADLINE:
+        return ("it ended itself: a direct call ran over the per-call deadline "
+                "(--call-deadline-seconds)")
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
@@ -185,6 +189,8 @@ class SessionProcess:
         self.sessions: set[str] = set()
         self.reserved = 0
         """CreateSession calls on their way to this process (it must not end under them)."""
+        self.direct_port: int | None = None
+        """The port of the process's direct door, once open (see ``service.direct``)."""
         self.proc: asyncio.subprocess.Process | None = None
         self.ready = asyncio.Event()
         self.exit_reason: str | None = None

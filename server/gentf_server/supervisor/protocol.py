@@ -15,18 +15,35 @@ a zero-length frame.
 
 from __future__ import annotations
 
-import json
 import socket
+import ssl
 import struct
 
-from gentf_server.calls import METHOD_NAMES, STATUS_NAMES, Outcome
+from gentf.wire._frames import (
+    CONTROL_HELLO,
+    REPLY_HEADER,
+    REQUEST_HEADER,
+    decode_reply_meta,
+    encode_reply_frames,
+    encode_request_header,
+    recv_exactly,
+    send_frames,
+)
+
+from gentf_server.calls import Outcome
 
 __all__ = [
+    "CONTROL_DIRECT",
     "CONTROL_GET_BLOB",
+    "CONTROL_HELLO",
+    "CONTROL_LEASES",
     "CONTROL_PUT_BLOB",
     "CONTROL_STATS",
+    "EXIT_OVER_DEADLINE",
     "FRAME_HEADER",
+    "REPLY_HEADER",
     "REQUEST_HEADER",
+    "PayloadTooLarge",
     "decode_reply_meta",
     "encode_reply",
     "encode_request_header",
@@ -35,8 +52,6 @@ __all__ = [
     "send_frames",
 ]
 
-REQUEST_HEADER = struct.Struct("<HQ")
-REPLY_HEADER = struct.Struct("<HIQ")
 
 CONTROL_STATS = 1000
 """Method index of the control call that returns the process's statistics as JSON."""
@@ -47,68 +62,51 @@ CONTROL_PUT_BLOB = 1001
 CONTROL_GET_BLOB = 1002
 """Method index of a ``GetBlob`` (its payload is the request; frames follow the reply)."""
 
+CONTROL_DIRECT = 1003
+"""Method index of the control call that opens the process's direct door for its owner (its
+payload: :class:`~gentf_server.supervisor.direct.DirectSettings` as JSON; its reply: the port as
+JSON); again, it answers the same port."""
+
+CONTROL_LEASES = 1004
+"""Method index of the control call that reports, for the session ids in its JSON payload,
+the seconds left of each one's lease in the process (null: not open there), without renewing
+them: calls made straight to the process renew only the process's leases."""
+
+EXIT_OVER_DEADLINE = 75
+"""The exit status of a session process that ended itself because a direct call ran over
+the per-call deadline."""
+
 FRAME_HEADER = struct.Struct("<Q")
 """The length before each frame of a blob stream; 0 ends the stream."""
-
-_METHOD_INDEX = {name: i for i, name in enumerate(METHOD_NAMES)}
-_STATUS_INDEX = {name: i for i, name in enumerate(STATUS_NAMES)}
-
-
-def encode_request_header(method: str | int, payload_length: int) -> bytes:
-    """The header of a request for ``method`` (a name or a control index)."""
-    index = method if isinstance(method, int) else _METHOD_INDEX[method]
-    return REQUEST_HEADER.pack(index, payload_length)
 
 
 def encode_reply(outcome: Outcome) -> list[bytes]:
     """The frames of a reply: header, metadata JSON, reply bytes."""
-    meta = json.dumps({"message": outcome.message, "metadata": outcome.metadata}).encode()
-    header = REPLY_HEADER.pack(_STATUS_INDEX.get(outcome.code, _STATUS_INDEX["INTERNAL"]),
-                               len(meta), len(outcome.reply))
-    return [header, meta, outcome.reply]
+    return encode_reply_frames(outcome.code, outcome.message, outcome.metadata, outcome.reply)
 
 
-def decode_reply_meta(header: bytes, meta: bytes) -> tuple[str, str, list[tuple[str, str]]]:
-    """(status name, message, metadata) from a reply's header and metadata frames."""
-    status, _, _ = REPLY_HEADER.unpack(header)
-    doc = json.loads(meta)
-    return STATUS_NAMES[status], doc["message"], [tuple(kv) for kv in doc["metadata"]]
+class PayloadTooLarge(ValueError):
+    """A request announced more bytes than the receiver takes (its payload was not read)."""
 
 
-def send_frames(sock: socket.socket, frames: list[bytes]) -> None:
-    """Sends the frames in order on a blocking socket, in one system call when the socket
-    takes them all (one wake-up of the peer per message), without joining (copying) them."""
-    views = [memoryview(f).cast("B") for f in frames if len(f)]
-    while views:
-        sent = sock.sendmsg(views)
-        while views and sent >= views[0].nbytes:
-            sent -= views[0].nbytes
-            views.pop(0)
-        if sent:
-            views[0] = views[0][sent:]
+def recv_request(sock: socket.socket, max_payload: int | None = None) -> tuple[int, bytearray] | None:
+    """(method index, payload) of the next request; None when the peer closed cleanly.
 
-
-def recv_exactly(sock: socket.socket, n: int) -> bytearray:
-    """Reads exactly ``n`` bytes into one buffer; ConnectionError on EOF."""
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        k = sock.recv_into(view[got:])
-        if k == 0:
-            raise ConnectionError("the peer closed the connection")
-        got += k
-    return buf
-
-
-def recv_request(sock: socket.socket) -> tuple[int, bytearray] | None:
-    """(method index, payload) of the next request; None when the peer closed cleanly."""
-    first = sock.recv(REQUEST_HEADER.size, socket.MSG_WAITALL)
-    if not first:
-        return None
-    if len(first) < REQUEST_HEADER.size:
-        first += recv_exactly(sock, REQUEST_HEADER.size - len(first))
+    With ``max_payload``, a request announcing more raises :class:`PayloadTooLarge` before
+    anything is allocated for it."""
+    if isinstance(sock, ssl.SSLSocket):  # TLS sockets take no recv flags
+        try:
+            first = bytes(recv_exactly(sock, REQUEST_HEADER.size))
+        except ConnectionError:
+            return None
+    else:
+        first = sock.recv(REQUEST_HEADER.size, socket.MSG_WAITALL)
+        if not first:
+            return None
+        if len(first) < REQUEST_HEADER.size:
+            first += recv_exactly(sock, REQUEST_HEADER.size - len(first))
     index, length = REQUEST_HEADER.unpack(first)
+    if max_payload is not None and length > max_payload:
+        raise PayloadTooLarge(f"a request of {length} bytes; this door takes at most "
+                              f"{max_payload} (the worker's --max-message-mb)")
     return index, recv_exactly(sock, length)
-
-

@@ -358,11 +358,41 @@ class Supervisor:
                 log.debug("statistics of process %s: %s", backend.number, exc)
         return totals
 
+    async def _leases_in_process(self, entries: list[SessionEntry]) -> None:
+        """Renews the entries of sessions still leased in their process: calls made straight
+        to a process's direct door renew only the process's own leases."""
+        import json
+
+        from gentf_server.supervisor.protocol import CONTROL_LEASES
+
+        by_backend: dict[Any, list[SessionEntry]] = {}
+        for entry in entries:
+            if getattr(entry.backend, "direct_port", None) and entry.backend.alive:
+                by_backend.setdefault(entry.backend, []).append(entry)
+        for backend, group in by_backend.items():
+            try:
+                out = await backend.call(CONTROL_LEASES, json.dumps(
+                    [e.session_id for e in group]).encode(), 5.0)
+                left = json.loads(out.reply) if out.ok else {}
+            except Exception as exc:  # noqa: BLE001 - the process may be gone: expire
+                log.debug("leases of process %s: %s", backend.number, exc)
+                continue
+            now = time.monotonic()
+            for entry in group:
+                seconds = left.get(entry.session_id)
+                if seconds is not None and seconds > 0:
+                    entry.deadline = now + seconds
+
     async def _reap_leases(self) -> None:
         while True:
             await asyncio.sleep(1.0)
             now = time.monotonic()
             expired = [e for e in self._sessions.values() if e.deadline < now and e.in_flight == 0]
+            if expired:
+                await self._leases_in_process(expired)
+                now = time.monotonic()
+                expired = [e for e in expired if e.deadline < now and e.in_flight == 0
+                           and self._sessions.get(e.session_id) is e]
             for entry in expired:
                 log.info("session %s expired (owner %s)", entry.session_id, entry.owner)
                 try:

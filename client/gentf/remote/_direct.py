@@ -1,0 +1,193 @@
+"""Calls straight to a session process's direct door (``GENTF_DIRECT=1``).
+
+A worker started with ``--advertise-host`` tells a new session where its process listens
+(``CreateSessionResponse.direct_address``). :class:`DirectRoute` sends that session's hot
+calls there over TCP (TLS with the client's root certificates, when it has them), in the
+framed protocol of :mod:`gentf.wire._frames`: a request is its serialized bytes behind a
+10-byte header, a reply comes back the same way. No gRPC server or relay is on the way, which
+is what a step's time mostly went to. Each connection says hello with the session's bearer
+token first, then carries one call at a time; connections are pooled, one per calling
+thread at most.
+
+Failures come back as :class:`DirectCallError`, a ``grpc.RpcError`` that is also a
+``grpc.Call``: the client's one translation of gRPC errors (``gentf.wire._errors``) and its
+retry rules apply unchanged. A connection that fails is UNAVAILABLE; one past its deadline
+is DEADLINE_EXCEEDED (and closed: its reply may still come).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+from typing import Any
+
+import grpc
+
+from gentf.v1 import worker_pb2
+from gentf.wire._frames import (
+    CONTROL_HELLO,
+    REPLY_HEADER,
+    decode_reply_meta,
+    encode_request_header,
+    recv_exactly,
+    send_frames,
+)
+
+__all__ = ["REPLY_TYPES", "DirectCallError", "DirectRoute", "split_address"]
+
+REPLY_TYPES: dict[str, Any] = {
+    "ExtendGraph": worker_pb2.ExtendGraphResponse,
+    "Construct": worker_pb2.ConstructResponse,
+    "Generate": worker_pb2.GenerateResponse,
+    "ChoiceGradients": worker_pb2.GradientResponse,
+    "AccumulateParamGradients": worker_pb2.GradientResponse,
+    "RunOp": worker_pb2.RunOpResponse,
+    "Batch": worker_pb2.BatchResponse,
+}
+"""The reply message of each call a direct door serves."""
+
+SOCKET_BUFFER_BYTES = 4 << 20
+"""Send and receive buffers asked for (a step's request in one system call)."""
+
+_IDLE_MAX = 8
+
+
+class DirectCallError(grpc.RpcError, grpc.Call):  # type: ignore[misc]
+    """A failed direct call, shaped as a failed gRPC call (``code()``, ``details()``,
+    ``trailing_metadata()``)."""
+
+    def __init__(self, code: str, details: str,
+                 metadata: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(details)
+        self._code = getattr(grpc.StatusCode, code, grpc.StatusCode.UNKNOWN)
+        self._details = details
+        self._metadata = tuple(metadata or ())
+
+    def code(self) -> grpc.StatusCode:
+        """The gRPC status code."""
+        return self._code
+
+    def details(self) -> str:
+        """The worker's message."""
+        return self._details
+
+    def trailing_metadata(self) -> tuple[tuple[str, str], ...]:
+        """The worker's metadata (``gentf-reason``, ``gentf-failed-call``)."""
+        return self._metadata
+
+    def initial_metadata(self) -> tuple[tuple[str, str], ...]:
+        """None sent: empty."""
+        return ()
+
+    def is_active(self) -> bool:
+        """A failed call is over."""
+        return False
+
+    def time_remaining(self) -> float | None:
+        """A failed call is over."""
+        return None
+
+    def cancel(self) -> bool:
+        """A failed call is over: nothing to cancel."""
+        return False
+
+    def add_callback(self, callback: Any) -> bool:
+        """A failed call is over: no callback is added."""
+        return False
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``("host", port)`` of ``"host:port"`` or ``"[v6]:port"``; ValueError otherwise."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f"not a host:port address: {address!r}")
+    return host.strip("[]"), int(port)
+
+
+class DirectRoute:
+    """Calls one session process's direct door at ``address`` (``host:port``)."""
+
+    def __init__(self, address: str, token: str | None,
+                 root_certificates: bytes | None) -> None:
+        self.address = address
+        self._host, self._port = split_address(address)
+        self._hello = json.dumps({"token": token or ""}).encode()
+        self._tls = None
+        if root_certificates is not None:
+            self._tls = ssl.create_default_context(cadata=root_certificates.decode())
+        self._idle: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _connect(self, timeout: float) -> socket.socket:
+        sock = socket.create_connection((self._host, self._port), timeout=timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+                sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER_BYTES)
+            if self._tls is not None:
+                sock = self._tls.wrap_socket(sock, server_hostname=self._host)
+            send_frames(sock, [encode_request_header(CONTROL_HELLO, len(self._hello)),
+                               self._hello])
+            code, message, metadata, _ = _read_reply(sock)
+        except BaseException:
+            sock.close()
+            raise
+        if code != "OK":
+            sock.close()
+            raise DirectCallError(code, message, metadata)
+        return sock
+
+    def call(self, method: str, request: Any, timeout: float) -> Any:
+        """Sends ``request`` (a ``gentf.v1`` message) as ``method`` and returns the parsed
+        reply; raises :class:`DirectCallError`."""
+        payload = request.SerializeToString()
+        with self._lock:
+            sock = self._idle.pop() if self._idle else None
+        reusable = False
+        try:
+            if sock is None:
+                sock = self._connect(timeout)
+            sock.settimeout(timeout)
+            send_frames(sock, [encode_request_header(method, len(payload)), payload])
+            code, message, metadata, reply = _read_reply(sock)
+            reusable = True
+        except DirectCallError:
+            raise
+        except TimeoutError:  # socket.timeout; before the OSError it is
+            raise DirectCallError("DEADLINE_EXCEEDED",
+                                  f"no reply from the session process at {self.address} "
+                                  f"within {timeout:g} s") from None
+        except (OSError, ValueError) as exc:
+            raise DirectCallError("UNAVAILABLE", f"the session process at {self.address} "
+                                                 f"cannot be reached: {exc}") from None
+        finally:
+            if sock is not None:
+                with self._lock:
+                    if reusable and not self._closed and len(self._idle) < _IDLE_MAX:
+                        self._idle.append(sock)
+                        sock = None
+                if sock is not None:
+                    sock.close()
+        if code != "OK":
+            raise DirectCallError(code, message, metadata)
+        return REPLY_TYPES[method].FromString(reply)
+
+    def close(self) -> None:
+        """Closes every pooled connection."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for sock in idle:
+            sock.close()
+
+
+def _read_reply(sock: socket.socket) -> tuple[str, str, list[tuple[str, str]], bytearray]:
+    header = bytes(recv_exactly(sock, REPLY_HEADER.size))
+    _, meta_len, reply_len = REPLY_HEADER.unpack(header)
+    meta = bytes(recv_exactly(sock, meta_len))
+    reply = recv_exactly(sock, reply_len)  # protobuf parses the buffer as it is
+    code, message, metadata = decode_reply_meta(header, meta)
+    return code, message, metadata, reply

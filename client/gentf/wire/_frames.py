@@ -1,0 +1,117 @@
+"""The framed call protocol: one worker call as a few length-prefixed frames on a stream socket.
+
+Spoken between the front door and a session process (over a Unix socket) and between a
+client and a session process's direct door (over TCP, TLS when the worker has a
+certificate). A request is a header (method index, payload length) and the serialized
+request; a reply is a header (status index, metadata length, reply length), a small JSON
+document (message and trailing metadata) and the serialized reply. Both sides of every hop
+import this module: the numbers below are the protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+
+__all__ = [
+    "CONTROL_HELLO",
+    "METHOD_NAMES",
+    "REPLY_HEADER",
+    "REQUEST_HEADER",
+    "STATUS_NAMES",
+    "decode_reply_meta",
+    "encode_reply_frames",
+    "encode_request_header",
+    "recv_exactly",
+    "send_frames",
+]
+
+METHOD_NAMES: tuple[str, ...] = (
+    "GetWorkerInfo", "GetOpRegistry", "CreateSession", "RenewLease", "CloseSession",
+    "ExtendGraph", "Construct", "Generate", "ChoiceGradients", "AccumulateParamGradients",
+    "RunOp", "Batch", "AddGradients", "Checkpoint", "RestoreCheckpoint",
+)
+"""Every ``gentf.v1.Worker`` method, in a fixed order (their index is their wire number)."""
+
+STATUS_NAMES: tuple[str, ...] = (
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+    "UNAUTHENTICATED",
+)
+"""gRPC status names, indexed by their numeric code."""
+
+CONTROL_HELLO = 1005
+"""Method index of the first request on a connection to a session process's direct door:
+its payload is JSON ``{"token": <bearer token or "">}``; its reply is an ordinary reply."""
+
+REQUEST_HEADER = struct.Struct("<HQ")
+"""(method index, payload length)."""
+
+REPLY_HEADER = struct.Struct("<HIQ")
+"""(status index, metadata length, reply length)."""
+
+_METHOD_INDEX = {name: i for i, name in enumerate(METHOD_NAMES)}
+_STATUS_INDEX = {name: i for i, name in enumerate(STATUS_NAMES)}
+
+
+def encode_request_header(method: str | int, payload_length: int) -> bytes:
+    """The header of a request for ``method`` (a name or a control index)."""
+    index = method if isinstance(method, int) else _METHOD_INDEX[method]
+    return REQUEST_HEADER.pack(index, payload_length)
+
+
+def encode_reply_frames(code: str, message: str, metadata: list[tuple[str, str]],
+                        reply: bytes) -> list[bytes]:
+    """The frames of a reply: header, metadata JSON, reply bytes (an unknown status is
+    sent as INTERNAL)."""
+    meta = json.dumps({"message": message, "metadata": metadata}).encode()
+    header = REPLY_HEADER.pack(_STATUS_INDEX.get(code, _STATUS_INDEX["INTERNAL"]),
+                               len(meta), len(reply))
+    return [header, meta, reply]
+
+
+def decode_reply_meta(header: bytes, meta: bytes) -> tuple[str, str, list[tuple[str, str]]]:
+    """(status name, message, metadata) from a reply's header and metadata frames."""
+    status, _, _ = REPLY_HEADER.unpack(header)
+    doc = json.loads(meta)
+    name = STATUS_NAMES[status] if status < len(STATUS_NAMES) else "UNKNOWN"
+    return name, doc["message"], [tuple(kv) for kv in doc["metadata"]]
+
+
+def send_frames(sock: socket.socket, frames: list[bytes]) -> None:
+    """Sends the frames in order on a blocking socket, in one system call when the socket
+    takes them all (one wake-up of the peer per message), without joining (copying) them.
+    A TLS socket has no ``sendmsg``: its frames go one ``sendall`` each."""
+    views = [memoryview(f).cast("B") for f in frames if len(f)]
+    if not hasattr(sock, "sendmsg") or _is_tls(sock):
+        for view in views:
+            sock.sendall(view)
+        return
+    while views:
+        sent = sock.sendmsg(views)
+        while views and sent >= views[0].nbytes:
+            sent -= views[0].nbytes
+            views.pop(0)
+        if sent:
+            views[0] = views[0][sent:]
+
+
+def _is_tls(sock: socket.socket) -> bool:
+    import ssl
+
+    return isinstance(sock, ssl.SSLSocket)
+
+
+def recv_exactly(sock: socket.socket, n: int) -> bytearray:
+    """Reads exactly ``n`` bytes into one buffer; ConnectionError on EOF."""
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = sock.recv_into(view[got:])
+        if k == 0:
+            raise ConnectionError("the peer closed the connection")
+        got += k
+    return buf
