@@ -1,0 +1,328 @@
+"""Direct calls (``--advertise-host``, ``GENTF_DIRECT=1``): a client sends its session's hot
+calls straight to its session process's TCP door. Real workers, real processes, real
+sockets: the values match the front door's exactly, the door checks what the front door
+checks (token, owner, message cap, connection cap, deadline, TLS), and a killed process
+sends the client back to the front door with the same ABORTED it would have had there."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import numpy as np
+import pytest
+from gentf import TFFunction, errors, tf
+from gentf.graph import Graph
+from gentf.v1 import worker_pb2
+from gentf.wire._frames import (
+    CONTROL_HELLO,
+    REPLY_HEADER,
+    decode_reply_meta,
+    encode_request_header,
+    recv_exactly,
+    send_frames,
+)
+
+TOKEN_A = "direct-alice-0123456789abcdef01"
+TOKEN_B = "direct-bob-0123456789abcdef0123"
+
+
+@pytest.fixture(scope="module")
+def direct_worker():
+    """A worker with process isolation, two owners' tokens and direct doors."""
+    from gentf_server.service.server import WorkerConfig, background_server
+
+    config = WorkerConfig(port=0, isolation="process", tokens=(TOKEN_A, TOKEN_B),
+                          warm_processes=1, advertise_host="127.0.0.1",
+                          max_message_bytes=8 << 20, max_calls_per_owner=4,
+                          idle_process_seconds=1.0)
+    with background_server(config) as server:
+        yield server
+
+
+class _Net:
+    """A session with f(x) = softmax(x W + b) as a TFFunction and an SGD update."""
+
+    def __init__(self, address, token, direct, name=None, root_certificates=None):
+        from gentf import get_param_grad_tf_var, reset_param_grads_tf_op
+
+        rng = np.random.default_rng(7)
+        self.graph = Graph()
+        with self.graph.as_default():
+            self.sess = tf.Session(address, graph=self.graph, token=token, direct=direct,
+                                   name=name, root_certificates=root_certificates)
+            self.x = tf.placeholder(tf.float64, shape=(None, 5), name="x")
+            self.W = tf.Variable(rng.normal(size=(5, 3)), name="W")
+            self.b = tf.Variable(np.zeros(3), name="b")
+            out = tf.nn.softmax(tf.add(tf.matmul(self.x, self.W), self.b))
+            self.f = TFFunction([self.W, self.b], [self.x], out, self.sess)
+            grads = [(tf.negative(get_param_grad_tf_var(self.f, v)), v) for v in (self.W, self.b)]
+            self.update = tf.group(tf.train.GradientDescentOptimizer(0.1).apply_gradients(grads))
+            self.reset = reset_param_grads_tf_op(self.f)
+
+    def step(self, xs, grad):
+        from gentf import accumulate_param_gradients, choicemap, generate, runtf
+
+        trace, _ = generate(self.f, (xs,), choicemap())
+        arg_grads = accumulate_param_gradients(trace, grad, 1.0)
+        runtf(self.f, self.update)
+        runtf(self.f, self.reset)
+        return trace.get_retval(), arg_grads
+
+    def values(self):
+        return self.sess.run([self.W, self.b])
+
+
+def _hello(address, token, first_index=CONTROL_HELLO):
+    """A raw connection to a direct door that said hello with ``token``; returns (socket,
+    status name, message)."""
+    host, port = address.rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    payload = json.dumps({"token": token}).encode()
+    send_frames(sock, [encode_request_header(first_index, len(payload)), payload])
+    code, message = _reply(sock)
+    return sock, code, message
+
+
+def _reply(sock):
+    header = bytes(recv_exactly(sock, REPLY_HEADER.size))
+    _, meta_len, reply_len = REPLY_HEADER.unpack(header)
+    meta = bytes(recv_exactly(sock, meta_len))
+    recv_exactly(sock, reply_len)
+    code, message, _ = decode_reply_meta(header, meta)
+    return code, message
+
+
+def test_direct_calls_give_the_front_doors_values_exactly(direct_worker):
+    direct = _Net(direct_worker.address, TOKEN_A, direct=True)
+    front = _Net(direct_worker.address, TOKEN_A, direct=False)
+    transport = direct.sess._transport
+    assert transport.direct_address.startswith("127.0.0.1:")
+    assert front.sess._transport.direct_address == ""
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        xs, grad = rng.normal(size=(6, 5)), rng.normal(size=(6, 3))
+        out_d, args_d = direct.step(xs, grad)
+        out_f, args_f = front.step(xs, grad)
+        np.testing.assert_array_equal(out_d, out_f)
+        np.testing.assert_array_equal(args_d[0], args_f[0])
+    for a, b in zip(direct.values(), front.values()):
+        np.testing.assert_array_equal(a, b)
+    # every hot call took the direct route: the route is still there (none failed over)
+    assert transport.direct_address and transport._direct is not None
+    for net in (direct, front):
+        net.sess.close()
+
+
+def test_big_feeds_travel_as_blobs_through_the_front_door_to_the_same_process(direct_worker):
+    graph = Graph()
+    with graph.as_default():
+        sess = tf.Session(direct_worker.address, graph=graph, token=TOKEN_A, direct=True)
+        m = tf.placeholder(tf.float32, shape=(None,), name="m")
+        total = tf.reduce_sum(tf.multiply(m, m))
+        big = np.arange(3 << 20, dtype=np.float32) / (3 << 20)  # 12 MiB: over the 8 MiB cap
+        before = sess._transport.calls["PutBlob"]
+        got = sess.run(total, feed_dict={m: big})
+        assert sess._transport.calls["PutBlob"] > before
+        assert sess._transport._direct is not None
+        np.testing.assert_allclose(got, np.sum(big.astype(np.float64) ** 2), rtol=1e-5)
+        sess.close()
+
+
+def test_the_door_wants_the_owners_token_and_a_hello_first(direct_worker):
+    alice = _Net(direct_worker.address, TOKEN_A, direct=True)
+    address = alice.sess._transport.direct_address
+    for token in ("", "not-a-token-0123456789abcdef", TOKEN_B):  # Bob's token is not Alice's
+        sock, code, message = _hello(address, token)
+        assert code == "UNAUTHENTICATED" and "owner" in message
+        assert sock.recv(1) == b""  # and the door hangs up
+        sock.close()
+    generate = worker_pb2.GenerateRequest(session_id=alice.sess.session_id).SerializeToString()
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        send_frames(sock, [encode_request_header("Generate", len(generate)), generate])
+        assert _reply(sock)[0] == "FAILED_PRECONDITION"
+    sock, code, _ = _hello(address, TOKEN_A)
+    with sock:
+        assert code == "OK"
+        for index in (1000, 1001, 1003, 1004, 2):  # control calls, CreateSession
+            send_frames(sock, [encode_request_header(index, 0)])
+            code, message = _reply(sock)
+            assert code == "UNIMPLEMENTED" and "front door" in message
+        junk = b"\xff" * 64
+        send_frames(sock, [encode_request_header("Generate", len(junk)), junk])
+        assert _reply(sock)[0] == "INVALID_ARGUMENT"
+        # a request over the message cap is refused before it is read, and the door hangs up
+        send_frames(sock, [encode_request_header("Generate", 9 << 20)])
+        code, message = _reply(sock)
+        assert code == "RESOURCE_EXHAUSTED" and "--max-message-mb" in message
+        assert sock.recv(1) == b""
+    np.testing.assert_allclose(alice.f(np.ones((2, 5))).sum(axis=1), [1.0, 1.0], rtol=1e-12)
+    alice.sess.close()
+
+
+def test_an_owner_holds_at_most_its_share_of_connections(direct_worker):
+    alice = _Net(direct_worker.address, TOKEN_A, direct=True)
+    address = alice.sess._transport.direct_address
+    alice.sess._transport._direct.close()  # the client's pooled connection counts too
+    held = []
+    try:
+        for _ in range(4):  # --max-calls-per-owner 4
+            sock, code, _ = _hello(address, TOKEN_A)
+            held.append(sock)
+            assert code == "OK"
+        sock, code, message = _hello(address, TOKEN_A)
+        sock.close()
+        assert code == "RESOURCE_EXHAUSTED" and "--max-calls-per-owner" in message
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 10
+    while True:  # the door sees the closed connections go
+        sock, code, _ = _hello(address, TOKEN_A)
+        sock.close()
+        if code == "OK" or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert code == "OK"
+    alice.sess.close()
+
+
+def test_a_killed_process_sends_the_client_back_with_aborted(direct_worker):
+    bob = _Net(direct_worker.address, TOKEN_B, direct=True)
+    xs = np.ones((2, 5))
+    bob.f(xs)
+    process = direct_worker.supervisor.owner_process(
+        direct_worker.door.auth.owner([("authorization", f"Bearer {TOKEN_B}")]))
+    os.kill(process.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while process.alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with pytest.raises(errors.AbortedError, match=r"session process died: signal 9 \(SIGKILL\)"):
+        bob.f(xs)
+    assert bob.sess._transport.direct_address == ""  # back to the front door for good
+    with pytest.raises(errors.NotFoundError):
+        bob.sess.renew_lease()
+    again = _Net(direct_worker.address, TOKEN_B, direct=True)
+    assert again.sess._transport.direct_address not in ("", None)
+    np.testing.assert_allclose(again.f(xs).sum(axis=1), [1.0, 1.0], rtol=1e-12)
+    again.sess.close()
+    bob.sess.close()
+
+
+def test_a_named_session_recovers_onto_the_new_process_door(tmp_path):
+    from gentf_server.service.server import WorkerConfig, background_server
+
+    config = WorkerConfig(port=0, isolation="process", tokens=(TOKEN_A,), warm_processes=0,
+                          advertise_host="127.0.0.1", state_dir=str(tmp_path),
+                          checkpoint_seconds=0)
+    with background_server(config) as server:
+        net = _Net(server.address, TOKEN_A, direct=True, name="direct-durable")
+        rng = np.random.default_rng(5)
+        xs, grad = rng.normal(size=(4, 5)), rng.normal(size=(4, 3))
+        net.step(xs, grad)
+        W1, b1 = net.values()
+        first = net.sess._transport.direct_address
+        process = server.supervisor.owner_process(
+            server.door.auth.owner([("authorization", f"Bearer {TOKEN_A}")]))
+        os.kill(process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while process.alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+        W2, b2 = net.values()  # re-created from its checkpoint, on a new process
+        np.testing.assert_array_equal(W2, W1)
+        np.testing.assert_array_equal(b2, b1)
+        assert net.sess._transport.direct_address not in ("", first)
+        net.step(xs, grad)
+        assert net.sess._transport._direct is not None
+        net.sess.delete()
+
+
+def test_direct_calls_keep_the_front_doors_lease(tmp_path):
+    from gentf_server.service.server import WorkerConfig, background_server
+
+    config = WorkerConfig(port=0, isolation="process", warm_processes=0,
+                          advertise_host="127.0.0.1", default_lease_seconds=2.0)
+    with background_server(config) as server:
+        net = _Net(server.address, None, direct=True)
+        xs = np.ones((1, 5))
+        end = time.monotonic() + 5  # over twice the lease, in direct calls only
+        while time.monotonic() < end:
+            net.f(xs)
+            time.sleep(0.2)
+        assert server.supervisor.session_count() == 1
+        net.sess.renew_lease()  # through the front door: still there
+        time.sleep(4.5)  # no calls at all: the lease runs out on both sides
+        with pytest.raises(errors.NotFoundError):
+            net.f(xs)
+        assert server.supervisor.session_count() == 0
+        net.sess.close()
+
+
+def test_a_direct_call_over_the_deadline_ends_its_process():
+    from gentf_server.service.server import WorkerConfig, background_server
+
+    config = WorkerConfig(port=0, isolation="process", warm_processes=0,
+                          advertise_host="127.0.0.1", call_deadline_seconds=1.0)
+    with background_server(config) as server:
+        graph = Graph()
+        with graph.as_default():
+            sess = tf.Session(server.address, graph=graph, direct=True)
+            m = tf.placeholder(tf.float32, shape=(1500, 1500), name="m")
+            y = m
+            for _ in range(200):
+                y = tf.tanh(tf.matmul(y, m))
+            total = tf.reduce_sum(y)
+            two = tf.constant(2.0)
+            sess.run(two)
+            with pytest.raises(errors.AbortedError, match="ran over the per-call deadline"):
+                sess.run(total, feed_dict={m: np.zeros((1500, 1500), np.float32)})
+            assert sess._transport.direct_address == ""
+            sess.close()
+
+
+def test_direct_calls_over_tls(tmp_path):
+    if subprocess.run(["openssl", "version"], capture_output=True, check=False).returncode != 0:
+        pytest.skip("openssl is not installed")
+    from gentf_server.service.server import WorkerConfig, background_server
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True)
+    config = WorkerConfig(port=0, isolation="process", tokens=(TOKEN_A,), warm_processes=0,
+                          advertise_host="127.0.0.1", tls_cert=cert.read_bytes(),
+                          tls_key=key.read_bytes())
+    with background_server(config) as server:
+        net = _Net(server.address, TOKEN_A, direct=True, root_certificates=str(cert))
+        front = _Net(server.address, TOKEN_A, direct=False, root_certificates=str(cert))
+        rng = np.random.default_rng(11)
+        xs, grad = rng.normal(size=(3, 5)), rng.normal(size=(3, 3))
+        out_d, _ = net.step(xs, grad)
+        out_f, _ = front.step(xs, grad)
+        np.testing.assert_array_equal(out_d, out_f)
+        assert net.sess._transport._direct is not None
+        # plaintext to the TLS door gets nowhere
+        host, port = net.sess._transport.direct_address.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            payload = json.dumps({"token": TOKEN_A}).encode()
+            send_frames(sock, [encode_request_header(CONTROL_HELLO, len(payload)), payload])
+            with pytest.raises(OSError):  # a TLS alert at most, then a hang-up: no reply
+                _reply(sock)
+        for n in (net, front):
+            n.sess.close()
+
+
+def test_advertise_host_needs_process_isolation():
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "gentf_server", "--port", "0", "--isolation",
+                           "none", "--advertise-host", "127.0.0.1"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2 and "--advertise-host needs --isolation process" in proc.stderr
