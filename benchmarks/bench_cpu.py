@@ -15,6 +15,9 @@ TFFunction alone) this prints the CPU microseconds per step of:
   warm: what the client costs when nothing else runs);
 - the worker's front door (``--isolation process``: gRPC, authentication, routing, relaying
   to the session process) and its session process (decoding, TensorFlow, encoding);
+- the same for ``direct_1rt``: ``step_1rt`` of a session with direct calls (the worker
+  started with ``--advertise-host``; the client's hot calls go to the session process's own
+  door, so the front door has next to nothing to do);
 
 against the floor's parts, measured the same way:
 
@@ -45,6 +48,11 @@ from _bench_servers import anchor_argv, launch
 from bench_step import Echo, GentfSetup, digits_784, load_and_cores, tf_inprocess
 
 _TICK = os.sysconf("SC_CLK_TCK")
+
+OPS = ("step_1rt", "bare_1rt", "direct_1rt")
+"""The gentf contenders; ``direct_1rt`` is ``step_1rt`` on a session with direct calls."""
+
+METHOD_OF = {"step_1rt": "step_1rt", "bare_1rt": "bare_1rt", "direct_1rt": "step_1rt"}
 
 
 def process_cpu(pid: int) -> float:
@@ -137,13 +145,15 @@ def run_model(model: str, steps: int, rounds: int, workdir: str) -> dict[str, An
     xs, ys = digits_784()
     worker = launch(f"gentf-{model}", ["-m", "gentf_server", "--port", "0", "--log-level",
                                        "WARNING", "--isolation", "process",
-                                       "--warm-processes", "0"], workdir)
+                                       "--warm-processes", "0", "--advertise-host",
+                                       "127.0.0.1"], workdir)
     echo_server = launch(f"echo-{model}", anchor_argv("echo"), workdir)
     closers: list[Callable[[], None]] = [worker.close, echo_server.close]
     try:
         worker.wait()
         echo_server.wait()
-        setups = {op: GentfSetup(worker.address, model, xs, ys) for op in ("step_1rt", "bare_1rt")}
+        setups = {op: GentfSetup(worker.address, model, xs, ys, direct=op == "direct_1rt")
+                  for op in OPS}
         for s in setups.values():
             closers.append(s.close)
         echo = Echo(echo_server.address)
@@ -156,7 +166,8 @@ def run_model(model: str, steps: int, rounds: int, workdir: str) -> dict[str, An
         (session_pid,) = children(worker.proc.pid)
         clocks = {op: CallClock(s.sess._transport) for op, s in setups.items()}
         contenders: dict[str, tuple[Callable[[], object], dict[str, int]]] = {
-            op: (getattr(s, op), {"client": 0, "front": worker.proc.pid, "session": session_pid})
+            op: (getattr(s, METHOD_OF[op]), {"client": 0, "front": worker.proc.pid,
+                                             "session": session_pid})
             for op, s in setups.items()}
         contenders["echo"] = (echo_call, {"client": 0, "server": echo_server.proc.pid})
         contenders["tf"] = (fused, {"process": 0})
@@ -179,7 +190,7 @@ def run_model(model: str, steps: int, rounds: int, workdir: str) -> dict[str, An
         med = {name: {k: statistics.median(s[k] for s in rows) for k in rows[0]}
                for name, rows in samples.items()}
         for op, s in setups.items():
-            med[op]["hot"] = hot_client_us(s, op, steps)
+            med[op]["hot"] = hot_client_us(s, METHOD_OF[op], steps)
         return med
     finally:
         for close in reversed(closers):
@@ -192,7 +203,8 @@ def report(model: str, med: dict[str, Any]) -> None:
     echo, tf = med["echo"], med["tf"]
     floor = echo["client"] + echo["server"] + tf["process"]
     print(f"\n{model}: CPU us per step (median of rounds)")
-    print(f"{'':34}{'step_1rt':>10}{'bare_1rt':>10}   floor part{'':>14}{'x (1rt)':>8}")
+    print(f"{'':34}{'step_1rt':>10}{'bare_1rt':>10}{'direct_1rt':>11}   floor part{'':>14}"
+          f"{'x (1rt)':>8}{'x (direct)':>11}")
     rows = [
         ("client, whole process", "client", echo["client"], "echo client"),
         ("  calling thread in calls", "in_calls", None, ""),
@@ -203,20 +215,23 @@ def report(model: str, med: dict[str, Any]) -> None:
     ]
     for label, key, anchor, anchor_name in rows:
         vals = []
-        for op in ("step_1rt", "bare_1rt"):
+        for op in OPS:
             m = med[op]
             vals.append(m["thread"] - m["in_calls"] if key is None else m[key])
-        line = f"{label:34}{vals[0]:10.0f}{vals[1]:10.0f}"
+        line = f"{label:34}{vals[0]:10.0f}{vals[1]:10.0f}{vals[2]:11.0f}"
         if anchor is not None:
-            line += f"   {anchor_name:14}{anchor:10.0f}{vals[0] / anchor:8.2f}"
+            line += (f"   {anchor_name:14}{anchor:10.0f}{vals[0] / anchor:8.2f}"
+                     f"{vals[2] / anchor:11.2f}")
         print(line)
-    total = {op: med[op]["client"] + med[op]["front"] + med[op]["session"]
-             for op in ("step_1rt", "bare_1rt")}
+    total = {op: med[op]["client"] + med[op]["front"] + med[op]["session"] for op in OPS}
     print(f"{'all three processes':34}{total['step_1rt']:10.0f}{total['bare_1rt']:10.0f}"
-          f"   {'floor':14}{floor:10.0f}{total['step_1rt'] / floor:8.2f}")
+          f"{total['direct_1rt']:11.0f}   {'floor':14}{floor:10.0f}"
+          f"{total['step_1rt'] / floor:8.2f}{total['direct_1rt'] / floor:11.2f}")
+    wall_floor = echo["wall"] + tf["wall"]
     print(f"{'wall per step':34}{med['step_1rt']['wall']:10.0f}{med['bare_1rt']['wall']:10.0f}"
-          f"   {'echo + TF':14}{echo['wall'] + tf['wall']:10.0f}"
-          f"{med['step_1rt']['wall'] / (echo['wall'] + tf['wall']):8.2f}")
+          f"{med['direct_1rt']['wall']:11.0f}   {'echo + TF':14}{wall_floor:10.0f}"
+          f"{med['step_1rt']['wall'] / wall_floor:8.2f}"
+          f"{med['direct_1rt']['wall'] / wall_floor:11.2f}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,8 +25,10 @@ Anchors (see issue 9):
   the gentf step, the echo step and TensorFlow's remote session step.
 
 gentf contenders (workers started as ``python -m gentf_server --port 0 --port-file F``):
-``gentf.*`` against ``--isolation process``, ``gentf_none.*`` against ``--isolation
-none``; ``step_1rt`` is ``generate`` of a ``@gen`` model (``net(xs) @ "net";
+``gentf.*`` against ``--isolation process`` through its front door, ``gentf_direct.*``
+against the same worker with direct calls (``--advertise-host 127.0.0.1`` there,
+``tf.Session(direct=True)`` here: the session process's own door, no relay),
+``gentf_none.*`` against ``--isolation none``; ``step_1rt`` is ``generate`` of a ``@gen`` model (``net(xs) @ "net";
 Map(categorical)(probs) @ "y"``), ``accumulate_param_gradients_only``, ``ParamUpdate.apply()``
 (one round trip, counted); ``bare_1rt`` the same with the TFFunction alone and the output
 gradient in numpy; ``loop_1rt`` the per-address model ``categorical(probs[i]) @ ("y", i)``;
@@ -264,7 +266,8 @@ class GentfSetup:
     """One gentf session on a worker, with ``model``'s network as a TFFunction and the
     Gen models around it; ``ops()`` gives the contenders' step functions."""
 
-    def __init__(self, address: str, model: str, xs: np.ndarray, ys: np.ndarray) -> None:
+    def __init__(self, address: str, model: str, xs: np.ndarray, ys: np.ndarray,
+                 direct: bool = False) -> None:
         from gentf import Map, TFFunction, categorical, choicemap, gen, path, tf
         from gentf.graph import Graph
         from gentf.inference import FixedStepGradientDescent, ParamUpdate
@@ -272,7 +275,7 @@ class GentfSetup:
         self.xs, self.ys, self.model = xs, ys, model
         self.graph = Graph()
         with self.graph.as_default():
-            self.sess = tf.Session(address, graph=self.graph)
+            self.sess = tf.Session(address, graph=self.graph, direct=direct)
             x = tf.placeholder(tf.float32, shape=(None, FEATURES), name="xs")
             self.params = [tf.Variable(v, name=f"p{i}") for i, v in enumerate(init_params(model))]
             p = self.params
@@ -566,8 +569,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "tf.forward", "tf.forward_xla", "tf.step_fused", "tf.step_fused_xla", "tf.step_3call",
         "tfremote.forward", "tfremote.step", "echo.forward", "echo.step_1call", "echo.step_3call",
         "composed.forward", "composed.step_1rt", "composed.step_3rt",
-        *(f"gentf.{o}" for o in GENTF_OPS), *(f"gentf_none.{o}" for o in GENTF_OPS if o != "loop_1rt"),
-        "proxy.gentf_step_1rt", "proxy.echo_step_1call", "proxy.tfremote_step")]
+        *(f"gentf.{o}" for o in GENTF_OPS), *(f"gentf_direct.{o}" for o in GENTF_OPS),
+        *(f"gentf_none.{o}" for o in GENTF_OPS if o != "loop_1rt"),
+        "proxy.gentf_step_1rt", "proxy.gentf_direct_step_1rt", "proxy.echo_step_1call",
+        "proxy.tfremote_step")]
     want = {n for n in names if selected(n, only)}
     bulk_names = [f"bulk.{w}_{mib}" for mib in args.bulk
                   for w in ("gentf_up", "gentf_down", "grpc_up", "grpc_down")]
@@ -579,13 +584,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         any("grpc_" in n for n in want_bulk),
         "gentf_none": any(n.startswith("gentf_none.") for n in want),
     }
-    need_proxy = {"gentf": "proxy.gentf_step_1rt" in want, "echo": "proxy.echo_step_1call" in want,
+    need_proxy = {"gentf": ("proxy.gentf_step_1rt" in want
+                            or "proxy.gentf_direct_step_1rt" in want),
+                  "echo": "proxy.echo_step_1call" in want,
                   "tfserver": "proxy.tfremote_step" in want}
 
     workdir = tempfile.mkdtemp(prefix="gentf-bench-")
     worker_argv = ["-m", "gentf_server", "--port", "0", "--log-level", "WARNING"]
     launched: dict[str, Launched] = {
-        "gentf": launch("gentf-process", [*worker_argv, "--isolation", "process"], workdir)}
+        "gentf": launch("gentf-process", [*worker_argv, "--isolation", "process",
+                                          "--advertise-host", "127.0.0.1"], workdir)}
     if need["gentf_none"]:
         launched["gentf_none"] = launch("gentf-none", [*worker_argv, "--isolation", "none"], workdir)
     if need["tfserver"]:
@@ -633,12 +641,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             sizes = {op: probe.wire_bytes(getattr(probe, op))
                      for op in ("step_1rt", "step_3rt", "forward")}
             info["wire_bytes"] = {op: [list(s) for s in v] for op, v in sizes.items()}
-            for prefix, worker in (("gentf", "gentf"), ("gentf_none", "gentf_none")):
+            for prefix, worker in (("gentf", "gentf"), ("gentf_direct", "gentf"),
+                                   ("gentf_none", "gentf_none")):
                 if worker not in launched:
                     continue
                 for op in GENTF_OPS:
                     if f"{prefix}.{op}" in want:
-                        s = GentfSetup(launched[worker].address, model, xs, ys)
+                        s = GentfSetup(launched[worker].address, model, xs, ys,
+                                       direct=prefix == "gentf_direct")
                         closers.append(s.close)
                         add(f"{prefix}.{op}", getattr(s, op))
             echo_fns = {} if echo is None else {
@@ -659,10 +669,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 closers.append(close)
                 add("tfremote.forward", fwd)
                 add("tfremote.step", step)
-            if "proxy_gentf" in launched:
+            if "proxy_gentf" in launched and "proxy.gentf_step_1rt" in want:
                 s = GentfSetup(launched["proxy_gentf"].address, model, xs, ys)
                 closers.append(s.close)
                 add("proxy.gentf_step_1rt", s.step_1rt, "rate")
+            if "proxy_gentf" in launched and "proxy.gentf_direct_step_1rt" in want:
+                # the direct door behind a delaying proxy of its own, as a remote host is
+                s = GentfSetup(launched["proxy_gentf"].address, model, xs, ys, direct=True)
+                closers.append(s.close)
+                transport = s.sess._transport
+                p = launch(f"proxy-direct-{model}", anchor_argv(
+                    "proxy", "--upstream", transport.direct_address, "--delay-ms",
+                    str(args.delay_ms)), workdir)
+                stack.callback(p.close)
+                transport.use_direct(p.wait().address)
+                add("proxy.gentf_direct_step_1rt", s.step_1rt, "rate")
             if echo_proxy is not None:
                 add("proxy.echo_step_1call", echo_proxy.calls(sizes["step_1rt"][-1:]), "rate")
             if "proxy_tfserver" in launched:
@@ -772,7 +793,7 @@ def report(results: dict[str, Any], contenders: list[Contender], bulk: list[Cont
             v = med[name]
             op = name.split(".", 1)[1]
             fl = fl_xla = remote = comp = nan
-            if name.startswith(("gentf.", "gentf_none.")) and op in FLOORS:
+            if name.startswith(("gentf.", "gentf_direct.", "gentf_none.")) and op in FLOORS:
                 parts, anchor = FLOORS[op]
                 fl = floor(parts)
                 one_trip = op in ("step_1rt", "bare_1rt", "loop_1rt")
@@ -790,7 +811,12 @@ def report(results: dict[str, Any], contenders: list[Contender], bulk: list[Cont
             print(f"{n:26s} failed: {e}")
         info["ratios"] = ratios
         derived: dict[str, float] = {}
-        for a, b, label in (("gentf.step_1rt", "gentf_none.step_1rt", "isolation step_1rt"),
+        for a, b, label in (("gentf_direct.step_1rt", "gentf.step_1rt", "direct / front door step_1rt"),
+                            ("gentf_direct.step_3rt", "gentf.step_3rt", "direct / front door step_3rt"),
+                            ("gentf_direct.forward", "gentf.forward", "direct / front door forward"),
+                            ("gentf_direct.step_1rt", "gentf_direct.bare_1rt", "direct Map model / bare step"),
+                            ("gentf_direct.loop_1rt", "gentf_direct.bare_1rt", "direct loop model / bare step"),
+                            ("gentf.step_1rt", "gentf_none.step_1rt", "isolation step_1rt"),
                             ("gentf.bare_1rt", "gentf_none.bare_1rt", "isolation bare_1rt"),
                             ("gentf.step_3rt", "gentf_none.step_3rt", "isolation step_3rt"),
                             ("gentf.forward", "gentf_none.forward", "isolation forward"),
@@ -817,6 +843,10 @@ def report(results: dict[str, Any], contenders: list[Contender], bulk: list[Cont
                 r = rates["proxy.gentf_step_1rt"] / rates["proxy.echo_step_1call"]
                 derived["proxy gentf / echo steps/s"] = r
                 print(f"  proxy: gentf step_1rt / echo steps/s {r:.2f}x")
+            if "proxy.gentf_direct_step_1rt" in rates and "proxy.echo_step_1call" in rates:
+                r = rates["proxy.gentf_direct_step_1rt"] / rates["proxy.echo_step_1call"]
+                derived["proxy gentf direct / echo steps/s"] = r
+                print(f"  proxy: gentf direct step_1rt / echo steps/s {r:.2f}x")
         for c in contenders:
             if c.model == model and c.kind == "rate" and c.error:
                 print(f"  {c.name} failed: {c.error}")

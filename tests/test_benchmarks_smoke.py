@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTENDERS = ("gentf.step_1rt", "gentf.forward", "echo.step_1call", "echo.forward",
-              "tf.step_fused", "tf.step_fused_xla", "tf.forward", "tfremote.step",
+CONTENDERS = ("gentf.step_1rt", "gentf_direct.step_1rt", "gentf.forward", "echo.step_1call",
+              "echo.forward", "tf.step_fused", "tf.step_fused_xla", "tf.forward", "tfremote.step",
               "composed.step_1rt")
 
 
@@ -104,13 +104,15 @@ def test_bench_cpu_prints_each_process_against_its_floor_part() -> None:
     for label, anchor in (("client, whole process", "echo client"), ("front door", "echo server"),
                           ("session process", "TF fused step"), ("all three processes", "floor"),
                           ("wall per step", "echo + TF")):
-        m = re.search(rf"^{re.escape(label)}\s+(\S+)\s+(\S+)\s+{re.escape(anchor)}\s+(\S+)\s+(\S+)$",
-                      text, re.MULTILINE)
+        m = re.search(rf"^{re.escape(label)}\s+(\S+)\s+(\S+)\s+(\S+)\s+{re.escape(anchor)}"
+                      r"\s+(\S+)\s+(\S+)\s+(\S+)$", text, re.MULTILINE)
         assert m is not None, f"{label} missing from:\n{text}"
-        step, bare, floor_part, ratio = (float(v) for v in m.groups())
-        assert step > 0 and bare > 0 and floor_part > 0, m.group(0)
+        step, bare, direct, floor_part, ratio, direct_ratio = (float(v) for v in m.groups())
+        assert step > 0 and bare > 0 and direct >= 0 and floor_part > 0, m.group(0)
         assert ratio == pytest.approx(step / floor_part, rel=0.02, abs=0.01), m.group(0)
-    hot = re.search(r"^  same Python, replies canned\s+(\S+)\s+(\S+)$", text, re.MULTILINE)
+        assert direct_ratio == pytest.approx(direct / floor_part, rel=0.02, abs=0.01), m.group(0)
+    hot = re.search(r"^  same Python, replies canned\s+(\S+)\s+(\S+)\s+(\S+)$", text,
+                    re.MULTILINE)
     assert hot is not None and float(hot.group(1)) > 0, text
 
 

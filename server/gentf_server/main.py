@@ -81,6 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           "its own (on --host), with the same TLS and token checks, for "
                           "clients with GENTF_DIRECT=1 (they skip the front door's relay); "
                           "default: off ($GENTF_ADVERTISE_HOST)")
+    iso.add_argument("--direct-ports", default=os.environ.get("GENTF_DIRECT_PORTS", ""),
+                     metavar="LOW-HIGH",
+                     help="with --advertise-host: the ports session processes take for direct "
+                          "calls, one each (for a container that publishes them); default: "
+                          "any free port ($GENTF_DIRECT_PORTS)")
     iso.add_argument("--max-session-processes", type=int, default=16,
                      help="most owners with a session process at once (default 16)")
     iso.add_argument("--warm-processes", type=int, default=1,
@@ -139,11 +144,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.advertise_host and args.isolation == "none":
         p.error("--advertise-host needs --isolation process (with 'none' the front door "
                 "runs the sessions itself: there is no process to call directly)")
+    args.direct_ports = _port_range(p, args.direct_ports)
     if args.isolation == "process" and args.strategy == "parameter-server":
         p.error("--strategy parameter-server runs sessions in the worker's own process (the "
                 "TF_CONFIG cluster has one chief task, which several session processes cannot "
                 "all be): drop --isolation process")
     return args
+
+
+def _port_range(p: argparse.ArgumentParser, text: str) -> tuple[int, int] | None:
+    """``(low, high)`` of ``--direct-ports LOW-HIGH`` (None when empty); a usage error
+    otherwise."""
+    if not text:
+        return None
+    low, sep, high = text.partition("-")
+    if not (sep and low.isdigit() and high.isdigit() and 0 < int(low) <= int(high) < 65536):
+        p.error(f"--direct-ports {text!r}: give LOW-HIGH, two port numbers with LOW <= HIGH")
+    return int(low), int(high)
 
 
 def _is_loopback(host: str) -> bool:
@@ -246,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         tls_cert=_read(args.tls_cert, "--tls-cert") if args.tls_cert else None,
         tls_key=_read(args.tls_key, "--tls-key") if args.tls_key else None,
         isolation=args.isolation, max_session_processes=args.max_session_processes,
-        advertise_host=args.advertise_host,
+        advertise_host=args.advertise_host, direct_ports=args.direct_ports,
         warm_processes=args.warm_processes, idle_process_seconds=args.idle_process_seconds,
         session_memory_mb=args.session_memory_mb,
         call_deadline_seconds=args.call_deadline_seconds, metrics_port=args.metrics_port,

@@ -326,3 +326,58 @@ def test_advertise_host_needs_process_isolation():
                            "none", "--advertise-host", "127.0.0.1"],
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2 and "--advertise-host needs --isolation process" in proc.stderr
+    for bad in ("9000", "9000-8000", "a-b", "0-10"):
+        proc = subprocess.run([sys.executable, "-m", "gentf_server", "--port", "0",
+                               "--advertise-host", "127.0.0.1", "--direct-ports", bad],
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 2 and "--direct-ports" in proc.stderr, bad
+
+
+def test_direct_ports_bounds_the_doors_port():
+    from gentf_server.service.server import WorkerConfig, background_server
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        low = probe.getsockname()[1]
+    taken = socket.socket()  # the range's first port is taken: the door takes the next
+    taken.bind(("127.0.0.1", low))
+    try:
+        config = WorkerConfig(port=0, isolation="process", warm_processes=0,
+                              advertise_host="127.0.0.1", direct_ports=(low, low + 1))
+        with background_server(config) as server:
+            net = _Net(server.address, None, direct=True)
+            assert net.sess._transport.direct_address == f"127.0.0.1:{low + 1}"
+            np.testing.assert_allclose(net.f(np.ones((1, 5))).sum(), 1.0, rtol=1e-12)
+            net.sess.close()
+    finally:
+        taken.close()
+
+
+_EMBEDDED_SCRIPT = """
+import numpy as np
+from gentf import TFFunction, tf
+with tf.Graph().as_default():
+    sess = tf.Session()
+    x = tf.placeholder(tf.float64, shape=(None, 2), name="x")
+    W = tf.Variable(np.array([[1.0, 2.0], [3.0, 4.0]]), name="W")
+    f = TFFunction([W], [x], tf.matmul(x, W), sess)
+    assert np.array_equal(f(np.eye(2)), [[1.0, 2.0], [3.0, 4.0]])
+    print("DIRECT=" + sess._transport.direct_address)
+    sess.close()
+"""
+
+
+@pytest.mark.parametrize("env_value, expect_direct", [(None, True), ("0", False)])
+def test_the_embedded_worker_is_called_directly_unless_told_not_to(env_value, expect_direct):
+    import sys
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GENTF_ADDRESS", "GENTF_TOKEN", "GENTF_DIRECT")}
+    if env_value is not None:
+        env["GENTF_DIRECT"] = env_value
+    proc = subprocess.run([sys.executable, "-c", _EMBEDDED_SCRIPT], capture_output=True,
+                          text=True, timeout=300, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("DIRECT=")]
+    address = line.removeprefix("DIRECT=")
+    assert address.startswith("127.0.0.1:") if expect_direct else address == ""

@@ -81,11 +81,15 @@ def _check_wire_version(info: Any, address: str) -> None:
             f"revision {WIRE_VERSION}: upgrade gentf here", "FAILED_PRECONDITION")
 
 
-def _wants_direct(direct: bool | None) -> bool:
-    """``direct``, or when None whether ``$GENTF_DIRECT`` says yes (1, true, yes, on)."""
+def _wants_direct(direct: bool | None, embedded: bool) -> bool:
+    """``direct``; when None, what ``$GENTF_DIRECT`` says (1, true, yes, on: yes; any other
+    value: no); when that is unset too, whether the worker is the embedded one."""
     if direct is not None:
         return direct
-    return os.environ.get("GENTF_DIRECT", "").strip().lower() in ("1", "true", "yes", "on")
+    value = os.environ.get("GENTF_DIRECT")
+    if value is None or not value.strip():
+        return embedded
+    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 class Session:
@@ -108,10 +112,11 @@ class Session:
     on from the latest checkpoint. :meth:`close` keeps the checkpoints, :meth:`delete`
     removes them. ``restored_from`` is the checkpoint the session started from ("" if none).
 
-    ``direct`` (default: ``$GENTF_DIRECT`` is ``1``) sends the session's calls straight to
-    its session process when the worker offers that (``--advertise-host``), skipping the
-    front door's relay; sessions, leases and checkpoints still go through the front door,
-    and so does every call after the process cannot be reached.
+    ``direct`` sends the session's calls straight to its session process when the worker
+    offers that (``--advertise-host``), skipping the front door's relay; sessions, leases,
+    checkpoints and blobs still go through the front door, and so does every call after the
+    process cannot be reached. Default: ``$GENTF_DIRECT`` (``1``: yes; ``0``: no); unset,
+    yes on the embedded local worker and no on any other.
     """
 
     def __init__(self, address: str | None = None, graph: Graph | None = None, config: Any = None,
@@ -127,6 +132,7 @@ class Session:
         self.epoch = 0
         """Counts re-creations of the worker session (trace handles of an older epoch are void)."""
         self._functions: weakref.WeakSet[Any] = weakref.WeakSet()
+        embedded = not (address or os.environ.get("GENTF_ADDRESS"))
         address, token = default_worker(address, token)
         self.address = address
         self.graph = graph if graph is not None else get_default_graph()
@@ -144,7 +150,7 @@ class Session:
         self.restored_from: str = reply.restored_from
         self.session_id: str = reply.session_id
         self.lease_seconds: float = reply.lease_seconds
-        self.direct = _wants_direct(direct)
+        self.direct = _wants_direct(direct, embedded)
         """Whether this session's calls go straight to its session process when offered."""
         if self.direct:
             self._transport.use_direct(reply.direct_address)

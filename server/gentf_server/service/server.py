@@ -72,6 +72,8 @@ class WorkerConfig:
     process then serves its sessions' calls on a port of its own too (``service.direct``),
     for clients with ``GENTF_DIRECT=1``. "" (default): every call goes through the front
     door."""
+    direct_ports: tuple[int, int] | None = None
+    """``--direct-ports``: the port range session processes' direct doors take (None: any)."""
     warm_processes: int = 1
     idle_process_seconds: float = 30.0
     session_memory_mb: int = 0
@@ -214,7 +216,8 @@ class WorkerServer:
                 "max_calls": config.max_calls_per_owner,
                 "deadline_seconds": config.call_deadline_seconds,
                 "tls_cert": config.tls_cert.decode() if config.tls_cert else None,
-                "tls_key": config.tls_key.decode() if config.tls_key else None})
+                "tls_key": config.tls_key.decode() if config.tls_key else None,
+                "ports": config.direct_ports})
         self.door = FrontDoor(self.supervisor, auth, self.metrics, config.call_deadline_seconds,
                               self._loop, config.max_calls_per_owner, direct)
         server.add_generic_rpc_handlers((self.door.handler(),))

@@ -80,6 +80,9 @@ class DirectSettings:
     deadline_seconds: float
     tls_cert: str | None = None
     tls_key: str | None = None
+    ports: tuple[int, int] | None = None
+    """``--direct-ports LOW-HIGH``: listen on the first free port of that range (for a
+    container that publishes it); None: any port."""
 
 
 def _server_tls(cert: str, key: str) -> ssl.SSLContext:
@@ -95,6 +98,22 @@ def _server_tls(cert: str, key: str) -> ssl.SSLContext:
             f.write(key + "\n" + cert)
         context.load_cert_chain(path)
     return context
+
+
+def _bind(family: int, host: str, ports: Any) -> socket.socket:
+    """A socket bound on ``host`` to any port, or to the first free one of ``ports``
+    (OSError when none is)."""
+    candidates = [0] if not ports else list(range(int(ports[0]), int(ports[1]) + 1))
+    for port in candidates:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.bind((host, port))
+            return sock
+        except OSError:
+            sock.close()
+            if port == candidates[-1]:
+                raise
+    raise OSError(f"no free port in {ports}")
 
 
 class DirectDoor:
@@ -117,8 +136,7 @@ class DirectDoor:
         self._in_flight: dict[int, tuple[float, str]] = {}
         self._stop = threading.Event()
         family = socket.AF_INET6 if ":" in settings.host.strip("[]") else socket.AF_INET
-        self._listener = socket.socket(family, socket.SOCK_STREAM)
-        self._listener.bind((settings.host.strip("[]"), 0))
+        self._listener = _bind(family, settings.host.strip("[]"), settings.ports)
         self._listener.listen(64)
         self.port: int = self._listener.getsockname()[1]
 
