@@ -4,7 +4,9 @@ bare gRPC raw-bytes stream of the same bytes, and the session process's peak mem
 Usage: python benchmarks/bench_bulk.py [--sizes-mib 64 256] [--repeats 3]
 Up: a feed of N MiB (RunOp with a target, so nothing comes back: client encoding, the blob,
 decoding and TensorFlow's assign included), and the blob alone (``PutBlob`` of the same
-bytes, the transport's part). Down: a fetch of an N MiB variable.
+bytes, the transport's part). Down: a fetch of an N MiB variable. Each through the front
+door (gRPC, relayed to the session process) and, as ``direct ...``, through the session
+process's own door (``--advertise-host``; ``tf.Session(direct=True)``).
 
 Two references, measured in the same interleaved rounds:
 
@@ -108,29 +110,47 @@ def main() -> None:
     up = channel.stream_unary("/bench.Bulk/Up")
     up_array = channel.stream_unary("/bench.Bulk/UpArray")
     down = channel.unary_stream("/bench.Bulk/Down")
-    with background_server(WorkerConfig(port=0, isolation=args.isolation)) as server:
+    direct = args.isolation == "process"
+    config = WorkerConfig(port=0, isolation=args.isolation,
+                          advertise_host="127.0.0.1" if direct else "")
+    with background_server(config) as server:
         for mib in args.sizes_mib:
             n = mib << 20
             value = np.ones(n // 4, np.float32)
             raw = value.tobytes()
             graph = Graph()
             with graph.as_default():
-                sess = tf.Session(server.address, graph=graph)
+                sess = tf.Session(server.address, graph=graph, direct=False)
                 x = tf.placeholder(tf.float32, shape=(n // 4,), name="x")
                 v = tf.Variable(value, name="v")
                 noop = tf.assign(v, x)
+            dgraph = Graph()
+            with dgraph.as_default():
+                dsess = tf.Session(server.address, graph=dgraph, direct=direct)
+                dx = tf.placeholder(tf.float32, shape=(n // 4,), name="x")
+                dv = tf.Variable(value, name="v")
+                dnoop = tf.assign(dv, dx)
+            with graph.as_default():
+                kinds = [""] + (["direct "] if direct else [])
                 times: dict[str, list[float]] = {k: [] for k in (
-                    "gentf up", "gentf blob up", "bare up", "bare up into array",
-                    "gentf down", "bare down", "bare down into array", "new array")}
+                    *(f"gentf {d}{w}" for d in kinds for w in ("up", "blob up", "down")),
+                    "bare up", "bare up into array", "bare down", "bare down into array",
+                    "new array")}
                 for _ in range(args.repeats):  # interleaved
-                    t = time.perf_counter()
-                    sess.run(noop.op, feed_dict={x: value})
-                    times["gentf up"].append(time.perf_counter() - t)
-                    other = tf.Session(server.address, graph=Graph())  # its blob goes with it
-                    t = time.perf_counter()
-                    other._transport.put_blob(other.session_id, new_blob_id(), value)
-                    times["gentf blob up"].append(time.perf_counter() - t)
-                    other.close()
+                    for d, s_, feed, target in (("", sess, x, noop), ("direct ", dsess, dx, dnoop)):
+                        if d not in kinds:
+                            continue
+                        t = time.perf_counter()
+                        s_.run(target.op, feed_dict={feed: value})
+                        times[f"gentf {d}up"].append(time.perf_counter() - t)
+                        # another session: its blob goes with it
+                        other = tf.Session(server.address, graph=Graph(), direct=bool(d))
+                        route = other._transport._direct
+                        t = time.perf_counter()
+                        other._transport.put_blob(other.session_id, new_blob_id(), value,
+                                                  route=route)
+                        times[f"gentf {d}blob up"].append(time.perf_counter() - t)
+                        other.close()
                     t = time.perf_counter()
                     up(raw[i:i + CHUNK] for i in range(0, n, CHUNK))
                     times["bare up"].append(time.perf_counter() - t)
@@ -138,11 +158,14 @@ def main() -> None:
                     up_array((raw[i:i + CHUNK] for i in range(0, n, CHUNK)),
                              metadata=(("total-bytes", str(n)),))
                     times["bare up into array"].append(time.perf_counter() - t)
-                    t = time.perf_counter()
-                    out = sess.run(v)
-                    times["gentf down"].append(time.perf_counter() - t)
-                    assert out.nbytes == n
-                    del out
+                    for d, s_, var in (("", sess, v), ("direct ", dsess, dv)):
+                        if d not in kinds:
+                            continue
+                        t = time.perf_counter()
+                        out = s_.run(var)
+                        times[f"gentf {d}down"].append(time.perf_counter() - t)
+                        assert out.nbytes == n
+                        del out
                     t = time.perf_counter()
                     got = sum(len(c) for c in down(str(n).encode()))
                     times["bare down"].append(time.perf_counter() - t)
@@ -155,16 +178,20 @@ def main() -> None:
                     del array
                     times["new array"].append(_new_array_seconds(n))
                 sess.close()
+                dsess.close()
             best = {k: _mibs(n, min(v)) for k, v in times.items()}
             median = {k: _mibs(n, float(np.median(v))) for k, v in times.items()}
             print(f"{mib:4d} MiB a new array (allocate, write): best {best['new array']:7.1f} "
                   f"MiB/s, median {median['new array']:7.1f} MiB/s", flush=True)
-            for way, bare_way in (("up", "up"), ("blob up", "up"), ("down", "down")):
+            ways = [("up", "up"), ("blob up", "up"), ("down", "down")]
+            if direct:
+                ways += [("direct up", "up"), ("direct blob up", "up"), ("direct down", "down")]
+            for way, bare_way in ways:
                 g, gm = best[f"gentf {way}"], median[f"gentf {way}"]
                 b, bm = best[f"bare {bare_way}"], median[f"bare {bare_way}"]
                 a = best[f"bare {bare_way} into array"]
                 am = median[f"bare {bare_way} into array"]
-                print(f"{mib:4d} MiB {way:7s}: gentf {g:7.1f} MiB/s  bare gRPC {b:7.1f} MiB/s  "
+                print(f"{mib:4d} MiB {way:14s}: gentf {g:7.1f} MiB/s  bare gRPC {b:7.1f} MiB/s  "
                       f"ratio {g / b:.2f} (best of each); medians {gm:7.1f} and {bm:7.1f} MiB/s, "
                       f"ratio {gm / bm:.2f}", flush=True)
                 print(f"{'':8s}{'':9s}  bare gRPC into one array {a:7.1f} MiB/s, ratio {g / a:.2f} "

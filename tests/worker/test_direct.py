@@ -118,19 +118,41 @@ def test_direct_calls_give_the_front_doors_values_exactly(direct_worker):
         net.sess.close()
 
 
-def test_big_feeds_travel_as_blobs_through_the_front_door_to_the_same_process(direct_worker):
+def test_big_tensors_travel_as_blobs_through_the_direct_door_exactly(direct_worker):
     graph = Graph()
     with graph.as_default():
         sess = tf.Session(direct_worker.address, graph=graph, token=TOKEN_A, direct=True)
         m = tf.placeholder(tf.float32, shape=(None,), name="m")
-        total = tf.reduce_sum(tf.multiply(m, m))
-        big = np.arange(3 << 20, dtype=np.float32) / (3 << 20)  # 12 MiB: over the 8 MiB cap
-        before = sess._transport.calls["PutBlob"]
-        got = sess.run(total, feed_dict={m: big})
-        assert sess._transport.calls["PutBlob"] > before
-        assert sess._transport._direct is not None
-        np.testing.assert_allclose(got, np.sum(big.astype(np.float64) ** 2), rtol=1e-5)
+        doubled = tf.multiply(m, 2.0)
+        rng = np.random.default_rng(1)
+        big = rng.normal(size=3 << 20).astype(np.float32)  # 12 MiB: over the 8 MiB cap
+        calls = sess._transport.calls
+        before = (calls["PutBlob"], calls["GetBlob"])
+        got = sess.run(doubled, feed_dict={m: big})  # up as a blob, down as a blob
+        assert (calls["PutBlob"], calls["GetBlob"]) > before
+        assert calls["PutBlob"] > before[0] and calls["GetBlob"] > before[1]
+        assert sess._transport._direct is not None  # no call fell back to the front door
+        np.testing.assert_array_equal(got, big * np.float32(2.0))
         sess.close()
+
+
+def test_a_blob_frame_over_the_cap_ends_the_connection(direct_worker):
+    from gentf.wire._blobs import chunk_frames
+    from gentf.wire._frames import CONTROL_PUT_BLOB, FRAME_HEADER
+
+    alice = _Net(direct_worker.address, TOKEN_A, direct=True)
+    sock, code, _ = _hello(alice.sess._transport.direct_address, TOKEN_A)
+    with sock:
+        assert code == "OK"
+        (head, piece), = chunk_frames(np.zeros(16, np.uint8), session_id=alice.sess.session_id,
+                                      blob_id="b" * 16, chunk_bytes=64)
+        first = bytes(head) + bytes(piece)
+        send_frames(sock, [encode_request_header(CONTROL_PUT_BLOB, len(first)), first,
+                           FRAME_HEADER.pack(1 << 40)])
+        sock.settimeout(30)
+        assert sock.recv(64) == b""  # no reply: the door hung up
+    np.testing.assert_allclose(alice.f(np.ones((2, 5))).sum(axis=1), [1.0, 1.0], rtol=1e-12)
+    alice.sess.close()
 
 
 def test_the_door_wants_the_owners_token_and_a_hello_first(direct_worker):
@@ -149,7 +171,7 @@ def test_the_door_wants_the_owners_token_and_a_hello_first(direct_worker):
     sock, code, _ = _hello(address, TOKEN_A)
     with sock:
         assert code == "OK"
-        for index in (1000, 1001, 1003, 1004, 2):  # control calls, CreateSession
+        for index in (1000, 1003, 1004, 1005, 2):  # control calls, a second hello, CreateSession
             send_frames(sock, [encode_request_header(index, 0)])
             code, message = _reply(sock)
             assert code == "UNIMPLEMENTED" and "front door" in message

@@ -26,8 +26,12 @@ from typing import Any
 import grpc
 
 from gentf.v1 import worker_pb2
+from gentf.wire._blobs import chunk_frames, parse_chunk
 from gentf.wire._frames import (
+    CONTROL_GET_BLOB,
     CONTROL_HELLO,
+    CONTROL_PUT_BLOB,
+    FRAME_HEADER,
     REPLY_HEADER,
     decode_reply_meta,
     encode_request_header,
@@ -144,6 +148,58 @@ class DirectRoute:
         """Sends ``request`` (a ``gentf.v1`` message) as ``method`` and returns the parsed
         reply; raises :class:`DirectCallError`."""
         payload = request.SerializeToString()
+
+        def exchange(sock: socket.socket) -> Any:
+            send_frames(sock, [encode_request_header(method, len(payload)), payload])
+            return _read_reply(sock)
+
+        code, message, metadata, reply = self._on_connection(exchange, timeout)
+        if code != "OK":
+            raise DirectCallError(code, message, metadata)
+        return REPLY_TYPES[method].FromString(reply)
+
+    def put_blob(self, session_id: str, blob_id: str, data: Any, chunk_bytes: int,
+                 timeout: float) -> None:
+        """Sends ``data`` (a buffer) as blob ``blob_id`` of the session: the first chunk as
+        the request, each later one as a frame, the chunks' data never joined (copied) with
+        their headers; raises :class:`DirectCallError`."""
+        frames = chunk_frames(data, session_id=session_id, blob_id=blob_id,
+                              chunk_bytes=chunk_bytes)
+
+        def exchange(sock: socket.socket) -> Any:
+            for k, (head, piece) in enumerate(frames):
+                size = len(head) + memoryview(piece).nbytes
+                lead = (encode_request_header(CONTROL_PUT_BLOB, size) if k == 0
+                        else FRAME_HEADER.pack(size))
+                send_frames(sock, [lead, head, piece])
+            send_frames(sock, [FRAME_HEADER.pack(0)])
+            return _read_reply(sock)
+
+        code, message, metadata, _ = self._on_connection(exchange, timeout)
+        if code != "OK":
+            raise DirectCallError(code, message, metadata)
+
+    def get_blob(self, session_id: str, blob_id: str, timeout: float) -> Any:
+        """The session's reply blob ``blob_id`` as one new uint8 array, each chunk's data
+        received straight into it; raises :class:`DirectCallError`."""
+        request = worker_pb2.GetBlobRequest(session_id=session_id,
+                                            blob_id=blob_id).SerializeToString()
+
+        def exchange(sock: socket.socket) -> Any:
+            send_frames(sock, [encode_request_header(CONTROL_GET_BLOB, len(request)), request])
+            code, message, metadata, _ = _read_reply(sock)
+            if code != "OK":
+                return code, message, metadata, None
+            return code, message, metadata, _receive_blob(sock, blob_id)
+
+        code, message, metadata, buffer = self._on_connection(exchange, timeout)
+        if code != "OK":
+            raise DirectCallError(code, message, metadata)
+        return buffer
+
+    def _on_connection(self, exchange: Any, timeout: float) -> Any:
+        """``exchange(sock)`` on a pooled connection (a new one when none is idle); the
+        connection goes back to the pool only when the exchange completed."""
         with self._lock:
             sock = self._idle.pop() if self._idle else None
         reusable = False
@@ -151,9 +207,9 @@ class DirectRoute:
             if sock is None:
                 sock = self._connect(timeout)
             sock.settimeout(timeout)
-            send_frames(sock, [encode_request_header(method, len(payload)), payload])
-            code, message, metadata, reply = _read_reply(sock)
+            out = exchange(sock)
             reusable = True
+            return out
         except DirectCallError:
             raise
         except TimeoutError:  # socket.timeout; before the OSError it is
@@ -171,9 +227,6 @@ class DirectRoute:
                         sock = None
                 if sock is not None:
                     sock.close()
-        if code != "OK":
-            raise DirectCallError(code, message, metadata)
-        return REPLY_TYPES[method].FromString(reply)
 
     def close(self) -> None:
         """Closes every pooled connection."""
@@ -182,6 +235,55 @@ class DirectRoute:
             idle, self._idle = self._idle, []
         for sock in idle:
             sock.close()
+
+
+_PREFIX_BYTES = 256
+"""Bytes of a blob frame read first, to find where its data starts."""
+
+
+def _receive_blob(sock: socket.socket, blob_id: str) -> Any:
+    """The frames of a GetBlob after its reply, into one new uint8 array (ValueError when
+    they do not add up to the total the first announces)."""
+    import numpy as np
+
+    buffer: Any = None
+    view: Any = None
+    written = 0
+    while True:
+        (length,) = FRAME_HEADER.unpack(recv_exactly(sock, FRAME_HEADER.size))
+        if length == 0:
+            break
+        prefix = recv_exactly(sock, min(length, _PREFIX_BYTES))
+        try:
+            head = parse_chunk(prefix, prefix=True)
+        except ValueError:
+            prefix += recv_exactly(sock, length - len(prefix))
+            head = parse_chunk(prefix)
+        if buffer is None:
+            buffer = np.empty(head.total_bytes, dtype=np.uint8)
+            view = memoryview(buffer).cast("B")
+        n = head.data_end - head.data_start
+        if written + n > len(view) or head.data_end > length:
+            raise ValueError(f"blob {blob_id!r}: the worker sent more than it announced")
+        have = min(len(prefix), head.data_end) - head.data_start
+        view[written:written + have] = memoryview(prefix)[head.data_start:head.data_start + have]
+        _recv_into(sock, view[written + have:written + n])
+        rest = length - max(len(prefix), head.data_end)
+        if rest:
+            recv_exactly(sock, rest)  # fields after the data
+        written += n
+    if buffer is None or written != len(view):
+        raise ValueError(f"blob {blob_id!r}: the stream ended after {written} bytes")
+    return buffer
+
+
+def _recv_into(sock: socket.socket, view: memoryview) -> None:
+    got, n = 0, view.nbytes
+    while got < n:
+        k = sock.recv_into(view[got:])
+        if k == 0:
+            raise ConnectionError("the session process closed the connection")
+        got += k
 
 
 def _read_reply(sock: socket.socket) -> tuple[str, str, list[tuple[str, str]], bytearray]:

@@ -104,9 +104,9 @@ def _reply_tensors(method: str, reply: Any) -> Iterator[Any]:
 
 
 DIRECT_METHODS = frozenset(REPLY_TYPES)
-"""The calls a session's process serves directly (see :meth:`Transport.use_direct`); the
-rest (sessions, leases, checkpoints, blobs, worker-wide calls) always go through the front
-door."""
+"""The calls a session's process serves directly, with their blobs (see
+:meth:`Transport.use_direct`); the rest (sessions, leases, checkpoints, worker-wide calls)
+always go through the front door."""
 
 IDEMPOTENT_METHODS = frozenset((
     "GetWorkerInfo", "GetOpRegistry", "CreateSession", "RenewLease", "CloseSession",
@@ -191,9 +191,8 @@ class Transport:
     def use_direct(self, address: str) -> None:
         """Sends the calls of :data:`DIRECT_METHODS` to the session process at ``address``
         (``CreateSessionResponse.direct_address``; see :mod:`gentf.remote._direct`) instead
-        of the front door; "" goes back to the front door. Blobs still go through the
-        front door (they land in the same process). The first UNAVAILABLE from the process
-        also goes back (see :meth:`call`)."""
+        of the front door, and their blobs too; "" goes back to the front door. The first
+        UNAVAILABLE from the process also goes back (see :meth:`call`)."""
         if address == self.direct_address:
             return
         self._drop_direct()
@@ -247,7 +246,7 @@ class Transport:
             moved: list[tuple[Any, Any]] = []
             route = self._direct if method in DIRECT_METHODS else None
             try:
-                moved = self._send_blobs(method, request, budget)
+                moved = self._send_blobs(method, request, budget, route)
                 if route is None:
                     reply = getattr(self._stub, method)(request, timeout=budget,
                                                         wait_for_ready=wait_for_ready,
@@ -258,7 +257,7 @@ class Transport:
                     self.follow_cap(int(reply.max_message_bytes))
                 elif method in ("Generate", "ChoiceGradients", "AccumulateParamGradients",
                                 "RunOp", "Batch"):
-                    self._fetch_blobs(method, request, reply, budget)
+                    self._fetch_blobs(method, request, reply, budget, route)
                 return reply
             except grpc.RpcError as exc:
                 if route is not None and exc.code() == grpc.StatusCode.UNAVAILABLE:
@@ -302,8 +301,8 @@ class Transport:
     def _chunk_bytes(self) -> int:
         return max(1 << 10, min(CHUNK_BYTES, self.max_message_bytes // 2))
 
-    def _send_blobs(self, method: str, request: Any,
-                    timeout: float | None) -> list[tuple[Any, Any]]:
+    def _send_blobs(self, method: str, request: Any, timeout: float | None,
+                    route: DirectRoute | None = None) -> list[tuple[Any, Any]]:
         """Moves each big tensor of ``request`` into a blob sent ahead with PutBlob, and puts
         each small held tensor (see :func:`gentf.wire.fill_request_tensor`) inline; returns
         the (tensor, buffer) sent as blobs."""
@@ -331,7 +330,7 @@ class Transport:
                 t.content = b""
             t.blob_id = new_blob_id()
             moved.append((t, data))
-            self.put_blob(request.session_id, t.blob_id, data, timeout)
+            self.put_blob(request.session_id, t.blob_id, data, timeout, route)
             self.calls["PutBlob"] += 1
         return moved
 
@@ -342,15 +341,23 @@ class Transport:
             if t.blob_id:
                 take_outgoing(t.blob_id)
 
-    def put_blob(self, session_id: str, blob_id: str, data: Any,
-                 timeout: float | None = None) -> None:
-        """Sends ``data`` (a buffer) as blob ``blob_id`` of the session, in chunks."""
+    def put_blob(self, session_id: str, blob_id: str, data: Any, timeout: float | None = None,
+                 route: DirectRoute | None = None) -> None:
+        """Sends ``data`` (a buffer) as blob ``blob_id`` of the session, in chunks (through
+        the front door, or ``route``: the session process's direct door)."""
+        if route is not None:
+            route.put_blob(session_id, blob_id, data, self._chunk_bytes, timeout or self.timeout)
+            return
         chunks = (b"".join((head, piece)) for head, piece in chunk_frames(
             data, session_id=session_id, blob_id=blob_id, chunk_bytes=self._chunk_bytes))
         self._put(chunks, timeout=timeout or self.timeout, metadata=self._metadata)
 
-    def get_blob(self, session_id: str, blob_id: str, timeout: float | None = None) -> Any:
-        """Streams a reply blob of the session into one new buffer (a uint8 array)."""
+    def get_blob(self, session_id: str, blob_id: str, timeout: float | None = None,
+                 route: DirectRoute | None = None) -> Any:
+        """Streams a reply blob of the session into one new buffer (a uint8 array), through
+        the front door or ``route``."""
+        if route is not None:
+            return route.get_blob(session_id, blob_id, timeout or self.timeout)
         request = worker_pb2.GetBlobRequest(session_id=session_id, blob_id=blob_id)
         buffer: Any = None
         view: Any = None
@@ -369,11 +376,12 @@ class Transport:
             raise ValueError(f"blob {blob_id!r}: the stream ended after {written} bytes")
         return buffer
 
-    def _fetch_blobs(self, method: str, request: Any, reply: Any, timeout: float | None) -> None:
+    def _fetch_blobs(self, method: str, request: Any, reply: Any, timeout: float | None,
+                     route: DirectRoute | None = None) -> None:
         """Fetches every reply tensor the worker left in a blob, for decode_tensor."""
         for t in _reply_tensors(method, reply):
             if t.blob_id:
-                buffer = self.get_blob(request.session_id, t.blob_id, timeout)
+                buffer = self.get_blob(request.session_id, t.blob_id, timeout, route)
                 self.calls["GetBlob"] += 1
                 with _fetched_lock:
                     _fetched[t.blob_id] = buffer

@@ -13,9 +13,17 @@ from __future__ import annotations
 import json
 import socket
 import struct
+from collections.abc import Sequence
+from typing import Any
+
+Buffer = Any
+"""bytes, bytearray, memoryview or an array: anything with the buffer protocol."""
 
 __all__ = [
+    "CONTROL_GET_BLOB",
     "CONTROL_HELLO",
+    "CONTROL_PUT_BLOB",
+    "FRAME_HEADER",
     "METHOD_NAMES",
     "REPLY_HEADER",
     "REQUEST_HEADER",
@@ -41,6 +49,18 @@ STATUS_NAMES: tuple[str, ...] = (
     "UNAUTHENTICATED",
 )
 """gRPC status names, indexed by their numeric code."""
+
+CONTROL_PUT_BLOB = 1001
+"""Method index of a ``PutBlob`` stream: its payload is the first serialized ``BlobChunk``;
+each later chunk follows as a frame (an 8-byte length, then the chunk), and a zero length
+ends the stream; the reply is an ordinary reply."""
+
+CONTROL_GET_BLOB = 1002
+"""Method index of a ``GetBlob``: its payload is the serialized ``GetBlobRequest``; the reply
+is an ordinary reply and, when OK, the blob's chunks as frames ending with a zero length."""
+
+FRAME_HEADER = struct.Struct("<Q")
+"""The length before each frame of a blob stream; 0 ends the stream."""
 
 CONTROL_HELLO = 1005
 """Method index of the first request on a connection to a session process's direct door:
@@ -80,9 +100,10 @@ def decode_reply_meta(header: bytes, meta: bytes) -> tuple[str, str, list[tuple[
     return name, doc["message"], [tuple(kv) for kv in doc["metadata"]]
 
 
-def send_frames(sock: socket.socket, frames: list[bytes]) -> None:
-    """Sends the frames in order on a blocking socket, in one system call when the socket
-    takes them all (one wake-up of the peer per message), without joining (copying) them.
+def send_frames(sock: socket.socket, frames: Sequence[Buffer]) -> None:
+    """Sends the frames (buffers) in order on a blocking socket, in one system call when the
+    socket takes them all (one wake-up of the peer per message), without joining (copying)
+    them.
     A TLS socket has no ``sendmsg``: its frames go one ``sendall`` each."""
     views = [memoryview(f).cast("B") for f in frames if len(f)]
     if not hasattr(sock, "sendmsg") or _is_tls(sock):

@@ -93,8 +93,9 @@ def _limit_memory(megabytes: int) -> None:
 
 def _serve_direct(dispatcher: Any, conn: socket.socket, allowed: frozenset[int],
                   max_payload: int, enter: Any, leave: Any) -> None:
-    """Serves a direct door's greeted connection: only the calls ``allowed``, requests of
-    at most ``max_payload`` bytes; ``enter(method)``/``leave()`` around each call."""
+    """Serves a direct door's greeted connection: only the calls ``allowed`` and blob
+    streams, requests and blob frames of at most ``max_payload`` bytes; ``enter(method)``/
+    ``leave()`` around each call (a blob stream goes at the client's pace: not timed)."""
     while True:
         try:
             request = recv_request(conn, max_payload)
@@ -106,7 +107,16 @@ def _serve_direct(dispatcher: Any, conn: socket.socket, allowed: frozenset[int],
         if request is None:
             return
         index, payload = request
-        if index in allowed:
+        if index == CONTROL_GET_BLOB:
+            if not _send_blob(conn, dispatcher, bytes(payload)):
+                return
+            continue
+        if index == CONTROL_PUT_BLOB:
+            try:
+                outcome = dispatcher.put_blob(_put_chunks(payload, conn, max_payload))
+            except ConnectionError:
+                return
+        elif index in allowed:
             method = METHOD_NAMES[index]
             enter(method)
             try:
@@ -160,14 +170,17 @@ def _serve_connection(conn: socket.socket, dispatcher: Any) -> None:
                 return
 
 
-def _put_chunks(first: bytearray, conn: socket.socket) -> Any:
+def _put_chunks(first: bytearray, conn: socket.socket, max_frame: int | None = None) -> Any:
     """The chunks of a PutBlob: the first as a buffer, then a reader per frame that
-    receives the chunk's data straight into the upload's buffer."""
+    receives the chunk's data straight into the upload's buffer. A frame over
+    ``max_frame`` bytes ends the connection (ConnectionError)."""
     yield first
     while True:
         (length,) = FRAME_HEADER.unpack(recv_exactly(conn, FRAME_HEADER.size))
         if length == 0:
             return
+        if max_frame is not None and length > max_frame:
+            raise ConnectionError(f"a blob frame of {length} bytes; at most {max_frame}")
         yield _FrameChunk(conn, length)
 
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import socket
 import ssl
-import struct
 
 from gentf.wire._frames import (
+    CONTROL_GET_BLOB,
     CONTROL_HELLO,
+    CONTROL_PUT_BLOB,
+    FRAME_HEADER,
     REPLY_HEADER,
     REQUEST_HEADER,
     decode_reply_meta,
@@ -56,12 +58,6 @@ __all__ = [
 CONTROL_STATS = 1000
 """Method index of the control call that returns the process's statistics as JSON."""
 
-CONTROL_PUT_BLOB = 1001
-"""Method index of a ``PutBlob`` stream (its payload is the first chunk; frames follow)."""
-
-CONTROL_GET_BLOB = 1002
-"""Method index of a ``GetBlob`` (its payload is the request; frames follow the reply)."""
-
 CONTROL_DIRECT = 1003
 """Method index of the control call that opens the process's direct door for its owner (its
 payload: :class:`~gentf_server.supervisor.direct.DirectSettings` as JSON; its reply: the port as
@@ -75,9 +71,6 @@ them: calls made straight to the process renew only the process's leases."""
 EXIT_OVER_DEADLINE = 75
 """The exit status of a session process that ended itself because a direct call ran over
 the per-call deadline."""
-
-FRAME_HEADER = struct.Struct("<Q")
-"""The length before each frame of a blob stream; 0 ends the stream."""
 
 
 def encode_reply(outcome: Outcome) -> list[bytes]:
