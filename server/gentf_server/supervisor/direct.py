@@ -3,18 +3,19 @@
 On a worker started with ``--advertise-host``, the front door asks an owner's session
 process to open this door when it serves the owner's first session, and tells the client
 its address (``CreateSessionResponse.direct_address``). A client that asked for direct
-calls (``GENTF_DIRECT=1``) sends its session's hot calls (:data:`DIRECT_METHODS`) here, in
-the framed protocol the front door itself speaks to the process (``gentf.wire._frames``):
-the relay (a gRPC server and a Unix socket hop) leaves the path of every step. Sessions
-opened and closed, leases, checkpoints, blobs and worker-wide calls still go through the
-front door.
+calls (``GENTF_DIRECT=1``) sends its session's hot calls (:data:`DIRECT_METHODS`) and their
+blob streams here, in the framed protocol the front door itself speaks to the process
+(``gentf.wire._frames``): the relay (a gRPC server and a Unix socket hop) leaves the path of
+every step. Sessions opened and closed, leases, checkpoints and worker-wide calls still go
+through the front door.
 
 The checks are the front door's, made here:
 - TLS with the worker's certificate, when it has one;
 - a hello first: the bearer token of this process's one owner, compared by SHA-256 (a worker
   without tokens takes any hello, as its front door lets anyone in); a connection without a
   good hello within :data:`HELLO_SECONDS` is closed;
-- the worker's message cap (a bigger request is refused before it is read);
+- the worker's message cap: a bigger request is refused before it is read, and a blob frame
+  over it ends the connection;
 - at most ``max_calls`` connections with a caller (each carries one call at a time) and
   :data:`MAX_UNGREETED` more still saying hello;
 - the per-call deadline: a call over it ends the whole process, as the front door stops
