@@ -4,6 +4,7 @@ and snapshots of worker-side state to check that failed calls change nothing."""
 from __future__ import annotations
 
 import contextlib
+import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,6 +29,22 @@ def _session_on(address: str) -> Iterator[tf.Session]:
                 yield sess
             finally:
                 sess.close()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    """(cert path, key path): a self-signed certificate for localhost and 127.0.0.1, made
+    with openssl (the test is skipped without it)."""
+    if subprocess.run(["openssl", "version"], capture_output=True, check=False).returncode != 0:
+        pytest.skip("openssl is not installed")
+    d = tmp_path_factory.mktemp("tls")
+    key, cert = d / "key.pem", d / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True)
+    return cert, key
 
 
 @pytest.fixture

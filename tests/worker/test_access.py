@@ -40,21 +40,6 @@ def _wait_for_port(path, proc, timeout=180.0):
     return int(path.read_text())
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    """A self-signed certificate for localhost and 127.0.0.1, made with openssl."""
-    if subprocess.run(["openssl", "version"], capture_output=True, check=False).returncode != 0:
-        pytest.skip("openssl is not installed")
-    d = tmp_path_factory.mktemp("tls")
-    key, cert = d / "key.pem", d / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True)
-    return cert, key
-
-
 def test_tls_and_token_end_to_end(certificate, monkeypatch):
     from gentf_server.service.server import WorkerConfig, background_server
 

@@ -307,17 +307,10 @@ def test_a_direct_call_over_the_deadline_ends_its_process():
             sess.close()
 
 
-def test_direct_calls_over_tls(tmp_path):
-    if subprocess.run(["openssl", "version"], capture_output=True, check=False).returncode != 0:
-        pytest.skip("openssl is not installed")
+def test_direct_calls_over_tls(certificate):
     from gentf_server.service.server import WorkerConfig, background_server
 
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True)
+    cert, key = certificate
     config = WorkerConfig(port=0, isolation="process", tokens=(TOKEN_A,), warm_processes=0,
                           advertise_host="127.0.0.1", tls_cert=cert.read_bytes(),
                           tls_key=key.read_bytes())

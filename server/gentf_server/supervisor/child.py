@@ -22,6 +22,8 @@ import socket
 import ssl
 import sys
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from gentf.wire._blobs import parse_chunk
@@ -91,51 +93,39 @@ def _limit_memory(megabytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
+@dataclass(frozen=True)
+class _DoorRules:
+    """What a direct door's connection may do (see ``supervisor.direct``)."""
+
+    allowed: frozenset[int]
+    """The call indexes it may make (blob streams besides)."""
+    max_payload: int
+    """The most bytes of one request or blob frame."""
+    enter: Callable[[str], None]
+    """Called with the method's name before each call (the deadline watchdog)."""
+    leave: Callable[[], None]
+    """Called after each call."""
+
+
 def _serve_direct(dispatcher: Any, conn: socket.socket, allowed: frozenset[int],
-                  max_payload: int, enter: Any, leave: Any) -> None:
-    """Serves a direct door's greeted connection: only the calls ``allowed`` and blob
-    streams, requests and blob frames of at most ``max_payload`` bytes; ``enter(method)``/
-    ``leave()`` around each call (a blob stream goes at the client's pace: not timed)."""
-    while True:
-        try:
-            request = recv_request(conn, max_payload)
-        except PayloadTooLarge as exc:
-            send_frames(conn, encode_reply(Outcome("RESOURCE_EXHAUSTED", str(exc))))
-            return
-        except ConnectionError:
-            return
-        if request is None:
-            return
-        index, payload = request
-        if index == CONTROL_GET_BLOB:
-            if not _send_blob(conn, dispatcher, bytes(payload)):
-                return
-            continue
-        if index == CONTROL_PUT_BLOB:
-            try:
-                outcome = dispatcher.put_blob(_put_chunks(payload, conn, max_payload))
-            except ConnectionError:
-                return
-        elif index in allowed:
-            method = METHOD_NAMES[index]
-            enter(method)
-            try:
-                outcome = dispatcher.handle(method, payload)
-            finally:
-                leave()
-        else:
-            name = METHOD_NAMES[index] if index < len(METHOD_NAMES) else f"call {index}"
-            outcome = Outcome("UNIMPLEMENTED", f"the direct door does not serve {name}: "
-                                               "call it through the worker's front door")
-        del payload
-        send_frames(conn, encode_reply(outcome))
+                  max_payload: int, enter: Callable[[str], None], leave: Callable[[], None]) -> None:
+    """Serves a direct door's greeted connection (see :func:`_serve_connection`)."""
+    _serve_connection(conn, dispatcher, _DoorRules(allowed, max_payload, enter, leave))
 
 
-def _serve_connection(conn: socket.socket, dispatcher: Any) -> None:
+def _serve_connection(conn: socket.socket, dispatcher: Any, door: _DoorRules | None = None) -> None:
+    """Serves a connection's calls in turn until it closes: from the front door (``door``
+    None) every call and the control calls; from a direct door only ``door.allowed`` calls
+    and blob streams, within ``door.max_payload``, timed by ``door.enter``/``door.leave``
+    (a blob stream goes at the client's pace: not timed)."""
+    max_payload = None if door is None else door.max_payload
     with conn:
         while True:
             try:
-                request = recv_request(conn)
+                request = recv_request(conn, max_payload)
+            except PayloadTooLarge as exc:
+                send_frames(conn, encode_reply(Outcome("RESOURCE_EXHAUSTED", str(exc))))
+                return
             except ConnectionError:
                 return
             if request is None:
@@ -145,29 +135,44 @@ def _serve_connection(conn: socket.socket, dispatcher: Any) -> None:
                 if not _send_blob(conn, dispatcher, bytes(payload)):
                     return
                 continue
-            if index == CONTROL_STATS:
-                stats = {**_stats(dispatcher.sessions), **dispatcher.batcher.stats()}
-                outcome = Outcome("OK", reply=json.dumps(stats).encode())
-            elif index == CONTROL_DIRECT:
-                outcome = _open_direct(dispatcher, bytes(payload))
-            elif index == CONTROL_LEASES:
-                left = dispatcher.sessions.seconds_left(json.loads(bytes(payload)))
-                outcome = Outcome("OK", reply=json.dumps(left).encode())
-            elif index == CONTROL_PUT_BLOB:
+            if index == CONTROL_PUT_BLOB:
                 try:
-                    outcome = dispatcher.put_blob(_put_chunks(payload, conn))
+                    outcome = dispatcher.put_blob(_put_chunks(payload, conn, max_payload))
                 except ConnectionError:
                     return
-            elif index < len(METHOD_NAMES):
-                # protobuf parses the received buffer as it is: no copy into bytes
-                outcome = dispatcher.handle(METHOD_NAMES[index], payload)
+            elif door is None:
+                outcome = _front_door_call(dispatcher, index, payload)
+            elif index in door.allowed:
+                door.enter(METHOD_NAMES[index])
+                try:
+                    outcome = dispatcher.handle(METHOD_NAMES[index], payload)
+                finally:
+                    door.leave()
             else:
-                outcome = Outcome("UNIMPLEMENTED", f"unknown call {index}")
+                name = METHOD_NAMES[index] if index < len(METHOD_NAMES) else f"call {index}"
+                outcome = Outcome("UNIMPLEMENTED", f"the direct door does not serve {name}: "
+                                                   "call it through the worker's front door")
             del payload
             try:
                 send_frames(conn, encode_reply(outcome))
             except OSError:
                 return
+
+
+def _front_door_call(dispatcher: Any, index: int, payload: bytearray) -> Outcome:
+    """A call or control call from the front door."""
+    if index == CONTROL_STATS:
+        stats = {**_stats(dispatcher.sessions), **dispatcher.batcher.stats()}
+        return Outcome("OK", reply=json.dumps(stats).encode())
+    if index == CONTROL_DIRECT:
+        return _open_direct(dispatcher, bytes(payload))
+    if index == CONTROL_LEASES:
+        left = dispatcher.sessions.seconds_left(json.loads(bytes(payload)))
+        return Outcome("OK", reply=json.dumps(left).encode())
+    if index < len(METHOD_NAMES):
+        # protobuf parses the received buffer as it is: no copy into bytes
+        return dispatcher.handle(METHOD_NAMES[index], payload)  # type: ignore[no-any-return]
+    return Outcome("UNIMPLEMENTED", f"unknown call {index}")
 
 
 def _put_chunks(first: bytearray, conn: socket.socket, max_frame: int | None = None) -> Any:
