@@ -56,7 +56,7 @@ class Authenticator:
 
     def token_sha256(self, owner: str) -> str:
         """Hex SHA-256 of ``owner``'s token ("" when no token is required), for a session
-        process that checks its owner's calls itself (``service.direct``)."""
+        process that checks its owner's calls itself (``supervisor.direct``)."""
         return self._digests.get(owner, "") if self.required else ""
 
     def owner(self, metadata: Sequence[tuple[str, Any]] | None) -> str | None:

@@ -63,7 +63,7 @@ def _parses(method: str, request: bytes) -> bool:
 @dataclass(frozen=True)
 class DirectOffer:
     """Direct calls (``--advertise-host``): the host name clients are told, and the settings
-    of each session process's direct door but its owner's token (see ``service.direct``)."""
+    of each session process's direct door but its owner's token (see ``supervisor.direct``)."""
 
     advertise_host: str
     settings: dict[str, Any]

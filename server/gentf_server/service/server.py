@@ -69,7 +69,7 @@ class WorkerConfig:
     max_session_processes: int = 16
     advertise_host: str = ""
     """``--advertise-host``: the name clients reach this host by; each owner's session
-    process then serves its sessions' calls on a port of its own too (``service.direct``),
+    process then serves its sessions' calls on a port of its own too (``supervisor.direct``),
     for clients with ``GENTF_DIRECT=1``. "" (default): every call goes through the front
     door."""
     direct_ports: tuple[int, int] | None = None

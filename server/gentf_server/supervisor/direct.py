@@ -222,7 +222,14 @@ class DirectDoor:
                     self._greeted += 1
         if code != "OK":
             log.warning("direct door: refused %s: %s", peer[0], message)
-        send_frames(conn, encode_reply_frames(code, message, [], b""))
+        try:
+            send_frames(conn, encode_reply_frames(code, message, [], b""))
+        except OSError:
+            if code == "OK":  # counted as the owner's: count it as saying hello again
+                with self._lock:
+                    self._greeted -= 1
+                    self._ungreeted += 1
+            raise
         return code == "OK"
 
     def _token_ok(self, payload: bytearray) -> bool:

@@ -190,7 +190,7 @@ class SessionProcess:
         self.reserved = 0
         """CreateSession calls on their way to this process (it must not end under them)."""
         self.direct_port: int | None = None
-        """The port of the process's direct door, once open (see ``service.direct``)."""
+        """The port of the process's direct door, once open (see ``supervisor.direct``)."""
         self.proc: asyncio.subprocess.Process | None = None
         self.ready = asyncio.Event()
         self.exit_reason: str | None = None
