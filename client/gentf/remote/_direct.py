@@ -2,7 +2,7 @@
 
 A worker started with ``--advertise-host`` tells a new session where its process listens
 (``CreateSessionResponse.direct_address``). :class:`DirectRoute` sends that session's hot
-calls there over TCP (TLS with the client's root certificates, when it has them), in the
+calls and their blob streams there over TCP (TLS with the client's root certificates, when it has them), in the
 framed protocol of :mod:`gentf.wire._frames`: a request is its serialized bytes behind a
 10-byte header, a reply comes back the same way. No gRPC server or relay is on the way, which
 is what a step's time mostly went to. Each connection says hello with the session's bearer

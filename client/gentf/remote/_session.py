@@ -113,9 +113,9 @@ class Session:
     removes them. ``restored_from`` is the checkpoint the session started from ("" if none).
 
     ``direct`` sends the session's calls straight to its session process when the worker
-    offers that (``--advertise-host``), skipping the front door's relay; sessions, leases,
-    checkpoints and blobs still go through the front door, and so does every call after the
-    process cannot be reached. Default: ``$GENTF_DIRECT`` (``1``: yes; ``0``: no); unset,
+    offers that (``--advertise-host``), skipping the front door's relay, big tensors
+    included; sessions, leases and checkpoints still go through the front door, and so does
+    every call after the process cannot be reached. Default: ``$GENTF_DIRECT`` (``1``: yes; ``0``: no); unset,
     yes on the embedded local worker and no on any other.
     """
 
