@@ -214,16 +214,22 @@ def test_an_owner_holds_at_most_its_share_of_connections(direct_worker):
     alice.sess.close()
 
 
-def test_a_killed_process_sends_the_client_back_with_aborted(direct_worker):
-    bob = _Net(direct_worker.address, TOKEN_B, direct=True)
-    xs = np.ones((2, 5))
-    bob.f(xs)
-    process = direct_worker.supervisor.owner_process(
-        direct_worker.door.auth.owner([("authorization", f"Bearer {TOKEN_B}")]))
+def _kill_owners_process(server, token):
+    """SIGKILLs the session process of ``token``'s owner and waits until the worker saw it die."""
+    process = server.supervisor.owner_process(
+        server.door.auth.owner([("authorization", f"Bearer {token}")]))
     os.kill(process.pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
     while process.alive and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert not process.alive
+
+
+def test_a_killed_process_sends_the_client_back_with_aborted(direct_worker):
+    bob = _Net(direct_worker.address, TOKEN_B, direct=True)
+    xs = np.ones((2, 5))
+    bob.f(xs)
+    _kill_owners_process(direct_worker, TOKEN_B)
     with pytest.raises(errors.AbortedError, match=r"session process died: signal 9 \(SIGKILL\)"):
         bob.f(xs)
     assert bob.sess._transport.direct_address == ""  # back to the front door for good
@@ -249,12 +255,7 @@ def test_a_named_session_recovers_onto_the_new_process_door(tmp_path):
         net.step(xs, grad)
         W1, b1 = net.values()
         first = net.sess._transport.direct_address
-        process = server.supervisor.owner_process(
-            server.door.auth.owner([("authorization", f"Bearer {TOKEN_A}")]))
-        os.kill(process.pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while process.alive and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _kill_owners_process(server, TOKEN_A)
         W2, b2 = net.values()  # re-created from its checkpoint, on a new process
         np.testing.assert_array_equal(W2, W1)
         np.testing.assert_array_equal(b2, b1)
