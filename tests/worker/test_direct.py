@@ -26,6 +26,7 @@ from gentf.wire._frames import (
     recv_exactly,
     send_frames,
 )
+from slow_graphs import slow_chain
 
 TOKEN_A = "direct-alice-0123456789abcdef01"
 TOKEN_B = "direct-bob-0123456789abcdef0123"
@@ -295,11 +296,7 @@ def test_a_direct_call_over_the_deadline_ends_its_process():
         graph = Graph()
         with graph.as_default():
             sess = tf.Session(server.address, graph=graph, direct=True)
-            m = tf.placeholder(tf.float32, shape=(1500, 1500), name="m")
-            y = m
-            for _ in range(200):
-                y = tf.tanh(tf.matmul(y, m))
-            total = tf.reduce_sum(y)
+            m, total = slow_chain()
             two = tf.constant(2.0)
             sess.run(two)
             with pytest.raises(errors.AbortedError, match="ran over the per-call deadline"):

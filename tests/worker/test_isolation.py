@@ -21,6 +21,7 @@ from gentf.graph import Graph
 from gentf.remote._transport import Transport
 from gentf.v1 import worker_pb2
 from gentf.wire import decode_tensor, fill_tensor
+from slow_graphs import slow_chain
 
 TOKEN_A = "token-of-alice-0123456789abcdef"
 TOKEN_B = "token-of-bob-0123456789abcdef012"
@@ -220,11 +221,7 @@ def test_a_call_over_the_deadline_is_deadline_exceeded_and_stops_its_process(iso
     graph = Graph()
     with graph.as_default():
         sess = tf.Session(iso_worker.address, graph=graph, token=TOKEN_A)
-        m = tf.placeholder(tf.float32, shape=(1500, 1500), name="m")
-        y = m
-        for _ in range(200):
-            y = tf.tanh(tf.matmul(y, m))
-        total = tf.reduce_sum(y)
+        m, total = slow_chain()
         two = tf.constant(2.0)
         sess.run(two)  # the graph is on the worker before the deadline shrinks
     iso_worker.door.call_deadline_seconds = 0.5

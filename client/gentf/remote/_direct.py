@@ -26,7 +26,7 @@ from typing import Any
 import grpc
 
 from gentf.v1 import worker_pb2
-from gentf.wire._blobs import chunk_frames, parse_chunk
+from gentf.wire._blobs import BlobReceiver, chunk_frames, parse_chunk
 from gentf.wire._frames import (
     CONTROL_GET_BLOB,
     CONTROL_HELLO,
@@ -36,6 +36,7 @@ from gentf.wire._frames import (
     decode_reply_meta,
     encode_request_header,
     recv_exactly,
+    recv_into_exactly,
     send_frames,
 )
 
@@ -243,47 +244,28 @@ _PREFIX_BYTES = 256
 
 def _receive_blob(sock: socket.socket, blob_id: str) -> Any:
     """The frames of a GetBlob after its reply, into one new uint8 array (ValueError when
-    they do not add up to the total the first announces)."""
-    import numpy as np
-
-    buffer: Any = None
-    view: Any = None
-    written = 0
+    they do not add up to the total the first announces), each chunk's data received
+    straight into it."""
+    receiver = BlobReceiver(blob_id)
     while True:
         (length,) = FRAME_HEADER.unpack(recv_exactly(sock, FRAME_HEADER.size))
         if length == 0:
-            break
+            return receiver.result()
         prefix = recv_exactly(sock, min(length, _PREFIX_BYTES))
         try:
             head = parse_chunk(prefix, prefix=True)
         except ValueError:
             prefix += recv_exactly(sock, length - len(prefix))
             head = parse_chunk(prefix)
-        if buffer is None:
-            buffer = np.empty(head.total_bytes, dtype=np.uint8)
-            view = memoryview(buffer).cast("B")
-        n = head.data_end - head.data_start
-        if written + n > len(view) or head.data_end > length:
-            raise ValueError(f"blob {blob_id!r}: the worker sent more than it announced")
+        if head.data_end > length:
+            raise ValueError(f"blob {blob_id!r}: a chunk runs past its frame")
+        target = receiver.next_view(head)
         have = min(len(prefix), head.data_end) - head.data_start
-        view[written:written + have] = memoryview(prefix)[head.data_start:head.data_start + have]
-        _recv_into(sock, view[written + have:written + n])
+        target[:have] = memoryview(prefix)[head.data_start:head.data_start + have]
+        recv_into_exactly(sock, target[have:])
         rest = length - max(len(prefix), head.data_end)
         if rest:
             recv_exactly(sock, rest)  # fields after the data
-        written += n
-    if buffer is None or written != len(view):
-        raise ValueError(f"blob {blob_id!r}: the stream ended after {written} bytes")
-    return buffer
-
-
-def _recv_into(sock: socket.socket, view: memoryview) -> None:
-    got, n = 0, view.nbytes
-    while got < n:
-        k = sock.recv_into(view[got:])
-        if k == 0:
-            raise ConnectionError("the session process closed the connection")
-        got += k
 
 
 def _read_reply(sock: socket.socket) -> tuple[str, str, list[tuple[str, str]], bytearray]:

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
-import numpy as np
 
 from gentf.errors import GentfError
 from gentf.graph._core import Graph
@@ -27,6 +26,7 @@ from gentf.remote._direct import REPLY_TYPES, DirectRoute
 from gentf.v1 import worker_pb2, worker_pb2_grpc
 from gentf.wire._blobs import (
     CHUNK_BYTES,
+    BlobReceiver,
     add_blob_source,
     blob_threshold,
     chunk_frames,
@@ -359,22 +359,11 @@ class Transport:
         if route is not None:
             return route.get_blob(session_id, blob_id, timeout or self.timeout)
         request = worker_pb2.GetBlobRequest(session_id=session_id, blob_id=blob_id)
-        buffer: Any = None
-        view: Any = None
-        written = 0
+        receiver = BlobReceiver(blob_id)
         for raw in self._get(request, timeout=timeout or self.timeout, metadata=self._metadata):
             head = parse_chunk(raw)
-            if buffer is None:
-                buffer = np.empty(head.total_bytes, dtype=np.uint8)
-                view = memoryview(buffer).cast("B")
-            n = head.data_end - head.data_start
-            if written + n > len(view):
-                raise ValueError(f"blob {blob_id!r}: the worker sent more than it announced")
-            view[written:written + n] = memoryview(raw)[head.data_start:head.data_end]
-            written += n
-        if buffer is None or written != len(view):
-            raise ValueError(f"blob {blob_id!r}: the stream ended after {written} bytes")
-        return buffer
+            receiver.next_view(head)[:] = memoryview(raw)[head.data_start:head.data_end]
+        return receiver.result()
 
     def _fetch_blobs(self, method: str, request: Any, reply: Any, timeout: float | None,
                      route: DirectRoute | None = None) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 __all__ = [
     "CHUNK_BYTES",
     "BlobChunkHeader",
+    "BlobReceiver",
     "add_blob_source",
     "blob_threshold",
     "chunk_frames",
@@ -236,3 +237,37 @@ def blob_threshold(cap: int) -> int:
     """Tensors of at least this many bytes travel as blobs when the message cap is ``cap``:
     a quarter of the cap, at most 64 MiB (so one message never nears the cap)."""
     return max(1 << 10, min(cap // 4, 64 << 20))
+
+
+class BlobReceiver:
+    """A reply blob arriving chunk by chunk into one new uint8 array (allocated at the
+    first chunk, from the total it announces)."""
+
+    def __init__(self, blob_id: str) -> None:
+        self.blob_id = blob_id
+        self._buffer: Any = None
+        self._view: Any = None
+        self._written = 0
+
+    def next_view(self, head: BlobChunkHeader) -> memoryview:
+        """Where the data of the chunk ``head`` describes goes (the next bytes of the array);
+        ValueError when it runs past the announced total."""
+        if self._buffer is None:
+            import numpy as np
+
+            self._buffer = np.empty(head.total_bytes, dtype=np.uint8)
+            self._view = memoryview(self._buffer).cast("B")
+        n = head.data_end - head.data_start
+        if self._written + n > len(self._view):
+            raise ValueError(f"blob {self.blob_id!r}: the worker sent more than it announced")
+        target = self._view[self._written:self._written + n]
+        self._written += n
+        return target  # type: ignore[no-any-return]
+
+    def result(self) -> Any:
+        """The array; ValueError unless every announced byte arrived."""
+        if self._buffer is None or self._written != len(self._view):
+            raise ValueError(f"blob {self.blob_id!r}: the stream ended after "
+                             f"{self._written} bytes")
+        return self._buffer
+

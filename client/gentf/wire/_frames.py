@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "encode_reply_frames",
     "encode_request_header",
     "recv_exactly",
+    "recv_into_exactly",
     "send_frames",
 ]
 
@@ -106,7 +108,7 @@ def send_frames(sock: socket.socket, frames: Sequence[Buffer]) -> None:
     them.
     A TLS socket has no ``sendmsg``: its frames go one ``sendall`` each."""
     views = [memoryview(f).cast("B") for f in frames if len(f)]
-    if not hasattr(sock, "sendmsg") or _is_tls(sock):
+    if isinstance(sock, ssl.SSLSocket):
         for view in views:
             sock.sendall(view)
         return
@@ -119,20 +121,18 @@ def send_frames(sock: socket.socket, frames: Sequence[Buffer]) -> None:
             views[0] = views[0][sent:]
 
 
-def _is_tls(sock: socket.socket) -> bool:
-    import ssl
-
-    return isinstance(sock, ssl.SSLSocket)
-
-
 def recv_exactly(sock: socket.socket, n: int) -> bytearray:
     """Reads exactly ``n`` bytes into one buffer; ConnectionError on EOF."""
     buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
+    recv_into_exactly(sock, memoryview(buf))
+    return buf
+
+
+def recv_into_exactly(sock: socket.socket, view: memoryview) -> None:
+    """Fills ``view`` from the socket; ConnectionError on EOF first."""
+    got, n = 0, view.nbytes
     while got < n:
         k = sock.recv_into(view[got:])
         if k == 0:
             raise ConnectionError("the peer closed the connection")
         got += k
-    return buf

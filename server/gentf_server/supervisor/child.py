@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gentf.wire._blobs import parse_chunk
+from gentf.wire._frames import recv_into_exactly
 
 from gentf_server.calls import METHOD_NAMES, Outcome
 from gentf_server.supervisor.protocol import (
@@ -230,7 +231,7 @@ class _FrameChunk:
             target = upload.next_view(n)
             have = len(prefix) - head.data_start
             target[:have] = memoryview(prefix)[head.data_start:]
-            _recv_into(self.conn, target[have:])
+            recv_into_exactly(self.conn, target[have:])
             self.left -= n - have
             upload.advance(n)
             if self.left:
@@ -241,16 +242,6 @@ class _FrameChunk:
     def _drain(self) -> None:
         while self.left:
             self._read(min(self.left, 1 << 20))
-
-
-def _recv_into(conn: socket.socket, view: memoryview) -> None:
-    got = 0
-    n = view.nbytes
-    while got < n:
-        k = conn.recv_into(view[got:])
-        if k == 0:
-            raise ConnectionError("the peer closed the connection")
-        got += k
 
 
 def _send_blob(conn: socket.socket, dispatcher: Any, request: bytes) -> bool:

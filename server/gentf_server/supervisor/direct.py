@@ -135,27 +135,22 @@ class DirectDoor:
         self._greeted = 0
         self._ungreeted = 0
         self._in_flight: dict[int, tuple[float, str]] = {}
-        self._stop = threading.Event()
         family = socket.AF_INET6 if ":" in settings.host.strip("[]") else socket.AF_INET
         self._listener = _bind(family, settings.host.strip("[]"), settings.ports)
         self._listener.listen(64)
         self.port: int = self._listener.getsockname()[1]
 
     def start(self) -> None:
-        """Accepts connections, and watches the deadline, in daemon threads."""
+        """Accepts connections, and watches the deadline, in daemon threads for the rest of
+        the process's life."""
         threading.Thread(target=self._accept, name="gentf-direct-accept", daemon=True).start()
         threading.Thread(target=self._watch, name="gentf-direct-deadline", daemon=True).start()
         log.info("direct door on port %d (%s)", self.port, "TLS" if self._tls else "plaintext")
 
-    def stop(self) -> None:
-        """Stops accepting (connections open go on until their peer closes them)."""
-        self._stop.set()
-        self._listener.close()
-
     # ---- connections -------------------------------------------------------------------
 
     def _accept(self) -> None:
-        while not self._stop.is_set():
+        while True:
             try:
                 conn, peer = self._listener.accept()
             except OSError:
@@ -255,7 +250,8 @@ class DirectDoor:
     def _watch(self) -> None:
         limit = self.settings.deadline_seconds
         every = min(1.0, max(limit / 4, 0.05))
-        while not self._stop.wait(every):
+        while True:
+            time.sleep(every)
             now = time.monotonic()
             with self._lock:
                 late = [m for start, m in self._in_flight.values() if now - start > limit]

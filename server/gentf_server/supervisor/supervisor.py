@@ -11,6 +11,7 @@ dies, marks its sessions lost so that their next call says why (ABORTED) instead
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import tempfile
@@ -23,6 +24,7 @@ from typing import Any
 
 from gentf_server.calls import Outcome
 from gentf_server.supervisor.process import SessionProcess
+from gentf_server.supervisor.protocol import CONTROL_LEASES
 
 __all__ = ["Refused", "SessionEntry", "Supervisor", "SupervisorConfig"]
 
@@ -341,8 +343,6 @@ class Supervisor:
     async def stats(self) -> dict[str, int]:
         """Kept-trace bytes and the dynamic batcher's counters (``batches``,
         ``batched_calls``) summed over every live process (asks each one)."""
-        import json
-
         from gentf_server.supervisor.protocol import CONTROL_STATS
 
         backends = [self._inprocess] if self._inprocess is not None else [
@@ -361,13 +361,9 @@ class Supervisor:
     async def _leases_in_process(self, entries: list[SessionEntry]) -> None:
         """Renews the entries of sessions still leased in their process: calls made straight
         to a process's direct door renew only the process's own leases."""
-        import json
-
-        from gentf_server.supervisor.protocol import CONTROL_LEASES
-
         by_backend: dict[Any, list[SessionEntry]] = {}
         for entry in entries:
-            if getattr(entry.backend, "direct_port", None) and entry.backend.alive:
+            if entry.backend.direct_port and entry.backend.alive:
                 by_backend.setdefault(entry.backend, []).append(entry)
         for backend, group in by_backend.items():
             try:
