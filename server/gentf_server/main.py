@@ -48,7 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     lim.add_argument("--max-sessions", type=int, default=64,
                      help="most sessions one owner may hold at once (default 64)")
     lim.add_argument("--trace-mb", type=int, default=256,
-                     help="per-session memory for kept trace arguments, MiB (default 256)")
+                     help="per-session memory for kept traces (their arguments and the "
+                          "tensors their forwards saved for gradients), MiB (default 256)")
     lim.add_argument("--max-graph-nodes", type=int, default=100_000,
                      help="most nodes in one session's graph (default 100000)")
     lim.add_argument("--max-graph-mb", type=int, default=256,

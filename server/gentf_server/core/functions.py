@@ -30,6 +30,7 @@ from gentf_server.core import distribute, errors
 from gentf_server.core.checks import check_value
 from gentf_server.core.graph import PLACEHOLDER, VARIABLE, SessionGraph, parse_input
 from gentf_server.core.importer import SubgraphImporter
+from gentf_server.core.saved import SavedForward, split
 from gentf_server.core.tensors import scalar_float64
 
 __all__ = ["CompiledFunction", "FusedCall", "FusedStep"]
@@ -127,6 +128,19 @@ class CompiledFunction:
         self._vjp_cf = self._vjp.get_concrete_function()
         self._accumulate_cf = self._accumulate.get_concrete_function()
         self._accumulate_params_cf = self._accumulate_params.get_concrete_function()
+        self.saved: SavedForward | None = None
+        """The forward split from its parameter gradient (:mod:`gentf_server.core.saved`),
+        or None: accumulations then run the forward again."""
+        if (self._strategy is None and distribute.coordinator() is None
+                and not self.uses_strings and (out_dtype.is_floating or out_dtype.is_complex)):
+            self.saved = split(self._importer, self.input_specs, grad_spec, self._param_nodes,
+                               f"function {function_id}")
+        if self.saved is not None:
+            saved_specs = self.saved.saved_specs
+            self._accumulate_saved_cf = tf.function(
+                lambda *a: self._accumulate_saved_body(*a),
+                input_signature=[*self.input_specs, *saved_specs, grad_spec, scale_spec],
+                autograph=False).get_concrete_function()
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -277,6 +291,16 @@ class CompiledFunction:
                 acc.assign_add(tf.cast(scale, g.dtype) * g)
         return arg_grads
 
+    def _accumulate_saved_body(self, *flat: Any) -> None:
+        assert self.saved is not None
+        n, m = len(self.input_specs), len(self.saved.saved_specs)
+        grads = iter(self.saved.backward(*flat[: n + m + 1]))
+        scale = flat[n + m + 1]
+        for acc, nonzero in zip(self._accumulators, self.saved.nonzero):
+            if nonzero:
+                g = next(grads)
+                acc.assign_add(tf.cast(scale, g.dtype) * g)
+
     # ---- calls -------------------------------------------------------------------------
 
     def check_args(self, args: Sequence[np.ndarray[Any, Any]]) -> None:
@@ -307,6 +331,20 @@ class CompiledFunction:
         return list(distribute.call(fn, [*args, grad, scalar_float64(scale)],
                                     rows=self._rows(args, 1), written=self._accumulators))
 
+    def forward_saving(self, args: Sequence[Any]) -> tuple[Any, tuple[Any, ...]]:
+        """The return value for ``args`` and the tensors saved for :meth:`accumulate_saved`
+        (the return value's tensor first); only when :attr:`saved` is set."""
+        assert self.saved is not None
+        out = self.saved.forward(*args)
+        return out[0], tuple(out)
+
+    def accumulate_saved(self, args: Sequence[Any], saved: Sequence[Any], grad: Any,
+                         scale: float) -> None:
+        """Adds ``scale * param gradient`` to the accumulators, from the tensors
+        :meth:`forward_saving` saved for ``args`` (valid only while no variable was
+        written since); no argument gradients."""
+        self._accumulate_saved_cf(*args, *saved, grad, scalar_float64(scale))
+
     def _rows(self, args: Sequence[Any], extra: int = 0) -> int:
         """How many leading call arguments a batched function's rows may be split over
         (its inputs and ``extra`` more: the return-value gradient); 0 when not batched."""
@@ -322,6 +360,18 @@ class CompiledFunction:
         """The accumulation's graph without argument gradients, built into the function
         being traced."""
         self._accumulate_body(*args, grad, scale, with_args=False)
+
+    def forward_saving_body(self, args: Sequence[Any]) -> list[Any]:
+        """:meth:`forward_saving`'s graph, built into the function being traced: the return
+        value, then the saved tensors (the return value's first again)."""
+        assert self.saved is not None
+        out = list(self.saved.forward(*args))
+        return [out[0], *out]
+
+    def accumulate_saved_body(self, args: Sequence[Any], saved: Sequence[Any], grad: Any,
+                              scale: Any) -> None:
+        """:meth:`accumulate_saved`'s graph, built into the function being traced."""
+        self._accumulate_saved_body(*args, *saved, grad, scale)
 
     def grad_spec(self) -> tf.TensorSpec:
         """The signature of a return-value gradient."""
@@ -352,8 +402,10 @@ def _is_stateful(op_name: str) -> bool:
 @dataclasses.dataclass(frozen=True)
 class FusedStep:
     """One call of a fused Batch: ``kind`` is ``"accumulate"`` (parameter gradients of a kept
-    trace, no argument gradients), ``"run"`` (a run without fetches) or ``"forward"``;
-    ``function`` is the CompiledFunction (accumulate, forward) and ``runner`` the Runner (run)."""
+    trace, no argument gradients), ``"accumulate_saved"`` (the same from the tensors its
+    forward saved), ``"run"`` (a run without fetches), ``"forward"`` or ``"forward_saving"``
+    (a forward that also returns the tensors its gradient needs); ``function`` is the
+    CompiledFunction (accumulate, forward) and ``runner`` the Runner (run)."""
 
     kind: str
     function: CompiledFunction | None = None
@@ -364,9 +416,10 @@ class FusedCall:
     """Several calls as one ``tf.function``, in order: stateful effects on a variable happen
     in the calls' order (TensorFlow orders the ops on one resource as written), so the
     result is that of the calls one by one. Inputs, flat: per accumulate step its trace's
-    arguments, the return-value gradient and the scale (float64); per run step its feeds in
-    the runner's order; per forward step its arguments. Outputs: each forward's return value,
-    then (unless scheduled by a parameter-server coordinator, where they would cross the
+    arguments (and, for ``accumulate_saved``, the saved tensors), the return-value gradient
+    and the scale (float64); per run step its feeds in the runner's order; per forward step
+    its arguments. Outputs: each forward's return value (and, for ``forward_saving``, its
+    saved tensors), then (unless scheduled by a parameter-server coordinator, where they would cross the
     network) the value of every written variable at the end of the call, read after its
     last write: the next call of the same FusedCall can be undone with them, with no reads
     of its own (see ``Session.run_fused``)."""
@@ -381,6 +434,12 @@ class FusedCall:
                 assert step.function is not None
                 specs += [*step.function.input_specs, step.function.grad_spec(),
                           tf.TensorSpec([], tf.float64)]
+                for v in step.function.accumulators:
+                    written[id(v)] = v
+            elif step.kind == "accumulate_saved":
+                assert step.function is not None and step.function.saved is not None
+                specs += [*step.function.input_specs, *step.function.saved.saved_specs,
+                          step.function.grad_spec(), tf.TensorSpec([], tf.float64)]
                 for v in step.function.accumulators:
                     written[id(v)] = v
             elif step.kind == "run":
@@ -407,8 +466,15 @@ class FusedCall:
             if step.kind == "accumulate":
                 assert step.function is not None
                 step.function.accumulate_params_body(part[:-2], part[-2], part[-1])
+            elif step.kind == "accumulate_saved":
+                assert step.function is not None
+                n = len(step.function.input_specs)
+                step.function.accumulate_saved_body(part[:n], part[n:-2], part[-2], part[-1])
             elif step.kind == "run":
                 step.runner.build(part)
+            elif step.kind == "forward_saving":
+                assert step.function is not None
+                outputs += step.function.forward_saving_body(part)
             else:
                 assert step.function is not None
                 outputs.append(step.function.forward_body(part))
@@ -419,8 +485,9 @@ class FusedCall:
         return outputs
 
     def __call__(self, flat: Sequence[Any]) -> tuple[list[Any], list[Any] | None]:
-        """Runs once; returns (each forward step's return value, the written variables'
-        values at the end or None when not ``returns_written``), as tf tensors."""
+        """Runs once; returns (each forward step's return value, followed for a
+        ``forward_saving`` step by its saved tensors; the written variables' values at the
+        end or None when not ``returns_written``), as tf tensors."""
         out = list(distribute.call(self._cf, flat))
         if not self.returns_written:
             return out, None

@@ -96,6 +96,9 @@ class Session:
         self._fused: dict[tuple[Any, ...], FusedCall] = {}
         self.fuse_batches = True
         """Whether :meth:`run_fused` fuses (False: every Batch runs call by call)."""
+        self.save_forwards = True
+        """Whether kept traces save what their parameter gradients need (``core.saved``;
+        False: accumulations run the forward again)."""
         self._limits = limits
         self._traces = TraceStore(limits.trace_bytes, limits.max_traces)
         self._transaction: Transaction | None = None
@@ -109,6 +112,10 @@ class Session:
         """The variables the last ``extend`` took from the checkpoint."""
         self.applied = AppliedIds()
         """Request ids of the calls this session applied (a retry is not applied twice)."""
+        self._epoch = 0
+        """Moves as every call that may write a variable starts (and at a rollback): a
+        trace's saved tensors hold the variables' values of its forward, so they serve
+        only the next call after the one that saved them (see :meth:`_saved`)."""
         self._left_by_fused: tuple[FusedCall, list[Any]] | None = None
         """The last call's FusedCall and the values it left in its written variables, while
         nothing else has run since (every other call clears it as it starts): the next call
@@ -185,6 +192,8 @@ class Session:
             self._check_open()
             if writes:
                 self._left_by_fused = None
+                self._epoch += 1
+                self._traces.drop_saved_before(self._epoch - 1)
             try:
                 yield
             finally:
@@ -207,6 +216,7 @@ class Session:
         """Undoes a transaction: variables written back, kept traces dropped."""
         with self._lock:
             self._left_by_fused = None
+            self._epoch += 1
             transaction.restore()
             for handle in transaction.traces:
                 self._traces.drop(handle)
@@ -329,17 +339,38 @@ class Session:
             fn = self._function(function_id)
             fn.check_args(args)
             tensors = tuple(to_tensor(a) for a in args)
+            saved: tuple[Any, ...] = ()
             try:
-                retval = to_numpy(fn.forward(tensors))
+                if keep_trace and fn.saved is not None and self.save_forwards:
+                    y, saved = fn.forward_saving(tensors)
+                else:
+                    y = fn.forward(tensors)
+                retval = to_numpy(y)
             except tf.errors.OpError as exc:
                 raise tf_failure(exc, f"function {function_id}") from None
             handle = 0
             if keep_trace:
-                nbytes = sum(int(a.nbytes) for a in args)
-                handle = self._traces.put(TraceRecord(function_id, tensors, tuple(retval.shape), nbytes))
-                if handle and self._transaction is not None:
-                    self._transaction.traces.append(handle)
+                handle = self._keep_trace(function_id, tensors, retval, args, saved)
             return retval, handle
+
+    def _keep_trace(self, function_id: str, tensors: tuple[Any, ...],
+                    retval: np.ndarray[Any, Any], args: Sequence[np.ndarray[Any, Any]],
+                    saved: tuple[Any, ...]) -> int:
+        """Keeps a trace (with its saved tensors when they fit the store); its handle, or 0."""
+        nbytes = sum(int(a.nbytes) for a in args)
+        saved_bytes = sum(int(t.shape.num_elements()) * t.dtype.size for t in saved)
+        handle = self._traces.put(TraceRecord(function_id, tensors, tuple(retval.shape),
+                                              nbytes, saved, saved_bytes, self._epoch))
+        if handle and self._transaction is not None:
+            self._transaction.traces.append(handle)
+        return handle
+
+    def _saved(self, fn: CompiledFunction, record: TraceRecord) -> bool:
+        """Whether ``record``'s saved tensors can serve the call now running: the function
+        saves, and no call that may write a variable started between the one that saved
+        them and this one."""
+        return (fn.saved is not None and self.save_forwards and bool(record.saved)
+                and record.epoch == self._epoch - 1)
 
     def drop_trace(self, handle: int) -> None:
         """Forgets a kept trace (used when its Generate reply could not be sent)."""
@@ -376,7 +407,12 @@ class Session:
                 else:
                     if self._transaction is not None:
                         self._transaction.save(fn.accumulators)
-                    out = fn.accumulate(tensors, grad, scale_factor, with_args=not skip_arg_grads)
+                    if skip_arg_grads and trace_handle and self._saved(fn, record):
+                        fn.accumulate_saved(tensors, record.saved, grad, scale_factor)
+                        out = []
+                    else:
+                        out = fn.accumulate(tensors, grad, scale_factor,
+                                            with_args=not skip_arg_grads)
                     self.changes += 1
             except tf.errors.InvalidArgumentError as exc:
                 raise errors.InvalidArgument(f"function {function_id}: {exc.message}") from None
@@ -478,7 +514,11 @@ class Session:
                 saved = snapshot(fused.written)
             try:
                 outputs, after = fused(flat)
-                retvals = [to_numpy(t) for t in outputs]
+                it = iter(outputs)
+                results = []
+                for _, n_saved in records:
+                    y = next(it)
+                    results.append((to_numpy(y), tuple(next(it) for _ in range(n_saved))))
             except (tf.errors.OpError, ValueError, TypeError):
                 restore(saved)
                 return None
@@ -489,32 +529,31 @@ class Session:
                     self._transaction.snapshots.setdefault(id(v), (v, value))
             out = []
             gen_calls = [c for c in calls if c.kind == "generate"]
-            for call, retval, args in zip(gen_calls, retvals, records):
+            for call, (retval, kept), (args, _) in zip(gen_calls, results, records):
                 for released in call.release:
                     self._traces.drop(released)
                 handle = 0
                 if call.keep_trace:
-                    nbytes = sum(int(a.nbytes) for a in call.args)
-                    handle = self._traces.put(TraceRecord(call.function_id, args,
-                                                          tuple(retval.shape), nbytes))
-                    if handle and self._transaction is not None:
-                        self._transaction.traces.append(handle)
+                    handle = self._keep_trace(call.function_id, args, retval, call.args, kept)
                 out.append((retval, handle))
             if any(c.kind != "generate" for c in calls):
                 self.changes += 1  # what checkpoints watch
             return out
 
     def _prepare_fused(self, calls: Sequence[FusedRequest]) -> tuple[
-            tuple[Any, ...], list[FusedStep], list[Any], list[tuple[Any, ...]]] | None:
-        """(cache key, steps, flat inputs, each generate's argument tensors), or None when
-        the calls are not fusable or one of them would fail."""
+            tuple[Any, ...], list[FusedStep], list[Any], list[tuple[tuple[Any, ...], int]]] | None:
+        """(cache key, steps, flat inputs, each generate's argument tensors and how many
+        tensors its forward saves), or None when the calls are not fusable or one of them
+        would fail. Accumulations use their trace's saved tensors when still valid; a
+        forward kept as a trace saves tensors when no call after it writes."""
         key: list[Any] = []
         steps: list[FusedStep] = []
         flat: list[Any] = []
-        gen_args: list[tuple[Any, ...]] = []
+        gen_args: list[tuple[tuple[Any, ...], int]] = []
         released: set[int] = set()
+        last_write = max((i for i, c in enumerate(calls) if c.kind != "generate"), default=-1)
         try:
-            for call in calls:
+            for i, call in enumerate(calls):
                 if call.kind == "run":
                     if call.fetches:
                         return None
@@ -537,17 +576,20 @@ class Session:
                     if record is None or record.function_id != call.function_id:
                         return None
                     fn.check_retval_grad(call.retval_grad, record.retval_shape)
-                    flat += [*record.args, to_tensor(call.retval_grad),
-                             scalar_float64(call.scale)]
-                    steps.append(FusedStep("accumulate", function=fn))
+                    kind = "accumulate_saved" if self._saved(fn, record) else "accumulate"
+                    flat += [*record.args, *(record.saved if kind == "accumulate_saved" else ()),
+                             to_tensor(call.retval_grad), scalar_float64(call.scale)]
                 else:
                     fn.check_args(call.args)
                     released.update(call.release)
                     args = tuple(to_tensor(a) for a in call.args)
                     flat += args
-                    gen_args.append(args)
-                    steps.append(FusedStep("forward", function=fn))
-                key.append((call.kind, call.function_id))
+                    saving = (call.keep_trace and fn.saved is not None and self.save_forwards
+                              and i > last_write)
+                    kind = "forward_saving" if saving else "forward"
+                    gen_args.append((args, len(fn.saved.saved_specs) if fn.saved and saving else 0))
+                steps.append(FusedStep(kind, function=fn))
+                key.append((kind, call.function_id))
         except errors.CoreError:
             return None
         if len(steps) < 2:
