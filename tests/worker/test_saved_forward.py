@@ -9,6 +9,8 @@ import numpy as np
 from gentf import (
     FixedStepGradientDescent,
     TFFunction,
+    accumulate_param_gradients,
+    choice_gradients,
     get_param_grad_tf_var,
     runtf,
     simulate,
@@ -57,8 +59,9 @@ def _state(f, params):
     return [runtf(f, p) for p in params] + [runtf(f, get_param_grad_tf_var(f, p)) for p in params]
 
 
-def _numpy_grads(params, xs, grad):
-    """Parameter gradients of <mlp(xs), grad> in float64."""
+def _numpy_grads(params, xs, grad, with_x=False):
+    """Parameter gradients of <mlp(xs), grad> in float64 (and the argument's, last, with
+    ``with_x``)."""
     W1, b1, W2, b2 = (np.asarray(p, np.float64) for p in params)
     z = xs.astype(np.float64) @ W1 + b1
     h = np.maximum(z, 0)
@@ -68,7 +71,8 @@ def _numpy_grads(params, xs, grad):
     g = np.asarray(grad, np.float64)
     dl = p * (g - (g * p).sum(axis=1, keepdims=True))
     dz = (dl @ W2.T) * (z > 0)
-    return [xs.T @ dz, dz.sum(0), h.T @ dl, dl.sum(0)]
+    grads = [xs.T @ dz, dz.sum(0), h.T @ dl, dl.sum(0)]
+    return grads + [dz @ W1.T] if with_x else grads
 
 
 def _function(core_session, f):
@@ -98,10 +102,7 @@ def test_call_by_call_accumulations_from_saved_tensors_are_exact(session, core_s
     core_session.fuse_batches = False
     saved, p_saved, up_saved = _mlp(session, "saved")
     again, p_again, up_again = _mlp(session, "again")
-    fn = _function(core_session, saved)
-    used = []
-    real = fn.accumulate_saved
-    monkeypatch.setattr(fn, "accumulate_saved", lambda *a: used.append(1) or real(*a))
+    used = _spy(monkeypatch, _function(core_session, saved), "accumulate_saved")
     _train(saved, up_saved)
     assert len(used) == len(XS)  # every accumulation took the saved path
     core_session.save_forwards = False
@@ -184,3 +185,48 @@ def test_saved_tensors_are_let_go_once_they_cannot_serve(session, core_session):
     record = core_session._traces.peek(trace.handle)
     assert record.saved == () and record.saved_bytes == 0
     assert core_session.kept_trace_bytes() == XS[0].nbytes
+
+
+def _spy(monkeypatch, fn, name):
+    """Counts the calls of ``fn``'s method ``name`` (which still runs)."""
+    calls = []
+    real = getattr(fn, name)
+    monkeypatch.setattr(fn, name, lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+def test_argument_gradients_from_saved_tensors_are_exact(session, core_session, monkeypatch):
+    """accumulate_param_gradients (argument gradients back) and choice_gradients on kept
+    traces: from saved tensors, exactly what running the forward again gives."""
+    from gentf import select
+
+    saved, p_saved, _ = _mlp(session, "args_saved")
+    again, p_again, _ = _mlp(session, "args_again")
+    fn = _function(core_session, saved)
+    assert fn.saved.arg_nonzero == [True]
+    accumulated = _spy(monkeypatch, fn, "accumulate_saved")
+    vjps = _spy(monkeypatch, fn, "vjp_saved")
+
+    def run(f):
+        out = []
+        for xs, ys in zip(XS, YS):
+            trace = simulate(f, (xs,))
+            grad = _output_grad(trace.get_retval(), ys)
+            (x_grad,), _, _ = choice_gradients(trace, select(), grad)
+            out.append(x_grad)
+            trace = simulate(f, (xs,))
+            (x_grad,) = accumulate_param_gradients(trace, grad, 0.5)
+            out.append(x_grad)
+        return out
+
+    got = run(saved)
+    assert len(vjps) == len(XS) and len(accumulated) == len(XS)
+    core_session.save_forwards = False
+    want = run(again)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(_state(saved, p_saved), _state(again, p_again)):
+        np.testing.assert_array_equal(a, b)
+    grad = _output_grad(simulate(saved, (XS[0],)).get_retval(), YS[0])
+    np.testing.assert_allclose(got[0], _numpy_grads(INIT, XS[0], grad, with_x=True)[-1],
+                               rtol=1e-4, atol=1e-5)

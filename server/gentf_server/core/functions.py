@@ -135,12 +135,16 @@ class CompiledFunction:
                 and not self.uses_strings and (out_dtype.is_floating or out_dtype.is_complex)):
             self.saved = split(self._importer, self.input_specs, grad_spec, self._param_nodes,
                                f"function {function_id}")
+        self._saved_cfs: dict[tuple[bool, bool], Any] = {}
         if self.saved is not None:
             saved_specs = self.saved.saved_specs
-            self._accumulate_saved_cf = tf.function(
-                lambda *a: self._accumulate_saved_body(*a),
-                input_signature=[*self.input_specs, *saved_specs, grad_spec, scale_spec],
-                autograph=False).get_concrete_function()
+            for with_args, with_params in ((False, True), (True, True), (True, False)):
+                spec = [*self.input_specs, *saved_specs, grad_spec]
+                if with_params:
+                    spec.append(scale_spec)
+                self._saved_cfs[(with_args, with_params)] = tf.function(
+                    lambda *a, w=with_args, p=with_params: self._from_saved_body(a, w, p),
+                    input_signature=spec, autograph=False).get_concrete_function()
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -291,15 +295,28 @@ class CompiledFunction:
                 acc.assign_add(tf.cast(scale, g.dtype) * g)
         return arg_grads
 
-    def _accumulate_saved_body(self, *flat: Any) -> None:
-        assert self.saved is not None
-        n, m = len(self.input_specs), len(self.saved.saved_specs)
-        grads = iter(self.saved.backward(*flat[: n + m + 1]))
-        scale = flat[n + m + 1]
-        for acc, nonzero in zip(self._accumulators, self.saved.nonzero):
-            if nonzero:
-                g = next(grads)
-                acc.assign_add(tf.cast(scale, g.dtype) * g)
+    def _from_saved_body(self, flat: Sequence[Any], with_args: bool,
+                         with_params: bool) -> list[Any]:
+        """From ``(*args, *saved, grad[, scale])``: with ``with_params``, adds ``scale *
+        param gradient`` to the accumulators; returns the argument gradients (zeros where
+        structurally zero) when ``with_args``, else nothing."""
+        saved = self.saved
+        assert saved is not None
+        n, m = len(self.input_specs), len(saved.saved_specs)
+        args = flat[:n]
+        backward = saved.backward(with_args, with_params)
+        grads = iter(backward(*flat[: n + m + 1]) if backward is not None else [])
+        arg_grads = []
+        if with_args:
+            for a, nonzero in zip(args, saved.arg_nonzero):
+                arg_grads.append(next(grads) if nonzero else tf.zeros_like(a))
+        if with_params:
+            scale = flat[n + m + 1]
+            for acc, nonzero in zip(self._accumulators, saved.param_nonzero):
+                if nonzero:
+                    g = next(grads)
+                    acc.assign_add(tf.cast(scale, g.dtype) * g)
+        return arg_grads
 
     # ---- calls -------------------------------------------------------------------------
 
@@ -339,11 +356,15 @@ class CompiledFunction:
         return out[0], tuple(out)
 
     def accumulate_saved(self, args: Sequence[Any], saved: Sequence[Any], grad: Any,
-                         scale: float) -> None:
-        """Adds ``scale * param gradient`` to the accumulators, from the tensors
-        :meth:`forward_saving` saved for ``args`` (valid only while no variable was
-        written since); no argument gradients."""
-        self._accumulate_saved_cf(*args, *saved, grad, scalar_float64(scale))
+                         scale: float, with_args: bool = True) -> list[Any]:
+        """:meth:`accumulate` from the tensors :meth:`forward_saving` saved for ``args``
+        (valid only while no variable was written since)."""
+        out = self._saved_cfs[(with_args, True)](*args, *saved, grad, scalar_float64(scale))
+        return list(out) if with_args else []
+
+    def vjp_saved(self, args: Sequence[Any], saved: Sequence[Any], grad: Any) -> list[Any]:
+        """:meth:`vjp` from the tensors :meth:`forward_saving` saved for ``args``."""
+        return list(self._saved_cfs[(True, False)](*args, *saved, grad))
 
     def _rows(self, args: Sequence[Any], extra: int = 0) -> int:
         """How many leading call arguments a batched function's rows may be split over
@@ -370,8 +391,9 @@ class CompiledFunction:
 
     def accumulate_saved_body(self, args: Sequence[Any], saved: Sequence[Any], grad: Any,
                               scale: Any) -> None:
-        """:meth:`accumulate_saved`'s graph, built into the function being traced."""
-        self._accumulate_saved_body(*args, *saved, grad, scale)
+        """:meth:`accumulate_saved`'s graph without argument gradients, built into the
+        function being traced."""
+        self._from_saved_body([*args, *saved, grad, scale], False, True)
 
     def grad_spec(self) -> tf.TensorSpec:
         """The signature of a return-value gradient."""

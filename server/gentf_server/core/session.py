@@ -401,18 +401,20 @@ class Session:
                 tensors, retval_shape = tuple(to_tensor(a) for a in args), None
             fn.check_retval_grad(retval_grad, retval_shape)
             grad = to_tensor(retval_grad)
+            saved = record.saved if trace_handle and self._saved(fn, record) else None
             try:
                 if scale_factor is None:
-                    out = fn.vjp(tensors, grad)
+                    out = (fn.vjp(tensors, grad) if saved is None
+                           else fn.vjp_saved(tensors, saved, grad))
                 else:
                     if self._transaction is not None:
                         self._transaction.save(fn.accumulators)
-                    if skip_arg_grads and trace_handle and self._saved(fn, record):
-                        fn.accumulate_saved(tensors, record.saved, grad, scale_factor)
-                        out = []
-                    else:
+                    if saved is None:
                         out = fn.accumulate(tensors, grad, scale_factor,
                                             with_args=not skip_arg_grads)
+                    else:
+                        out = fn.accumulate_saved(tensors, saved, grad, scale_factor,
+                                                  with_args=not skip_arg_grads)
                     self.changes += 1
             except tf.errors.InvalidArgumentError as exc:
                 raise errors.InvalidArgument(f"function {function_id}: {exc.message}") from None
