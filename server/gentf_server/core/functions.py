@@ -352,19 +352,20 @@ class CompiledFunction:
         """The return value for ``args`` and the tensors saved for :meth:`accumulate_saved`
         (the return value's tensor first); only when :attr:`saved` is set."""
         assert self.saved is not None
-        out = self.saved.forward(*args)
+        out = list(distribute.call(self.saved.forward, args))
         return out[0], tuple(out)
 
     def accumulate_saved(self, args: Sequence[Any], saved: Sequence[Any], grad: Any,
                          scale: float, with_args: bool = True) -> list[Any]:
         """:meth:`accumulate` from the tensors :meth:`forward_saving` saved for ``args``
         (valid only while no variable was written since)."""
-        out = self._saved_cfs[(with_args, True)](*args, *saved, grad, scalar_float64(scale))
+        out = distribute.call(self._saved_cfs[(with_args, True)],
+                              [*args, *saved, grad, scalar_float64(scale)])
         return list(out) if with_args else []
 
     def vjp_saved(self, args: Sequence[Any], saved: Sequence[Any], grad: Any) -> list[Any]:
         """:meth:`vjp` from the tensors :meth:`forward_saving` saved for ``args``."""
-        return list(self._saved_cfs[(True, False)](*args, *saved, grad))
+        return list(distribute.call(self._saved_cfs[(True, False)], [*args, *saved, grad]))
 
     def _rows(self, args: Sequence[Any], extra: int = 0) -> int:
         """How many leading call arguments a batched function's rows may be split over
