@@ -28,7 +28,8 @@ gentf contenders (workers started as ``python -m gentf_server --port 0 --port-fi
 ``gentf.*`` against ``--isolation process`` through its front door, ``gentf_direct.*``
 against the same worker with direct calls (``--advertise-host 127.0.0.1`` there,
 ``tf.Session(direct=True)`` here: the session process's own door, no relay),
-``gentf_none.*`` against ``--isolation none``; ``step_1rt`` is ``generate`` of a ``@gen`` model (``net(xs) @ "net";
+``gentf_none.*`` against ``--isolation none``, ``gentf_xla.*`` against a worker with
+``--jit-compile`` (direct sessions; the fused steps compiled by XLA); ``step_1rt`` is ``generate`` of a ``@gen`` model (``net(xs) @ "net";
 Map(categorical)(probs) @ "y"``), ``accumulate_param_gradients_only``, ``ParamUpdate.apply()``
 (one round trip, counted); ``bare_1rt`` the same with the TFFunction alone and the output
 gradient in numpy; ``loop_1rt`` the per-address model ``categorical(probs[i]) @ ("y", i)``;
@@ -526,6 +527,8 @@ FLOORS = {  # contender suffix -> (floor parts, TF remote anchor)
     "step_3rt": (("echo.step_3call", "tf.step_3call"), "tfremote.step"),
 }
 GENTF_OPS = ("forward", "step_1rt", "bare_1rt", "loop_1rt", "step_3rt")
+XLA_OPS = ("step_1rt", "bare_1rt")
+"""The contenders on a worker with ``--jit-compile`` (direct sessions): the fused steps."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -571,6 +574,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "composed.forward", "composed.step_1rt", "composed.step_3rt",
         *(f"gentf.{o}" for o in GENTF_OPS), *(f"gentf_direct.{o}" for o in GENTF_OPS),
         *(f"gentf_none.{o}" for o in GENTF_OPS if o != "loop_1rt"),
+        *(f"gentf_xla.{o}" for o in XLA_OPS),
         "proxy.gentf_step_1rt", "proxy.gentf_direct_step_1rt", "proxy.echo_step_1call",
         "proxy.tfremote_step")]
     want = {n for n in names if selected(n, only)}
@@ -583,6 +587,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "echo": any(n.startswith(("echo.", "proxy.echo", "composed.")) for n in want) or
         any("grpc_" in n for n in want_bulk),
         "gentf_none": any(n.startswith("gentf_none.") for n in want),
+        "gentf_xla": any(n.startswith("gentf_xla.") for n in want),
     }
     need_proxy = {"gentf": ("proxy.gentf_step_1rt" in want
                             or "proxy.gentf_direct_step_1rt" in want),
@@ -596,6 +601,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                           "--advertise-host", "127.0.0.1"], workdir)}
     if need["gentf_none"]:
         launched["gentf_none"] = launch("gentf-none", [*worker_argv, "--isolation", "none"], workdir)
+    if need["gentf_xla"]:
+        launched["gentf_xla"] = launch("gentf-xla", [*worker_argv, "--isolation", "process",
+                                                     "--advertise-host", "127.0.0.1",
+                                                     "--jit-compile"], workdir)
     if need["tfserver"]:
         launched["tfserver"] = launch("tfserver", anchor_argv("tfserver"), workdir)
     if need["echo"]:
@@ -642,13 +651,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      for op in ("step_1rt", "step_3rt", "forward")}
             info["wire_bytes"] = {op: [list(s) for s in v] for op, v in sizes.items()}
             for prefix, worker in (("gentf", "gentf"), ("gentf_direct", "gentf"),
-                                   ("gentf_none", "gentf_none")):
+                                   ("gentf_none", "gentf_none"), ("gentf_xla", "gentf_xla")):
                 if worker not in launched:
                     continue
                 for op in GENTF_OPS:
                     if f"{prefix}.{op}" in want:
                         s = GentfSetup(launched[worker].address, model, xs, ys,
-                                       direct=prefix == "gentf_direct")
+                                       direct=prefix in ("gentf_direct", "gentf_xla"))
                         closers.append(s.close)
                         add(f"{prefix}.{op}", getattr(s, op))
             echo_fns = {} if echo is None else {
@@ -793,7 +802,8 @@ def report(results: dict[str, Any], contenders: list[Contender], bulk: list[Cont
             v = med[name]
             op = name.split(".", 1)[1]
             fl = fl_xla = remote = comp = nan
-            if name.startswith(("gentf.", "gentf_direct.", "gentf_none.")) and op in FLOORS:
+            if name.startswith(("gentf.", "gentf_direct.", "gentf_none.", "gentf_xla.")) \
+                    and op in FLOORS:
                 parts, anchor = FLOORS[op]
                 fl = floor(parts)
                 one_trip = op in ("step_1rt", "bare_1rt", "loop_1rt")
@@ -816,6 +826,8 @@ def report(results: dict[str, Any], contenders: list[Contender], bulk: list[Cont
                             ("gentf_direct.forward", "gentf.forward", "direct / front door forward"),
                             ("gentf_direct.step_1rt", "gentf_direct.bare_1rt", "direct Map model / bare step"),
                             ("gentf_direct.loop_1rt", "gentf_direct.bare_1rt", "direct loop model / bare step"),
+                            ("gentf_xla.step_1rt", "gentf_direct.step_1rt", "XLA / direct step_1rt"),
+                            ("gentf_xla.bare_1rt", "gentf_direct.bare_1rt", "XLA / direct bare_1rt"),
                             ("gentf.step_1rt", "gentf_none.step_1rt", "isolation step_1rt"),
                             ("gentf.bare_1rt", "gentf_none.bare_1rt", "isolation bare_1rt"),
                             ("gentf.step_3rt", "gentf_none.step_3rt", "isolation step_3rt"),

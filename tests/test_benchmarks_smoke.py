@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTENDERS = ("gentf.step_1rt", "gentf_direct.step_1rt", "gentf.forward", "echo.step_1call",
+CONTENDERS = ("gentf.step_1rt", "gentf_direct.step_1rt", "gentf_xla.step_1rt", "gentf.forward",
+              "echo.step_1call",
               "echo.forward", "tf.step_fused", "tf.step_fused_xla", "tf.forward", "tfremote.step",
               "composed.step_1rt")
 

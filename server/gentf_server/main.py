@@ -116,6 +116,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                            "as TensorFlow does by default (lower latency when the host has "
                            "cores to spare); 'off' (default): they sleep, leaving the CPU to "
                            "the front door, the other sessions and a client on the same host")
+    dist.add_argument("--jit-compile", action="store_true",
+                      help="compile each fused Batch (a one-round-trip training step) with XLA, "
+                           "as TensorFlow's jit_compile=True does: faster steps, whose values "
+                           "XLA rounds its own way (not bit for bit TensorFlow's kernels'); "
+                           "the first step of each kind pays the compile, and a Batch XLA "
+                           "cannot compile runs on TensorFlow's kernels (default: off)")
     dist.add_argument("--intra-op-threads", type=int, default=0,
                       help="threads one TensorFlow op may use (default 0: TensorFlow's choice)")
     dist.add_argument("--inter-op-threads", type=int, default=0,
@@ -271,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         limits=limits, log_level=args.log_level, state_dir=state_dir,
         checkpoint_seconds=args.checkpoint_seconds, strategy=args.strategy,
         logical_cpus=args.logical_cpus, require_gpu=args.gpus == "required",
-        thread_spinning=args.thread_spinning == "on", intra_op_threads=args.intra_op_threads,
+        thread_spinning=args.thread_spinning == "on", jit_compile=args.jit_compile,
+        intra_op_threads=args.intra_op_threads,
         inter_op_threads=args.inter_op_threads,
         max_batch_delay_us=args.max_batch_delay_us, max_batch_rows=args.max_batch_rows))
     try:

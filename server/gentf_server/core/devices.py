@@ -10,7 +10,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from gentf_server.core import distribute
+from gentf_server.core import distribute, functions
 
 __all__ = ["NoGPUError", "configure_devices"]
 
@@ -29,7 +29,8 @@ def configure_devices(settings: Mapping[str, Any] | None = None) -> list[str]:
     ``require_gpu`` (raise :class:`NoGPUError` when TensorFlow finds no GPU),
     ``thread_spinning`` (False: TensorFlow's op threads sleep when out of work instead of
     spinning; default True, TensorFlow's own behaviour), ``intra_op_threads`` and
-    ``inter_op_threads`` (thread pool sizes when > 0). Enables memory
+    ``inter_op_threads`` (thread pool sizes when > 0), ``jit_compile`` (fused Batches
+    compile with XLA: :func:`gentf_server.core.functions.set_jit_compile`). Enables memory
     growth on every GPU. Must run before TensorFlow initializes its runtime for the logical
     devices to take effect; when it already has (a process that ran TensorFlow), logs a
     warning and keeps the devices there are. Logs the devices and the strategy.
@@ -64,6 +65,7 @@ def configure_devices(settings: Mapping[str, Any] | None = None) -> list[str]:
     _configure_threads(bool(settings.get("thread_spinning", True)),
                        int(settings.get("intra_op_threads", 0)),
                        int(settings.get("inter_op_threads", 0)))
+    functions.set_jit_compile(bool(settings.get("jit_compile", False)))
     names = distribute.configure(strategy_name)
     log.info("devices: %s; strategy %s over %s", [d.name for d in tf.config.list_logical_devices()],
              strategy_name, names)

@@ -33,7 +33,22 @@ from gentf_server.core.importer import SubgraphImporter
 from gentf_server.core.saved import SavedForward, split
 from gentf_server.core.tensors import scalar_float64
 
-__all__ = ["CompiledFunction", "FusedCall", "FusedStep"]
+__all__ = ["CompiledFunction", "FusedCall", "FusedStep", "jit_compile", "set_jit_compile"]
+
+_jit_compile = False
+
+
+def set_jit_compile(on: bool) -> None:
+    """``--jit-compile``: whether sessions made from now on compile their fused calls with
+    XLA (see :class:`FusedCall`)."""
+    global _jit_compile
+    _jit_compile = on
+
+
+def jit_compile() -> bool:
+    """Whether new sessions compile their fused calls with XLA (``--jit-compile``): never
+    under a distribution strategy."""
+    return _jit_compile and distribute.strategy() is None and distribute.coordinator() is None
 
 _READ_ONLY = frozenset({"ReadVariableOp", "VariableShape", "VarIsInitializedOp",
                         "ResourceGather", "ResourceGatherNd"})
@@ -447,8 +462,11 @@ class FusedCall:
     last write: the next call of the same FusedCall can be undone with them, with no reads
     of its own (see ``Session.run_fused``)."""
 
-    def __init__(self, steps: Sequence[FusedStep]) -> None:
+    def __init__(self, steps: Sequence[FusedStep], jit_compile: bool = False) -> None:
+        """Traces the call; with ``jit_compile`` it is compiled by XLA at its first run
+        (``tf.function(jit_compile=True)``), which fails for ops XLA has no kernel for."""
         self.steps = list(steps)
+        self.jit_compile = jit_compile
         specs: list[tf.TensorSpec] = []
         self._arity: list[int] = []
         written: dict[int, tf.Variable] = {}
@@ -477,7 +495,8 @@ class FusedCall:
         """The variables the fused call may write."""
         self.returns_written = distribute.coordinator() is None
         """Whether a call also returns the written variables' values at its end."""
-        fn = tf.function(lambda *flat: self._body(flat), input_signature=specs, autograph=False)
+        fn = tf.function(lambda *flat: self._body(flat), input_signature=specs, autograph=False,
+                         jit_compile=True if jit_compile else None)
         self._cf = fn.get_concrete_function()
 
     def _body(self, flat: Sequence[Any]) -> list[Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 import threading
 import time
@@ -24,7 +25,7 @@ from gentf.v1 import graph_pb2
 from gentf_server.core import distribute, errors
 from gentf_server.core.checkpoints import AppliedIds, check_restore
 from gentf_server.core.checks import check_value
-from gentf_server.core.functions import CompiledFunction, FusedCall, FusedStep
+from gentf_server.core.functions import CompiledFunction, FusedCall, FusedStep, jit_compile
 from gentf_server.core.graph import VARIABLE, GraphNode, SessionGraph, parse_input
 from gentf_server.core.limits import SessionLimits
 from gentf_server.core.registry import OpRegistry
@@ -32,6 +33,8 @@ from gentf_server.core.runner import Runner
 from gentf_server.core.snapshots import restore, snapshot
 from gentf_server.core.tensors import scalar_float64, to_numpy, to_tensor
 from gentf_server.core.traces import TraceRecord, TraceStore
+
+_log = logging.getLogger("gentf_server")
 
 __all__ = ["FusedRequest", "Session", "SessionLimits", "Transaction", "session_limits", "tf_failure"]
 
@@ -96,6 +99,9 @@ class Session:
         self._fused: dict[tuple[Any, ...], FusedCall] = {}
         self.fuse_batches = True
         """Whether :meth:`run_fused` fuses (False: every Batch runs call by call)."""
+        self.jit_compile = jit_compile()
+        """Whether fused calls compile with XLA (``--jit-compile``; a fused call XLA
+        cannot run falls back to TensorFlow's kernels for good)."""
         self.save_forwards = True
         """Whether kept traces save what their parameter gradients need (``core.saved``;
         False: accumulations run the forward again)."""
@@ -504,7 +510,7 @@ class Session:
             fused = self._fused.get(key)
             if fused is None:
                 try:
-                    fused = FusedCall(steps)
+                    fused = FusedCall(steps, jit_compile=self.jit_compile)
                 except Exception:  # noqa: BLE001  (not fusable after all: one by one will tell)
                     return None
                 if len(self._fused) >= self._limits.max_runners:
@@ -514,16 +520,27 @@ class Session:
                 saved = list(zip(fused.written, left[1]))  # the values nothing changed since
             else:
                 saved = snapshot(fused.written)
-            try:
-                outputs, after = fused(flat)
-                it = iter(outputs)
-                results = []
-                for _, n_saved in records:
-                    y = next(it)
-                    results.append((to_numpy(y), tuple(next(it) for _ in range(n_saved))))
-            except (tf.errors.OpError, ValueError, TypeError):
-                restore(saved)
-                return None
+            while True:
+                try:
+                    outputs, after = fused(flat)
+                    it = iter(outputs)
+                    results = []
+                    for _, n_saved in records:
+                        y = next(it)
+                        results.append((to_numpy(y), tuple(next(it) for _ in range(n_saved))))
+                    break
+                except (tf.errors.OpError, ValueError, TypeError) as exc:
+                    restore(saved)
+                    if not fused.jit_compile:
+                        return None
+                    # XLA may lack a kernel: TensorFlow's own kernels next, and for good
+                    # when they succeed (else the calls one by one report the failure).
+                    xla_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                    fused = FusedCall(steps)
+            if fused is not self._fused.get(key):
+                _log.info("a fused call failed under XLA (%s); it runs on TensorFlow's "
+                          "kernels from now on", xla_error)
+                self._fused[key] = fused
             if after is not None:  # (a rollback of a transaction around this clears it)
                 self._left_by_fused = (fused, after)
             if self._transaction is not None:

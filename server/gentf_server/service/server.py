@@ -96,6 +96,8 @@ class WorkerConfig:
     thread_spinning: bool = False
     """``--thread-spinning on``: TensorFlow's op threads spin for work after each op (its
     default); off, they sleep, leaving the CPU to the other processes of the step."""
+    jit_compile: bool = False
+    """``--jit-compile``: fused Batches compile with XLA (``core.functions.FusedCall``)."""
     intra_op_threads: int = 0
     """``--intra-op-threads``: threads one op may use (0: TensorFlow's choice)."""
     inter_op_threads: int = 0
@@ -121,6 +123,7 @@ class WorkerConfig:
             "devices": {"strategy": self.strategy, "logical_cpus": self.logical_cpus,
                         "require_gpu": self.require_gpu,
                         "thread_spinning": self.thread_spinning,
+                        "jit_compile": self.jit_compile,
                         "intra_op_threads": self.intra_op_threads,
                         "inter_op_threads": self.inter_op_threads},
             "batching": {"max_delay_us": self.max_batch_delay_us,
