@@ -71,7 +71,7 @@ def test_the_flag_reaches_the_sessions():
             with Graph().as_default():
                 sess = tf.Session(server.address)
                 try:
-                    f, params, up = _mlp(sess, "flag")
+                    f, _, up = _mlp(sess, "flag")
                     assert server.sessions.get(sess.session_id).jit_compile
                     _train(f, up)
                 finally:
