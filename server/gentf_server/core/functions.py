@@ -30,6 +30,7 @@ from gentf_server.core import distribute, errors
 from gentf_server.core.checks import check_value
 from gentf_server.core.graph import PLACEHOLDER, VARIABLE, SessionGraph, parse_input
 from gentf_server.core.importer import SubgraphImporter
+from gentf_server.core.registry import has_effects
 from gentf_server.core.saved import SavedForward, split
 from gentf_server.core.tensors import scalar_float64
 
@@ -49,10 +50,6 @@ def jit_compile() -> bool:
     """Whether new sessions compile their fused calls with XLA (``--jit-compile``): never
     under a distribution strategy."""
     return _jit_compile and distribute.strategy() is None and distribute.coordinator() is None
-
-_READ_ONLY = frozenset({"ReadVariableOp", "VariableShape", "VarIsInitializedOp",
-                        "ResourceGather", "ResourceGatherNd"})
-"""Stateful ops that only read: a forward made of these and stateless ops can be warmed up."""
 
 
 class CompiledFunction:
@@ -168,7 +165,7 @@ class CompiledFunction:
         that TensorFlow's one-time work (graph optimization, kernel creation) happens now.
         Failures are ignored: the real call reports its own."""
         for node in self._importer.graph_def.node:
-            if _is_stateful(node.op) and node.op not in _READ_ONLY:
+            if has_effects(node.op):
                 return
         args = []
         for spec in self.input_specs:
@@ -428,13 +425,6 @@ def _check_batched(specs: Sequence[tf.TensorSpec], names: Sequence[str],
                 f"batched=True declares row i of the output a function of row i of the inputs, "
                 f"so every input and the output need a leading batch dimension of unknown size "
                 f"(None); {what} has shape {shape}")
-
-
-def _is_stateful(op_name: str) -> bool:
-    from tensorflow.python.framework import op_def_registry
-
-    op_def = op_def_registry.get(op_name)
-    return op_def is None or bool(op_def.is_stateful)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,22 @@ from gentf_server.core import errors
 from gentf_server.core.allowlist import is_allowed
 from gentf_server.core.convert import attr_from_tf
 
-__all__ = ["OpRegistry", "is_refused", "op_registry"]
+__all__ = ["READ_ONLY_OPS", "OpRegistry", "has_effects", "is_refused", "op_registry"]
+
+READ_ONLY_OPS = frozenset({"ReadVariableOp", "VariableShape", "VarIsInitializedOp",
+                           "ResourceGather", "ResourceGatherNd"})
+"""Stateful ops that only read a variable."""
+
+
+def has_effects(op_name: str) -> bool:
+    """Whether an op is stateful in any way but reading a variable (it writes, draws random
+    numbers, or has another effect; an op TensorFlow does not know counts as one)."""
+    if op_name in READ_ONLY_OPS:
+        return False
+    from tensorflow.python.framework import op_def_registry
+
+    op_def = op_def_registry.get(op_name)
+    return op_def is None or bool(op_def.is_stateful)
 
 def is_refused(op_name: str) -> bool:
     """True for every op the worker does not accept: anything not on the allow-list

@@ -11,11 +11,9 @@ import tensorflow as tf
 from gentf_server.core import distribute, errors
 from gentf_server.core.graph import PLACEHOLDER, SessionGraph, parse_input
 from gentf_server.core.importer import SubgraphImporter
+from gentf_server.core.registry import READ_ONLY_OPS
 
 __all__ = ["Runner"]
-
-_READ_ONLY = frozenset({"ReadVariableOp", "VariableShape", "VarIsInitializedOp",
-                        "ResourceGather", "ResourceGatherNd"})
 
 _CANNOT_FAIL = frozenset({"Const", "Identity", "NoOp", "ReadVariableOp", "VariableShape",
                           "VarIsInitializedOp"})
@@ -78,7 +76,7 @@ class Runner:
         mapped = set(self._importer.variable_nodes)
         written: set[str] = set()
         for node in self._importer.graph_def.node:
-            if node.op in _READ_ONLY:
+            if node.op in READ_ONLY_OPS:
                 continue
             for text in node.input:
                 name, index = parse_input(text)

@@ -29,10 +29,12 @@ strategy, with at least one parameter gradient that is not structurally zero;
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import tensorflow as tf
+
+from gentf_server.core.registry import has_effects
 
 __all__ = ["SavedForward", "split"]
 
@@ -78,7 +80,7 @@ def split(importer: Any, input_specs: Sequence[tf.TensorSpec], grad_spec: tf.Ten
     its floating-point arguments and the variables ``param_nodes`` (those the forward does
     not read have zero gradients); None when its forward cannot be split."""
     ops = {node.op for node in importer.graph_def.node}
-    if ops & _CONTROL_FLOW or any(_writes_or_draws(op) for op in ops):
+    if ops & _CONTROL_FLOW or any(has_effects(op) for op in ops):
         return None
     try:
         return _split(importer, input_specs, grad_spec, param_nodes)
@@ -146,47 +148,39 @@ def _saved_tensors(grads: Sequence[Any], forward_ops: set[Any], fed: set[Any],
     captured variable handles) and the return value (always saved, first). None when one
     of them is a handle."""
     saved: dict[Any, Any] = {}
-    stack = [g.op for g in grads]
-    seen: set[Any] = set()
-    while stack:
-        op = stack.pop()
-        if op in seen:
-            continue
-        seen.add(op)
+
+    def gradient_inputs(op: Any) -> list[Any]:
+        ops = []
         for t in op.inputs:
             if t.ref() in fed:
                 continue
             if t.op not in forward_ops:
-                stack.append(t.op)
+                ops.append(t.op)
             elif t.ref() != y.ref():
-                if t.dtype in (tf.resource, tf.variant):
-                    return None
                 saved.setdefault(t.ref(), t)
-        stack += [c for c in op.control_inputs if c not in forward_ops]
+        return ops + [c for c in op.control_inputs if c not in forward_ops]
+
+    for _ in _walk([g.op for g in grads], gradient_inputs):
+        pass
+    if any(t.dtype in (tf.resource, tf.variant) for t in saved.values()):
+        return None
     return list(saved.values())
 
 
 def _reads_a_variable(outputs: Sequence[Any]) -> bool:
     """Whether an op that ``outputs`` need takes a resource (a variable's handle)."""
-    stack = [t.op for t in outputs]
-    seen: set[Any] = set()
+    ops = _walk([t.op for t in outputs],
+                lambda op: [t.op for t in op.inputs] + list(op.control_inputs))
+    return any(t.dtype == tf.resource for op in ops for t in op.inputs)
+
+
+def _walk(start: Sequence[Any], inputs_of: Callable[[Any], list[Any]]) -> Iterator[Any]:
+    """Each op reached from ``start`` through ``inputs_of``, once."""
+    stack, seen = list(start), set()
     while stack:
         op = stack.pop()
         if op in seen:
             continue
         seen.add(op)
-        if any(t.dtype == tf.resource for t in op.inputs):
-            return True
-        stack += [t.op for t in op.inputs] + list(op.control_inputs)
-    return False
-
-
-def _writes_or_draws(op_name: str) -> bool:
-    """Whether an op is stateful in any way but reading a variable."""
-    from tensorflow.python.framework import op_def_registry
-
-    if op_name in ("ReadVariableOp", "VariableShape", "VarIsInitializedOp", "ResourceGather",
-                   "ResourceGatherNd"):
-        return False
-    op_def = op_def_registry.get(op_name)
-    return op_def is None or bool(op_def.is_stateful)
+        yield op
+        stack += inputs_of(op)
