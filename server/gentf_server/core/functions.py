@@ -141,8 +141,8 @@ class CompiledFunction:
         self._accumulate_cf = self._accumulate.get_concrete_function()
         self._accumulate_params_cf = self._accumulate_params.get_concrete_function()
         self.saved: SavedForward | None = None
-        """The forward split from its parameter gradient (:mod:`gentf_server.core.saved`),
-        or None: accumulations then run the forward again."""
+        """The forward split from its gradients (:mod:`gentf_server.core.saved`), or None:
+        gradients then run the forward again."""
         if (self._strategy is None and distribute.coordinator() is None
                 and not self.uses_strings and (out_dtype.is_floating or out_dtype.is_complex)):
             self.saved = split(self._importer, self.input_specs, grad_spec, self._param_nodes,
@@ -447,10 +447,10 @@ class FusedCall:
     arguments (and, for ``accumulate_saved``, the saved tensors), the return-value gradient
     and the scale (float64); per run step its feeds in the runner's order; per forward step
     its arguments. Outputs: each forward's return value (and, for ``forward_saving``, its
-    saved tensors), then (unless scheduled by a parameter-server coordinator, where they would cross the
-    network) the value of every written variable at the end of the call, read after its
-    last write: the next call of the same FusedCall can be undone with them, with no reads
-    of its own (see ``Session.run_fused``)."""
+    saved tensors), then (unless scheduled by a parameter-server coordinator, where they
+    would cross the network) the value of every written variable at the end of the call,
+    read after its last write: the next call of the same FusedCall can be undone with them,
+    with no reads of its own (see ``Session.run_fused``)."""
 
     def __init__(self, steps: Sequence[FusedStep], jit_compile: bool = False) -> None:
         """Traces the call; with ``jit_compile`` it is compiled by XLA at its first run
