@@ -7,7 +7,7 @@ import numpy as np
 from gentf import FixedStepGradientDescent, runtf, simulate, tf
 from gentf.graph._apply import apply_op
 
-from tests.worker.test_saved_forward import INIT, XS, YS, _mlp, _output_grad, _state, _train
+from tests.worker.small_mlp import INIT, XS, YS, mlp, output_grad, state, train
 
 
 def _fused_calls(core_session, f):
@@ -17,16 +17,16 @@ def _fused_calls(core_session, f):
 
 def test_xla_fused_steps_train_as_tensorflows_kernels_do(session, core_session):
     core_session.jit_compile = True
-    xla, p_xla, up_xla = _mlp(session, "xla")
-    retvals_xla = _train(xla, up_xla)
+    xla, p_xla, up_xla = mlp(session, "xla")
+    retvals_xla = train(xla, up_xla)
     assert all(fused.jit_compile for fused in _fused_calls(core_session, xla))
     core_session.jit_compile = False
-    plain, p_plain, up_plain = _mlp(session, "plain")
-    retvals_plain = _train(plain, up_plain)
+    plain, p_plain, up_plain = mlp(session, "plain")
+    retvals_plain = train(plain, up_plain)
     assert not any(fused.jit_compile for fused in _fused_calls(core_session, plain))
     for a, b in zip(retvals_xla, retvals_plain):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    for a, b in zip(_state(xla, p_xla), _state(plain, p_plain)):
+    for a, b in zip(state(xla, p_xla), state(plain, p_plain)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert not np.allclose(runtf(xla, p_xla[0]), INIT[0])  # it trained
 
@@ -35,7 +35,7 @@ def test_a_batch_xla_cannot_compile_runs_on_tensorflows_kernels(session, core_se
     """RandomGamma has no XLA kernel: the fused call fails under XLA, changes nothing,
     and runs (then and from then on) on TensorFlow's kernels, with their exact values."""
     core_session.jit_compile = True
-    f, params, _ = _mlp(session, "gamma")
+    f, params, _ = mlp(session, "gamma")
     draw = apply_op("RandomGamma", [tf.constant([3], dtype=tf.int32), tf.constant(2.0)],
                     {"seed": 0, "seed2": 0}).outputs[0]
     update = tf.group(f.make_param_updater(FixedStepGradientDescent(0.1)).op, draw)
@@ -43,16 +43,16 @@ def test_a_batch_xla_cannot_compile_runs_on_tensorflows_kernels(session, core_se
     for xs, ys in zip(XS, YS):
         trace = simulate(f, (xs,))
         retvals.append(trace.get_retval())
-        f.accumulate_param_gradients_only(trace, _output_grad(trace.get_retval(), ys), 0.5)
+        f.accumulate_param_gradients_only(trace, output_grad(trace.get_retval(), ys), 0.5)
         session.run_later(update)
     session.flush()
     fused = _fused_calls(core_session, f)
     assert fused and not any(c.jit_compile for c in fused)
     core_session.jit_compile = False
-    again, p_again, up_again = _mlp(session, "gamma_again")
-    for a, b in zip(retvals, _train(again, up_again)):
+    again, p_again, up_again = mlp(session, "gamma_again")
+    for a, b in zip(retvals, train(again, up_again)):
         np.testing.assert_array_equal(a, b)
-    for a, b in zip(_state(f, params), _state(again, p_again)):
+    for a, b in zip(state(f, params), state(again, p_again)):
         np.testing.assert_array_equal(a, b)
 
 
@@ -71,9 +71,9 @@ def test_the_flag_reaches_the_sessions():
             with Graph().as_default():
                 sess = tf.Session(server.address)
                 try:
-                    f, _, up = _mlp(sess, "flag")
+                    f, _, up = mlp(sess, "flag")
                     assert server.sessions.get(sess.session_id).jit_compile
-                    _train(f, up)
+                    train(f, up)
                 finally:
                     sess.close()
     finally:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 from gentf import (
-    FixedStepGradientDescent,
     TFFunction,
     accumulate_param_gradients,
     choice_gradients,
@@ -17,62 +16,7 @@ from gentf import (
     tf,
 )
 
-RNG = np.random.default_rng(11)
-XS = [RNG.normal(size=(8, 6)).astype(np.float32) for _ in range(4)]
-YS = [RNG.integers(0, 3, size=8) for _ in range(4)]
-INIT = [RNG.normal(size=(6, 5)).astype(np.float32), RNG.normal(size=5).astype(np.float32),
-        RNG.normal(size=(5, 3)).astype(np.float32), RNG.normal(size=3).astype(np.float32)]
-
-
-def _mlp(session, tag):
-    """A 6-5-3 network with a ReLU hidden layer: its weight gradients read the forward's
-    hidden activations, which the saved path keeps and the other recomputes."""
-    x = tf.placeholder(tf.float32, shape=(None, 6), name=f"x_{tag}")
-    params = [tf.Variable(v, name=f"p{i}_{tag}") for i, v in enumerate(INIT)]
-    h = tf.nn.relu(tf.add(tf.matmul(x, params[0]), params[1]))
-    out = tf.nn.softmax(tf.add(tf.matmul(h, params[2]), params[3]))
-    f = TFFunction(params, [x], out, session)
-    return f, params, f.make_param_updater(FixedStepGradientDescent(0.1))
-
-
-def _output_grad(probs, ys):
-    """Gradient of sum_i log probs[i, ys[i]]."""
-    g = np.zeros_like(probs)
-    g[np.arange(len(ys)), ys] = 1.0 / probs[np.arange(len(ys)), ys]
-    return g
-
-
-def _train(f, updater, flush=True):
-    """Deferred steps (each step's accumulate and update travel with the next generate)."""
-    retvals = []
-    for xs, ys in zip(XS, YS):
-        trace = simulate(f, (xs,))
-        retvals.append(trace.get_retval())
-        f.accumulate_param_gradients_only(trace, _output_grad(trace.get_retval(), ys), 0.5)
-        updater.apply()
-    if flush:
-        f.session.flush()
-    return retvals
-
-
-def _state(f, params):
-    return [runtf(f, p) for p in params] + [runtf(f, get_param_grad_tf_var(f, p)) for p in params]
-
-
-def _numpy_grads(params, xs, grad, with_x=False):
-    """Parameter gradients of <mlp(xs), grad> in float64 (and the argument's, last, with
-    ``with_x``)."""
-    W1, b1, W2, b2 = (np.asarray(p, np.float64) for p in params)
-    z = xs.astype(np.float64) @ W1 + b1
-    h = np.maximum(z, 0)
-    logits = h @ W2 + b2
-    p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    g = np.asarray(grad, np.float64)
-    dl = p * (g - (g * p).sum(axis=1, keepdims=True))
-    dz = (dl @ W2.T) * (z > 0)
-    grads = [xs.T @ dz, dz.sum(0), h.T @ dl, dl.sum(0)]
-    return grads + [dz @ W1.T] if with_x else grads
+from tests.worker.small_mlp import INIT, XS, YS, mlp, numpy_grads, output_grad, state, train
 
 
 def _function(core_session, f):
@@ -80,60 +24,60 @@ def _function(core_session, f):
 
 
 def test_fused_steps_from_saved_tensors_are_exactly_the_forward_run_again(session, core_session):
-    saved, p_saved, up_saved = _mlp(session, "saved")
-    again, p_again, up_again = _mlp(session, "again")
+    saved, p_saved, up_saved = mlp(session, "saved")
+    again, p_again, up_again = mlp(session, "again")
     assert _function(core_session, saved).saved is not None
-    retvals_saved = _train(saved, up_saved)
+    retvals_saved = train(saved, up_saved)
     kinds = {step[0] for key in core_session._fused for step in key}
     assert {"forward_saving", "accumulate_saved"} <= kinds
     core_session.save_forwards = False
-    retvals_again = _train(again, up_again)
+    retvals_again = train(again, up_again)
     again_kinds = {step[0] for key in core_session._fused for step in key
                    if step[1] == again.function_id}
     assert again_kinds == {"forward", "accumulate"}
     for a, b in zip(retvals_saved, retvals_again):
         np.testing.assert_array_equal(a, b)
-    for a, b in zip(_state(saved, p_saved), _state(again, p_again)):
+    for a, b in zip(state(saved, p_saved), state(again, p_again)):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(runtf(saved, p_saved[0]), INIT[0])  # it trained
 
 
 def test_call_by_call_accumulations_from_saved_tensors_are_exact(session, core_session, monkeypatch):
     core_session.fuse_batches = False
-    saved, p_saved, up_saved = _mlp(session, "saved")
-    again, p_again, up_again = _mlp(session, "again")
+    saved, p_saved, up_saved = mlp(session, "saved")
+    again, p_again, up_again = mlp(session, "again")
     used = _spy(monkeypatch, _function(core_session, saved), "accumulate_saved")
-    _train(saved, up_saved)
+    train(saved, up_saved)
     assert len(used) == len(XS)  # every accumulation took the saved path
     core_session.save_forwards = False
-    _train(again, up_again)
-    for a, b in zip(_state(saved, p_saved), _state(again, p_again)):
+    train(again, up_again)
+    for a, b in zip(state(saved, p_saved), state(again, p_again)):
         np.testing.assert_array_equal(a, b)
 
 
 def test_the_saved_gradient_is_the_gradient(session):
-    f, params, _ = _mlp(session, "g")
+    f, params, _ = mlp(session, "g")
     trace = simulate(f, (XS[0],))
-    grad = _output_grad(trace.get_retval(), YS[0])
+    grad = output_grad(trace.get_retval(), YS[0])
     f.accumulate_param_gradients_only(trace, grad, 1.0)
     session.flush()
-    for p, want in zip(params, _numpy_grads(INIT, XS[0], grad)):
+    for p, want in zip(params, numpy_grads(INIT, XS[0], grad)):
         np.testing.assert_allclose(runtf(f, get_param_grad_tf_var(f, p)), want, rtol=1e-4, atol=1e-5)
 
 
 def test_a_write_after_the_forward_makes_the_gradient_run_it_again(session, core_session):
     """GenTF's gradient is taken at the parameters' values when it runs: a trace whose
     parameters changed since its forward must not use the forward's saved tensors."""
-    f, params, _ = _mlp(session, "w")
+    f, params, _ = mlp(session, "w")
     trace = simulate(f, (XS[0],))
     assert core_session._traces.peek(trace.handle).saved  # it saved
     new_w1 = (INIT[0] * -1.5).astype(np.float32)
     runtf(f, tf.assign(params[0], new_w1))
-    grad = _output_grad(trace.get_retval(), YS[0])
+    grad = output_grad(trace.get_retval(), YS[0])
     f.accumulate_param_gradients_only(trace, grad, 1.0)
     session.flush()
-    at_new = _numpy_grads([new_w1, *INIT[1:]], XS[0], grad)
-    at_old = _numpy_grads(INIT, XS[0], grad)
+    at_new = numpy_grads([new_w1, *INIT[1:]], XS[0], grad)
+    at_old = numpy_grads(INIT, XS[0], grad)
     got = runtf(f, get_param_grad_tf_var(f, params[2]))
     np.testing.assert_allclose(got, at_new[2], rtol=1e-4, atol=1e-5)
     assert not np.allclose(got, at_old[2], rtol=1e-3, atol=1e-4)
@@ -153,7 +97,7 @@ def test_forwards_with_effects_are_not_split(session, core_session):
 
 
 def test_saved_tensors_count_in_the_trace_store_and_give_way_to_arguments(session, core_session):
-    f, params, _ = _mlp(session, "store")
+    f, params, _ = mlp(session, "store")
     before = core_session.kept_trace_bytes()
     trace = simulate(f, (XS[0],))
     record = core_session._traces.peek(trace.handle)
@@ -165,10 +109,10 @@ def test_saved_tensors_count_in_the_trace_store_and_give_way_to_arguments(sessio
     small = simulate(f, (XS[1],))
     record = core_session._traces.peek(small.handle)
     assert record is not None and record.saved == ()
-    grad = _output_grad(small.get_retval(), YS[1])
+    grad = output_grad(small.get_retval(), YS[1])
     f.accumulate_param_gradients_only(small, grad, 1.0)
     session.flush()
-    want = _numpy_grads(INIT, XS[1], grad)
+    want = numpy_grads(INIT, XS[1], grad)
     np.testing.assert_allclose(runtf(f, get_param_grad_tf_var(f, params[0])), want[0],
                                rtol=1e-4, atol=1e-5)
 
@@ -176,7 +120,7 @@ def test_saved_tensors_count_in_the_trace_store_and_give_way_to_arguments(sessio
 def test_saved_tensors_are_let_go_once_they_cannot_serve(session, core_session):
     """They serve only the call right after their forward's: by the one after that, the
     trace holds its arguments alone again."""
-    f, params, _ = _mlp(session, "stale")
+    f, params, _ = mlp(session, "stale")
     trace = simulate(f, (XS[0],))
     assert core_session._traces.peek(trace.handle).saved
     runtf(f, params[0])  # the next call: they could still have served it
@@ -200,8 +144,8 @@ def test_argument_gradients_from_saved_tensors_are_exact(session, core_session, 
     traces: from saved tensors, exactly what running the forward again gives."""
     from gentf import select
 
-    saved, p_saved, _ = _mlp(session, "args_saved")
-    again, p_again, _ = _mlp(session, "args_again")
+    saved, p_saved, _ = mlp(session, "args_saved")
+    again, p_again, _ = mlp(session, "args_again")
     fn = _function(core_session, saved)
     assert fn.saved.arg_nonzero == [True]
     accumulated = _spy(monkeypatch, fn, "accumulate_saved")
@@ -211,7 +155,7 @@ def test_argument_gradients_from_saved_tensors_are_exact(session, core_session, 
         out = []
         for xs, ys in zip(XS, YS):
             trace = simulate(f, (xs,))
-            grad = _output_grad(trace.get_retval(), ys)
+            grad = output_grad(trace.get_retval(), ys)
             (x_grad,), _, _ = choice_gradients(trace, select(), grad)
             out.append(x_grad)
             trace = simulate(f, (xs,))
@@ -225,8 +169,8 @@ def test_argument_gradients_from_saved_tensors_are_exact(session, core_session, 
     want = run(again)
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)
-    for a, b in zip(_state(saved, p_saved), _state(again, p_again)):
+    for a, b in zip(state(saved, p_saved), state(again, p_again)):
         np.testing.assert_array_equal(a, b)
-    grad = _output_grad(simulate(saved, (XS[0],)).get_retval(), YS[0])
-    np.testing.assert_allclose(got[0], _numpy_grads(INIT, XS[0], grad, with_x=True)[-1],
+    grad = output_grad(simulate(saved, (XS[0],)).get_retval(), YS[0])
+    np.testing.assert_allclose(got[0], numpy_grads(INIT, XS[0], grad, with_x=True)[-1],
                                rtol=1e-4, atol=1e-5)
