@@ -236,3 +236,51 @@ def test_a_long_loop_of_choices_is_batched_and_equals_the_tape(
     for d, t in zip(direct, tape):
         np.testing.assert_allclose(d, t, rtol=TOL, atol=TOL)
     assert np.any(direct[1] != 0)
+
+
+def _broken_runs_gradients(tape: bool, monkeypatch: pytest.MonkeyPatch
+                           ) -> tuple[list[np.ndarray], list[int]]:
+    """Loops whose runs of like choices are cut: by a choice of another kind, a negative
+    or numpy index, another constant, another call's leaf; and a run that is too short."""
+    lin, lin_b = Linear(W12), Linear(W12[::-1].copy())
+
+    @gen
+    def broken(x: Any) -> None:
+        y = lin(x) @ "net"
+        z = lin_b(x) @ "net_b"
+        for i in range(10):
+            normal(y[i], 0.5) @ ("a", i)
+        normal(y[-1], 0.5) @ "negative"            # a negative row: by itself
+        normal(y[np.int64(2)], 0.5) @ "numpy_row"  # a numpy index: by itself
+        for i in range(9):
+            normal(y[i], 0.5 if i < 4 else 1.5) @ ("b", i)  # the constant changes at 4
+        for i in range(12):
+            normal((y if i % 2 else z)[i], 0.5) @ ("c", i)  # two leaves, alternating
+        for i in range(8):
+            normal(z[i], 0.5) @ ("d", i)
+        normal(z[0:3], 0.5) @ "slice"
+
+    cm = choicemap({**{("a", i): OBS12[i] for i in range(10)}, "negative": 0.3,
+                    "numpy_row": -0.2, **{("b", i): OBS12[i] for i in range(9)},
+                    **{("c", i): -OBS12[i] for i in range(12)},
+                    **{("d", i): OBS12[i] / 2 for i in range(8)},
+                    "slice": OBS12[:3]})
+    runs: list[int] = []
+    with monkeypatch.context() as m:
+        if tape:
+            m.setattr(_direct, "direct_param_gradients", lambda *a, **k: None)
+        else:
+            original = _direct._add_run
+            m.setattr(_direct, "_add_run", lambda run: (runs.append(len(run)), original(run)))
+        trace, _ = generate(broken, (X,), cm)
+        (xg,) = accumulate_param_gradients(trace, None, 0.7)
+    return [np.asarray(xg), lin.grad.copy(), lin_b.grad.copy()], runs
+
+
+def test_cut_runs_of_choices_equal_the_tape(monkeypatch: pytest.MonkeyPatch) -> None:
+    direct, runs = _broken_runs_gradients(False, monkeypatch)
+    tape, _ = _broken_runs_gradients(True, monkeypatch)
+    assert runs == [10, 8], "runs of at least 8 like choices batch; shorter ones do not"
+    for d, t in zip(direct, tape):
+        np.testing.assert_allclose(d, t, rtol=TOL, atol=TOL)
+    assert all(np.any(d != 0) for d in direct)

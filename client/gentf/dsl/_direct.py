@@ -20,7 +20,6 @@ float64 values, the same casts.
 
 from __future__ import annotations
 
-import itertools
 import weakref
 from collections.abc import Hashable
 from typing import Any
@@ -135,8 +134,8 @@ class _DirectReplay(BodyHandler):
                                              Ellipsis)
                             for k, name in enumerate(param_names)}
         self.sites: list[tuple[_Site, list[tuple[int, _DirectBox]], tuple[Any, ...]]] = []
-        self.choices: list[tuple[Distribution, Any, list[tuple[int, _DirectBox]],
-                                 tuple[Any, ...]]] = []
+        self.choices: list[_Choice | _Run] = []  # tracked choices in order, runs gathered
+        self.run: _Run | None = None  # the run the next like choice joins
 
     def read_param(self, name: str) -> Any:
         box = self.param_boxes.get(name)
@@ -144,13 +143,19 @@ class _DirectReplay(BodyHandler):
 
     def visit_choice(self, key: Hashable, dist: Distribution, args: tuple[Any, ...]) -> Any:
         record = self.trace.records.get(key)
-        if not isinstance(record, ChoiceRecord):
+        if type(record) is not ChoiceRecord and not isinstance(record, ChoiceRecord):
             raise _NeedsTape  # the autograd replay reports the divergence
+        value = record.value
+        run = self.run
+        if run is not None and run.takes(dist, value, args):
+            return value
         tracked = _tracked_args(args)
         if tracked:
             raw = tuple([a._value if isinstance(a, Box) else a for a in args])
-            self.choices.append((dist, record.value, tracked, raw))
-        return record.value
+            run = _Run.start(dist, value, args, raw)
+            self.run = run
+            self.choices.append(run if run is not None else (dist, value, tracked, raw))
+        return value
 
     def visit_call(self, key: Hashable, callee: GenerativeFunction, args: tuple[Any, ...]) -> Any:
         record = self.trace.records.get(key)
@@ -216,29 +221,121 @@ def direct_param_gradients(
     return tuple(out)
 
 
-_Choice = tuple[Distribution, Any, list[tuple[int, _DirectBox]], tuple[Any, ...]]
-
 MIN_BATCHED_CHOICES = 8
 """Runs of at least this many like choices are differentiated as one batch."""
 
 
-def _add_choice_gradients(choices: list[_Choice]) -> None:
-    """Adds each choice's log-density gradient into the sources of its tracked arguments.
+class _Run:
+    """Consecutive like choices (``dist(probs[i]) @ ("y", i)`` in a loop), gathered as
+    the replay meets them: one elementwise distribution, values of one type (and shape),
+    and per argument either a row (a non-negative integer index) of the same tracked leaf
+    or the same Python number. Such a run is differentiated at once as ``Map(dist)``
+    differentiates it: the same per-row gradients, one numpy call instead of one per
+    choice."""
 
-    A run of consecutive choices of one elementwise distribution, each of whose arguments
-    is a row (an integer index) of the same tracked leaf, with values and rows of one shape,
-    (other arguments: the same scalar) is differentiated at once as ``Map(dist)``
-    differentiates it (``dist(probs[i]) @ ("y", i)`` in a loop): the same per-row
-    gradients, one numpy call instead of one per choice."""
-    patterns = [_row_pattern(c) for c in choices]
-    at = 0
-    for pattern, group in itertools.groupby(patterns):
-        n = len(list(group))
-        run, at = choices[at:at + n], at + n
-        if pattern is not None and n >= MIN_BATCHED_CHOICES:
-            _add_run(run)
-            continue
-        for dist, value, tracked, raw in run:
+    __slots__ = ("dist", "raw", "rows", "single", "spec", "values", "vshape", "vtype")
+
+    dist: Distribution
+    spec: tuple[Any, ...]  # per argument: (source, k) of a tracked row, or the number
+    vtype: type
+    vshape: tuple[int, ...] | None  # the values' shape when they are arrays
+    values: list[Any]
+    rows: list[list[int]]  # per argument, the row of each choice (empty when a number)
+    raw: list[tuple[Any, ...]]  # each choice's arguments, plain
+    single: tuple[Any, int] | None  # (source, k) when the one argument is a tracked row
+
+    @classmethod
+    def start(cls, dist: Distribution, value: Any, args: tuple[Any, ...],
+              raw: tuple[Any, ...]) -> _Run | None:
+        """A run of one choice, or None when the choice cannot be batched (another kind
+        of distribution or argument, a tracked argument that is not a row of its leaf)."""
+        if not isinstance(dist, ElementwiseDistribution):
+            return None
+        spec: list[Any] = []
+        rows: list[list[int]] = []
+        for arg in args:
+            if isinstance(arg, _DirectBox):
+                idx = arg._idx
+                if type(idx) is not int or idx < 0:
+                    return None
+                spec.append((arg._source, arg._k))
+                rows.append([idx])
+            elif type(arg) in (int, float):
+                spec.append(arg)
+                rows.append([])
+            else:
+                return None
+        run = cls()
+        run.dist, run.spec, run.rows = dist, tuple(spec), rows
+        run.vtype = type(value)
+        run.vshape = value.shape if isinstance(value, np.ndarray) else None
+        run.values, run.raw = [value], [raw]
+        run.single = spec[0] if len(spec) == 1 and rows[0] else None
+        return run
+
+    def takes(self, dist: Distribution, value: Any, args: tuple[Any, ...]) -> bool:
+        """Adds the choice when it is like the run's; False (nothing added) otherwise."""
+        if dist is not self.dist or type(value) is not self.vtype or len(args) != len(self.spec):
+            return False
+        if self.vshape is not None and getattr(value, "shape", None) != self.vshape:
+            return False
+        single = self.single
+        if single is not None:  # the common case, ``dist(probs[i])``: one check each
+            arg = args[0]
+            if (type(arg) is not _DirectBox or arg._source is not single[0]
+                    or arg._k != single[1]):
+                return False
+            idx = arg._idx
+            if type(idx) is not int or idx < 0:
+                return False
+            self.rows[0].append(idx)
+            self.values.append(value)
+            self.raw.append((arg._value,))
+            return True
+        for arg, want in zip(args, self.spec):
+            if type(arg) is _DirectBox:
+                idx = arg._idx
+                if (type(want) is not tuple or arg._source is not want[0] or arg._k != want[1]
+                        or type(idx) is not int or idx < 0):
+                    return False
+            elif type(arg) is not type(want) or arg != want:
+                return False
+        for arg, rows in zip(args, self.rows):
+            if type(arg) is _DirectBox:
+                rows.append(arg._idx)
+        self.values.append(value)
+        self.raw.append(tuple([a._value if type(a) is _DirectBox else a for a in args]))
+        return True
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def choices(self) -> list[_Choice]:
+        """The run's choices one by one, as the replay records a choice."""
+        out: list[_Choice] = []
+        for c, (value, raw) in enumerate(zip(self.values, self.raw)):
+            tracked = [(j, _DirectBox(raw[j], want[0], want[1], rows[c]))
+                       for j, (want, rows) in enumerate(zip(self.spec, self.rows)) if rows]
+            out.append((self.dist, value, tracked, raw))
+        return out
+
+
+_Choice = tuple[Distribution, Any, list[tuple[int, _DirectBox]], tuple[Any, ...]]
+
+
+def _add_choice_gradients(choices: list[_Choice | _Run]) -> None:
+    """Adds each choice's log-density gradient into the sources of its tracked arguments,
+    in the body's order: a run of at least :data:`MIN_BATCHED_CHOICES` like choices at
+    once, any other choice by itself."""
+    for item in choices:
+        if isinstance(item, _Run):
+            if len(item) >= MIN_BATCHED_CHOICES:
+                _add_run(item)
+                continue
+            singles = item.choices()
+        else:
+            singles = [item]
+        for dist, value, tracked, raw in singles:
             grads = dist.logpdf_grad(value, *raw)
             for a, box in tracked:
                 g = grads[1 + a]
@@ -246,50 +343,23 @@ def _add_choice_gradients(choices: list[_Choice]) -> None:
                     box._source.add_direct(box._k, box._idx, g)
 
 
-def _row_pattern(choice: _Choice) -> tuple[Any, ...] | None:
-    """What a choice must share with its run: the distribution, the value's type and shape,
-    per argument either its source leaf, shape and dtype (a tracked row) or its value (an
-    untracked scalar); None when it cannot be batched (another kind of argument, or a
-    tracked one that is not a non-negative integer row of its leaf)."""
-    dist, value, tracked, raw = choice
-    if not isinstance(dist, ElementwiseDistribution) or not tracked:
-        return None
-    # tracked is in argument order: when every argument is tracked, position j has box j
-    boxes = None if len(tracked) == len(raw) else dict(tracked)
-    pattern: list[Any] = [dist, type(value), getattr(value, "shape", ())]
-    for position, arg in enumerate(raw):
-        box = tracked[position][1] if boxes is None else boxes.get(position)
-        if box is None:
-            if not isinstance(arg, (int, float)) or isinstance(arg, bool):
-                return None
-            pattern.append(("same", float(arg)))
-            continue
-        idx = box._idx
-        if (type(idx) is not int and not isinstance(idx, np.integer)) or idx < 0:
-            return None
-        shape, dtype = getattr(arg, "shape", None), getattr(arg, "dtype", None)
-        if shape is None or dtype is None:  # a Python number: numpy's view of it
-            shape, dtype = np.shape(arg), np.result_type(arg)
-        pattern.append((id(box._source), box._k, shape, dtype))
-    return tuple(pattern)
-
-
-def _add_run(run: list[_Choice]) -> None:
+def _add_run(run: _Run) -> None:
     from gentf.dsl._map_combinator import Map, MapTrace
 
-    dist = run[0][0]
-    kernel = Map(dist)
-    values = kernel._stack_values([c[1] for c in run])
-    args = tuple(np.stack([c[3][a] for c in run]) for a in range(len(run[0][3])))
-    _, arg_grads = kernel._dist_grads(MapTrace(kernel, args, np.zeros(len(run)), values=values))
-    boxes = dict(run[0][2])
+    kernel = Map(run.dist)
+    values = kernel._stack_values(run.values)
+    n = len(run)
+    args = tuple(np.stack([r[a] for r in run.raw]) if rows else np.array([want] * n)
+                 for a, (want, rows) in enumerate(zip(run.spec, run.rows)))
+    _, arg_grads = kernel._dist_grads(MapTrace(kernel, args, np.zeros(n), values=values))
     for a, grad in enumerate(arg_grads):
-        box = boxes.get(a)
-        if grad is None or box is None:
+        rows_list = run.rows[a]
+        if grad is None or not rows_list:
             continue
-        rows = np.array([next(b for j, b in c[2] if j == a)._idx for c in run])
+        source, k = run.spec[a]
+        rows = np.array(rows_list)
         if len(np.unique(rows)) == len(rows):
-            box._source.add_direct(box._k, rows, grad)
+            source.add_direct(k, rows, grad)
         else:  # a row chosen twice adds twice: one at a time
-            for row, g in zip(rows, grad):
-                box._source.add_direct(box._k, int(row), g)
+            for row, g in zip(rows_list, grad):
+                source.add_direct(k, row, g)

@@ -58,7 +58,14 @@ class BodyHandler:
 
     def traced_call(self, callee: Any, args: tuple[Any, ...], key: Address) -> Any:
         """Dispatches ``callee(args) @ key`` to :meth:`visit_choice` or :meth:`visit_call`."""
-        self._visit(key)
+        if isinstance(key, Path):
+            self._visit(key)
+        else:  # one key, the common case: no prefixes of its own to record
+            keys = (key,)
+            if keys in self._taken or keys in self._inner:
+                self._visit(key)  # raises, naming the clash
+            self.visited.add(key)
+            self._taken.add(keys)
         if isinstance(callee, Distribution):
             return self.visit_choice(key, callee, args)
         if isinstance(callee, GenerativeFunction):

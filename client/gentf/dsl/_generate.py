@@ -49,9 +49,11 @@ class _Generate(BodyHandler):
         self.weight = 0.0
 
     def visit_choice(self, key: Hashable, dist: Distribution, args: tuple[Any, ...]) -> Any:
-        constrained, value = leaf_constraint(self.constraints, key, "generate")
+        constrained, value = self.constraints.lookup_value(key)
         if not constrained:
-            value = dist.sample(get_rng(), *args)
+            constrained, value = leaf_constraint(self.constraints, key, "generate")  # checks
+            if not constrained:
+                value = dist.sample(get_rng(), *args)
         score = float(dist.logpdf(value, *args))
         if constrained:
             self.weight += score

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gentf.dsl.distributions._base import Distribution
 from gentf.gfi._address import Address, Path, path, split_address
@@ -17,17 +16,16 @@ if TYPE_CHECKING:
 __all__ = ["CallRecord", "ChoiceRecord", "GenTrace", "Record"]
 
 
-@dataclass(frozen=True)
-class ChoiceRecord:
-    """A random choice: its distribution, value and log density."""
+class ChoiceRecord(NamedTuple):
+    """A random choice: its distribution, value and log density. (An immutable tuple: a
+    body's loop makes one per choice, and a tuple is the cheapest to build.)"""
 
     dist: Distribution
     value: Any
     score: float
 
 
-@dataclass(frozen=True)
-class CallRecord:
+class CallRecord(NamedTuple):
     """A traced call of a generative function: the callee and its trace."""
 
     callee: GenerativeFunction

@@ -168,7 +168,16 @@ def _inside(inner: Span, outer: Span) -> bool:
 
 
 def _site_kind(callee: Any) -> str:
-    frame = _call_site(callee)
+    """The kind of the call site that is creating a PendingCall for ``callee``."""
+    # 0: this function, 1: PendingCall.__new__, 2: whoever constructed it. The common
+    # case, a library ``__call__`` called from a body, is read without calling _call_site.
+    frame: FrameType | None = sys._getframe(2)
+    if frame is not None and frame.f_code in _CONSTRUCTORS:
+        frame = frame.f_back
+        if frame is not None and frame.f_code.co_name == "__call__":
+            frame = _call_site(callee)
+    else:
+        frame = _call_site(callee)
     if frame is None:
         return _UNKNOWN
     # Keyed by the code object's id (hashing a code object hashes its bytecode); the entry

@@ -18,7 +18,7 @@ from autograd.extend import defvjp_argnums, primitive
 from autograd.tracer import Box
 
 from gentf.dsl._rng import get_rng
-from gentf.gfi._pending import PendingCall, active_handler, pending_constructor
+from gentf.gfi._pending import _STACK, PendingCall, pending_constructor
 
 __all__ = ["Distribution", "ElementwiseDistribution", "unbroadcast"]
 
@@ -97,10 +97,9 @@ class Distribution:
     @pending_constructor
     def __call__(self, *args: Any) -> Any:
         """A pending random choice inside a model body; a sample outside one."""
-        handler = active_handler()
-        if handler is not None:
-            return PendingCall(self, tuple(args), handler)
-        return self.untraced_call(tuple(args))
+        if _STACK:  # inside a body (``active_handler()``, without the call)
+            return PendingCall(self, args, _STACK[-1])
+        return self.untraced_call(args)
 
     def __repr__(self) -> str:
         return self.name

@@ -69,11 +69,11 @@ class Categorical(ElementwiseDistribution):
 
     def _logpdf(self, value: Any, *args: Any) -> float:
         (probs,) = args
-        p = np.asarray(probs)
-        if p.ndim == 1:
-            i = _one_index(value, p.shape[0])
-            if i is not None:  # the common case, one label: index directly
-                return float(np.log(p[i])) if 0 <= i < p.shape[0] else -np.inf
+        p = probs if type(probs) is np.ndarray else np.asarray(probs)
+        if p.ndim == 1 and (type(value) is int or (  # the common case, one label
+                isinstance(value, (int, np.integer)) and not isinstance(value, bool))):
+            i = int(value)
+            return float(np.log(p[i])) if 0 <= i < p.shape[0] else -np.inf
         return super()._logpdf(value, p)
 
     def _logpdf_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
