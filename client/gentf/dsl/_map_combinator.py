@@ -220,6 +220,8 @@ class Map(GenerativeFunction):
         inputs = [value, *batched] if value is not None else [None, *batched]
         ranks = [np.ndim(x) - 1 - e for x, e in zip(inputs, events) if x is not None]
         top = max(ranks)
+        if min(ranks) == top and (value is None or isinstance(value, np.ndarray)):
+            return value, batched  # every element's inputs have one rank: nothing to insert
         aligned: list[Any] = []
         for x, e in zip(inputs, events):
             if x is None:
@@ -326,6 +328,11 @@ class Map(GenerativeFunction):
         """
         args = tuple(args)
         n = _element_count(args, "generate")
+        if self.is_distribution:
+            observed = constraints.dense_values(n)
+            if observed is not None:  # every element observed, the common case
+                trace = self._dist_trace(args, observed)
+                return trace, trace.get_score()
         _index_keys(constraints, n, f"generate of {self.name}")
         if self.is_distribution:
             given = _leaf_constraints(constraints, f"generate of {self.name}")
@@ -598,8 +605,8 @@ def _like_arg(grad: Any, arg: Any) -> Any:
     if grad is None:
         return None
     if isinstance(arg, np.ndarray):
-        return np.asarray(grad).astype(arg.dtype, copy=False) if np.issubdtype(
-            arg.dtype, np.floating) else np.asarray(grad)
+        floating = arg.dtype.kind == "f"  # np.issubdtype(arg.dtype, np.floating), cheaper
+        return np.asarray(grad).astype(arg.dtype, copy=False) if floating else np.asarray(grad)
     return [g.item() if isinstance(g, np.generic) else g for g in np.asarray(grad)]
 
 
@@ -611,5 +618,5 @@ def _stack_grads(grads: list[Any], arg: Any) -> Any:
         filled = [np.zeros(np.shape(arg[i])) if g is None else np.asarray(g)
                   for i, g in enumerate(grads)]
         out = np.stack(filled) if filled else np.zeros(np.shape(arg))
-        return out.astype(arg.dtype, copy=False) if np.issubdtype(arg.dtype, np.floating) else out
+        return out.astype(arg.dtype, copy=False) if arg.dtype.kind == "f" else out
     return list(grads)

@@ -105,6 +105,18 @@ class ChoiceMap:
             return EmptyChoiceMap()
         return sub if rest is None else sub.get_submap(rest)
 
+    def dense_values(self, n: int) -> list[Any] | None:
+        """The values at the keys ``0 .. n-1`` in order, when the map holds exactly those
+        keys (plain ints), each a value, and nothing else; otherwise None. (Every element
+        of a ``Map`` observed: read in one pass.)"""
+        leaves = self._leaves
+        if self._subs or len(leaves) != n or (n and set(map(type, leaves)) != {int}):
+            return None
+        try:
+            return list(map(leaves.__getitem__, range(n)))
+        except KeyError:
+            return None
+
     def get_values_shallow(self) -> Iterator[tuple[Hashable, Any]]:
         """``for key, value in cm.get_values_shallow()``: the leaves at this level."""
         return iter(list(self._leaves.items()))

@@ -112,11 +112,12 @@ class Categorical(ElementwiseDistribution):
         """``1/probs[..., value]`` at the chosen index of each row, 0 elsewhere."""
         flat, rows, idx, inside = self._picked(value, args[0])
         g = np.zeros(flat.shape, dtype=np.result_type(flat.dtype, np.float32))
+        if inside is None:  # every index valid: one flat gather and scatter
+            at = rows * flat.shape[1] + idx
+            g.reshape(-1)[at] = 1.0 / np.take(flat, at)
+            return None, g.reshape(np.shape(args[0]))
         picked = flat[rows, idx]
-        if inside is None:
-            g[rows, idx] = 1.0 / picked
-        else:
-            g[rows, idx] = np.where(inside, 1.0 / np.where(inside, picked, 1.0), 0.0)
+        g[rows, idx] = np.where(inside, 1.0 / np.where(inside, picked, 1.0), 0.0)
         return None, g.reshape(np.shape(args[0]))
 
 
