@@ -454,3 +454,20 @@ def test_batched_categorical_scores_invalid_indices_as_impossible() -> None:
     valid = np.array([2, 0, 1])
     assert categorical.logpdf(valid, probs) == pytest.approx(
         np.log(0.5) + np.log(0.1) + np.log(0.2))
+
+
+@pytest.mark.parametrize("keys", [(0, 2, 5), (0, 1, 2.0), (0, 1, -1)])
+def test_map_refuses_a_bad_index_among_as_many_keys_as_elements(keys: tuple[Any, ...]) -> None:
+    # As many keys as elements: the one-pass read of a fully observed vector must not
+    # take a wrong key for an element.
+    with pytest.raises(ValueError, match="no element visits"):
+        generate(Map(categorical), (np.full((3, 3), 1 / 3),), choicemap(dict.fromkeys(keys, 1)))
+
+
+def test_choicemap_dense_values_only_for_exactly_the_int_keys_0_to_n() -> None:
+    assert choicemap({1: "b", 0: "a", 2: "c"}).dense_values(3) == ["a", "b", "c"]
+    assert choicemap({}).dense_values(0) == []
+    assert choicemap({0: 1, 1: 2}).dense_values(3) is None            # too few
+    assert choicemap({0: 1, 1: 2, 3: 4}).dense_values(3) is None      # a gap
+    assert choicemap({0: 1, 1: 2, np.int64(2): 3}).dense_values(3) is None  # not a plain int
+    assert choicemap({0: 1, 1: 2, 2: {"z": 3}}).dense_values(3) is None  # a submap
