@@ -690,7 +690,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 p = launch(f"proxy-direct-{model}", anchor_argv(
                     "proxy", "--upstream", transport.direct_address, "--delay-ms",
                     str(args.delay_ms)), workdir)
-                stack.callback(p.close)
+                # closed after the session (closers run last first): its close still
+                # flushes the deferred update through this proxy
+                closers.insert(len(closers) - 1, p.close)
                 transport.use_direct(p.wait().address)
                 add("proxy.gentf_direct_step_1rt", s.step_1rt, "rate")
             if echo_proxy is not None:
