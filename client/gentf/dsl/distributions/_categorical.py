@@ -12,8 +12,10 @@ from gentf.dsl.distributions._support import NEG_INF
 __all__ = ["Categorical", "categorical"]
 
 
-def _one_index(value: Any, k: int) -> int | None:
-    """The index for a scalar ``value`` (an int, or a whole float), else None."""
+def _one_index(value: Any) -> int | None:
+    """The index for an integer scalar ``value`` (not a bool), else None."""
+    if type(value) is int:  # the common case first
+        return value
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return int(value)
     return None
@@ -70,9 +72,8 @@ class Categorical(ElementwiseDistribution):
     def _logpdf(self, value: Any, *args: Any) -> float:
         (probs,) = args
         p = probs if type(probs) is np.ndarray else np.asarray(probs)
-        if p.ndim == 1 and (type(value) is int or (  # the common case, one label
-                isinstance(value, (int, np.integer)) and not isinstance(value, bool))):
-            i = int(value)
+        i = _one_index(value) if p.ndim == 1 else None
+        if i is not None:  # the common case, one label: index directly
             return float(np.log(p[i])) if 0 <= i < p.shape[0] else -np.inf
         return super()._logpdf(value, p)
 
@@ -80,7 +81,7 @@ class Categorical(ElementwiseDistribution):
         (probs,) = args
         p = np.asarray(probs)
         if p.ndim == 1:
-            i = _one_index(value, p.shape[0])
+            i = _one_index(value)
             if i is not None:
                 g = np.zeros_like(p, dtype=np.result_type(p.dtype, np.float32))
                 if 0 <= i < p.shape[0]:
