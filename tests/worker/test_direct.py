@@ -19,8 +19,10 @@ from gentf import TFFunction, errors, tf
 from gentf.graph import Graph
 from gentf.v1 import worker_pb2
 from gentf.wire._frames import (
+    ATTACHED,
     CONTROL_HELLO,
     REPLY_HEADER,
+    attachment_frames,
     decode_reply_meta,
     encode_request_header,
     recv_exactly,
@@ -153,6 +155,117 @@ def test_a_blob_frame_over_the_cap_ends_the_connection(direct_worker):
         sock.settimeout(30)
         assert sock.recv(64) == b""  # no reply: the door hung up
     np.testing.assert_allclose(alice.f(np.ones((2, 5))).sum(axis=1), [1.0, 1.0], rtol=1e-12)
+    alice.sess.close()
+
+
+def test_big_arguments_travel_beside_the_message_as_attachments_exactly(direct_worker):
+    """An argument of 64 KiB or more goes as an attachment (the serialized request names it
+    and does not hold it), alone or in a deferred Batch; the values equal the front door's
+    and numpy's."""
+    from gentf import accumulate_param_gradients_only, choicemap, generate, runtf
+
+    direct = _Net(direct_worker.address, TOKEN_A, direct=True)
+    front = _Net(direct_worker.address, TOKEN_A, direct=False)
+    route = direct.sess._transport._direct
+    sent = []
+    original = route.call
+
+    def recording(method, request, timeout, attachments=()):
+        sent.append((method, request.ByteSize(), [memoryview(a).nbytes for _, a in attachments]))
+        return original(method, request, timeout, attachments)
+
+    route.call = recording
+    rng = np.random.default_rng(11)
+    xs = rng.normal(size=(4000, 5))  # 160,000 bytes
+    grad = rng.normal(size=(4000, 3))  # 96,000 bytes
+    for net in (direct, front):
+        trace, _ = generate(net.f, (xs,), choicemap())
+        accumulate_param_gradients_only(trace, grad, 1.0)  # deferred
+        net.last = net.f(xs)  # one Batch: the accumulation, then this forward
+        runtf(net.f, net.update)
+    assert sent[0] == ("Generate", sent[0][1], [xs.nbytes]) and sent[0][1] < 1000
+    assert sent[1] == ("Batch", sent[1][1], [grad.nbytes, xs.nbytes]) and sent[1][1] < 1000
+    np.testing.assert_array_equal(direct.last, front.last)
+    for a, b in zip(direct.values(), front.values()):
+        np.testing.assert_array_equal(a, b)
+    W, b = direct.values()
+    direct.last = direct.f(xs)
+    logits = xs @ W + b
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(direct.last, expected / expected.sum(axis=1, keepdims=True),
+                               rtol=1e-12)
+    del route.call
+    for net in (direct, front):
+        net.sess.close()
+
+
+def _attached_generate(sock, alice, xs, attachments, blob_id="a" * 32, index="Generate"):
+    """Sends a Generate of alice's function on ``xs`` named by ``blob_id``, with
+    ``attachments`` beside it, on a greeted raw connection."""
+    request = worker_pb2.GenerateRequest(session_id=alice.sess.session_id,
+                                         function_id=alice.f.function_id)
+    arg = request.args.add()
+    arg.dtype = 2  # DT_DOUBLE
+    arg.shape[:] = xs.shape
+    arg.blob_id = blob_id
+    payload = request.SerializeToString()
+    header = encode_request_header(index, len(payload))
+    header = (int.from_bytes(header[:2], "little") | ATTACHED).to_bytes(2, "little") + header[2:]
+    send_frames(sock, [header, payload, *attachment_frames(attachments)])
+
+
+def test_the_door_checks_attachments_and_bad_ones_change_nothing(direct_worker):
+    from gentf.v1 import worker_pb2 as pb
+    from gentf.wire import decode_tensor
+    from gentf.wire._frames import ATTACHMENT_HEADER
+
+    alice = _Net(direct_worker.address, TOKEN_A, direct=True)
+    address = alice.sess._transport.direct_address
+    W, b = alice.values()
+    xs = np.random.default_rng(2).normal(size=(3, 5))
+    expected = alice.f(xs)
+    sock, code, _ = _hello(address, TOKEN_A)
+    with sock:
+        assert code == "OK"
+        for _ in range(2):  # the same id again: the first call let go of it
+            _attached_generate(sock, alice, xs, [("a" * 32, xs.tobytes())])
+            header = bytes(recv_exactly(sock, REPLY_HEADER.size))
+            _, meta_len, reply_len = REPLY_HEADER.unpack(header)
+            assert decode_reply_meta(header, bytes(recv_exactly(sock, meta_len)))[0] == "OK"
+            reply = pb.GenerateResponse.FromString(bytes(recv_exactly(sock, reply_len)))
+            np.testing.assert_array_equal(decode_tensor(reply.retval), expected)
+        refused = [
+            ([("a" * 32, xs.tobytes()), ("a" * 32, xs.tobytes())], "twice"),  # a repeated id
+            ([("b" * 32, xs.tobytes())], "not on this side"),  # the one named is not there
+            ([("a" * 32, xs.tobytes()[:-8])], "needs 120 bytes"),  # too few bytes for the shape
+            ([("a" * 32, xs.tobytes()), ("c" * 32, b"unused")], None),  # an unused one: fine
+        ]
+        for attachments, words in refused:
+            _attached_generate(sock, alice, xs, attachments)
+            code, message = _reply(sock)
+            if words is None:
+                assert code == "OK"
+            else:
+                assert code == "INVALID_ARGUMENT" and words in message, (code, message)
+        # attachments adding up to more than the message cap: refused unread, and hung up
+        header = bytes(encode_request_header("Generate", 0))
+        header = (int.from_bytes(header[:2], "little") | ATTACHED).to_bytes(2, "little") + header[2:]
+        send_frames(sock, [header, ATTACHMENT_HEADER.pack(4, 9 << 20)])
+        code, message = _reply(sock)
+        assert code == "RESOURCE_EXHAUSTED" and "--max-message-mb" in message
+        assert sock.recv(1) == b""
+    sock, code, _ = _hello(address, TOKEN_A)
+    with sock:  # a blob stream takes no attachments: refused, and hung up
+        _attached_generate(sock, alice, xs, [("a" * 32, xs.tobytes())], index=1001)
+        code, message = _reply(sock)
+        assert code == "INVALID_ARGUMENT" and "no attachments" in message
+        try:  # hung up, with the attachments unread (a reset) or read (an end of stream)
+            assert sock.recv(1) == b""
+        except ConnectionResetError:
+            pass
+    for before, after in zip((W, b), alice.values()):
+        np.testing.assert_array_equal(before, after)
+    np.testing.assert_array_equal(alice.f(xs), expected)
     alice.sess.close()
 
 

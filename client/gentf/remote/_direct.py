@@ -4,7 +4,9 @@ A worker started with ``--advertise-host`` tells a new session where its process
 (``CreateSessionResponse.direct_address``). :class:`DirectRoute` sends that session's hot
 calls and their blob streams there over TCP (TLS with the client's root certificates, when it has them), in the
 framed protocol of :mod:`gentf.wire._frames`: a request is its serialized bytes behind a
-10-byte header, a reply comes back the same way. No gRPC server or relay is on the way, which
+10-byte header, its big tensors' elements beside it as attachments, sent from the caller's
+arrays (no copy into the message on this side, none out of it on the other); a reply comes
+back the same way. No gRPC server or relay is on the way, which
 is what a step's time mostly went to. Each connection says hello with the session's bearer
 token first, then carries one call at a time; connections are pooled, one per calling
 thread at most.
@@ -21,6 +23,7 @@ import json
 import socket
 import ssl
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -33,6 +36,7 @@ from gentf.wire._frames import (
     CONTROL_PUT_BLOB,
     FRAME_HEADER,
     REPLY_HEADER,
+    attachment_frames,
     decode_reply_meta,
     encode_request_header,
     recv_exactly,
@@ -145,13 +149,19 @@ class DirectRoute:
             raise DirectCallError(code, message, metadata)
         return sock
 
-    def call(self, method: str, request: Any, timeout: float) -> Any:
-        """Sends ``request`` (a ``gentf.v1`` message) as ``method`` and returns the parsed
-        reply; raises :class:`DirectCallError`."""
+    def call(self, method: str, request: Any, timeout: float,
+             attachments: Sequence[tuple[str, Any]] = ()) -> Any:
+        """Sends ``request`` (a ``gentf.v1`` message) as ``method``, with ``attachments``
+        ((blob id, contiguous buffer) pairs its tensors name by ``blob_id``) sent beside it
+        in the same system call, and returns the parsed reply; raises
+        :class:`DirectCallError`."""
         payload = request.SerializeToString()
+        frames = [encode_request_header(method, len(payload), bool(attachments)), payload]
+        if attachments:
+            frames += attachment_frames(attachments)
 
         def exchange(sock: socket.socket) -> Any:
-            send_frames(sock, [encode_request_header(method, len(payload)), payload])
+            send_frames(sock, frames)
             return _read_reply(sock)
 
         code, message, metadata, reply = self._on_connection(exchange, timeout)

@@ -246,13 +246,13 @@ class Transport:
             moved: list[tuple[Any, Any]] = []
             route = self._direct if method in DIRECT_METHODS else None
             try:
-                moved = self._send_blobs(method, request, budget, route)
+                moved, attached = self._send_blobs(method, request, budget, route)
                 if route is None:
                     reply = getattr(self._stub, method)(request, timeout=budget,
                                                         wait_for_ready=wait_for_ready,
                                                         metadata=self._metadata)
                 else:
-                    reply = route.call(method, request, budget)
+                    reply = route.call(method, request, budget, attached)
                 if method == "GetWorkerInfo":
                     self.follow_cap(int(reply.max_message_bytes))
                 elif method in ("Generate", "ChoiceGradients", "AccumulateParamGradients",
@@ -302,14 +302,18 @@ class Transport:
         return max(1 << 10, min(CHUNK_BYTES, self.max_message_bytes // 2))
 
     def _send_blobs(self, method: str, request: Any, timeout: float | None,
-                    route: DirectRoute | None = None) -> list[tuple[Any, Any]]:
-        """Moves each big tensor of ``request`` into a blob sent ahead with PutBlob, and puts
-        each small held tensor (see :func:`gentf.wire.fill_request_tensor`) inline; returns
-        the (tensor, buffer) sent as blobs."""
+                    route: DirectRoute | None = None
+                    ) -> tuple[list[tuple[Any, Any]], list[tuple[str, Any]]]:
+        """Moves each big tensor of ``request`` into a blob sent ahead with PutBlob, and each
+        smaller held tensor (see :func:`gentf.wire.fill_request_tensor`) into the message,
+        or, through ``route``, beside it as an attachment (no copy). Returns the (tensor,
+        buffer) sent as blobs or attached (used once: a resend holds them again) and the
+        (blob id, buffer) attachments for ``route``."""
         moved: list[tuple[Any, Any]] = []
+        attached: list[tuple[str, Any]] = []
         if method not in ("Generate", "ChoiceGradients", "AccumulateParamGradients", "RunOp",
                           "Batch", "ExtendGraph"):
-            return moved
+            return moved, attached
         budget = self.max_message_bytes // 2
         inline = 0
         for t in request_tensors(method, request):
@@ -319,7 +323,12 @@ class Transport:
             n = tensor_nbytes(t)
             if n < self.blob_threshold and inline + n <= budget:
                 inline += n
-                if held is not None:
+                if held is None:
+                    continue
+                if route is not None:
+                    attached.append((t.blob_id, held))
+                    moved.append((t, held))
+                else:
                     t.blob_id = ""
                     t.content = held.tobytes()
                 continue
@@ -332,7 +341,7 @@ class Transport:
             moved.append((t, data))
             self.put_blob(request.session_id, t.blob_id, data, timeout, route)
             self.calls["PutBlob"] += 1
-        return moved
+        return moved, attached
 
     def discard_held(self, method: str, request: Any) -> None:
         """Lets go of the held tensors of a request that will not be sent (see

@@ -21,9 +21,10 @@ from gentf.wire._dtypes import DType, as_dtype
 __all__ = ["ALIGN_BYTES", "HELD_TENSOR_BYTES", "aligned_empty", "decode_tensor", "encode_tensor", "fill_request_tensor",
            "fill_tensor", "tensor_nbytes"]
 
-HELD_TENSOR_BYTES = 1 << 20
+HELD_TENSOR_BYTES = 64 << 10
 """A request tensor of at least this many bytes is held beside its message
-(:func:`fill_request_tensor`) rather than copied into it."""
+(:func:`fill_request_tensor`) rather than copied into it: sent as a blob, as an attachment
+of a direct call, or copied into the message only as it is sent."""
 
 
 ALIGN_BYTES = 64

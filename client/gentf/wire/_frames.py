@@ -3,9 +3,10 @@
 Spoken between the front door and a session process (over a Unix socket) and between a
 client and a session process's direct door (over TCP, TLS when the worker has a
 certificate). A request is a header (method index, payload length) and the serialized
-request; a reply is a header (status index, metadata length, reply length), a small JSON
-document (message and trailing metadata) and the serialized reply. Both sides of every hop
-import this module: the numbers below are the protocol.
+request, then, when the header's method index has :data:`ATTACHED` set, the request's
+attachments (:func:`attachment_frames`); a reply is a header (status index, metadata length,
+reply length), a small JSON document (message and trailing metadata) and the serialized
+reply. Both sides of every hop import this module: the numbers below are the protocol.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ Buffer = Any
 """bytes, bytearray, memoryview or an array: anything with the buffer protocol."""
 
 __all__ = [
+    "ATTACHED",
+    "ATTACHMENT_HEADER",
     "CONTROL_GET_BLOB",
     "CONTROL_HELLO",
     "CONTROL_PUT_BLOB",
@@ -29,6 +32,7 @@ __all__ = [
     "REPLY_HEADER",
     "REQUEST_HEADER",
     "STATUS_NAMES",
+    "attachment_frames",
     "decode_reply_meta",
     "encode_reply_frames",
     "encode_request_header",
@@ -74,14 +78,40 @@ REQUEST_HEADER = struct.Struct("<HQ")
 REPLY_HEADER = struct.Struct("<HIQ")
 """(status index, metadata length, reply length)."""
 
+ATTACHED = 1 << 15
+"""Set in a request header's method index when attachments follow the payload: tensor
+elements sent beside the serialized request rather than inside it, so neither side copies
+them into or out of a message. Each is an :data:`ATTACHMENT_HEADER`, its blob id (ASCII)
+and its bytes; a header with an id length of 0 ends them. A request tensor names its
+attachment by ``blob_id``, as it names a blob sent ahead with ``PutBlob``."""
+
+ATTACHMENT_HEADER = struct.Struct("<BQ")
+"""(blob id length, data length) before each attachment."""
+
+_MAX_SEND_VIEWS = 512
+"""Buffers given to one ``sendmsg`` (the kernel takes at most ``IOV_MAX``, 1024 on Linux)."""
+
 _METHOD_INDEX = {name: i for i, name in enumerate(METHOD_NAMES)}
 _STATUS_INDEX = {name: i for i, name in enumerate(STATUS_NAMES)}
 
 
-def encode_request_header(method: str | int, payload_length: int) -> bytes:
-    """The header of a request for ``method`` (a name or a control index)."""
+def encode_request_header(method: str | int, payload_length: int, attached: bool = False) -> bytes:
+    """The header of a request for ``method`` (a name or a control index); ``attached``:
+    attachments follow the payload (:func:`attachment_frames`)."""
     index = method if isinstance(method, int) else _METHOD_INDEX[method]
-    return REQUEST_HEADER.pack(index, payload_length)
+    return REQUEST_HEADER.pack(index | ATTACHED if attached else index, payload_length)
+
+
+def attachment_frames(attachments: Sequence[tuple[str, Buffer]]) -> list[Buffer]:
+    """The frames that follow a payload for ``attachments`` ((blob id, contiguous buffer)
+    pairs, each id 1-255 ASCII characters): the buffers themselves, not copies, and the end
+    marker."""
+    frames: list[Buffer] = []
+    for blob_id, data in attachments:
+        name = blob_id.encode("ascii")
+        frames += [ATTACHMENT_HEADER.pack(len(name), memoryview(data).nbytes), name, data]
+    frames.append(ATTACHMENT_HEADER.pack(0, 0))
+    return frames
 
 
 def encode_reply_frames(code: str, message: str, metadata: list[tuple[str, str]],
@@ -113,7 +143,7 @@ def send_frames(sock: socket.socket, frames: Sequence[Buffer]) -> None:
             sock.sendall(view)
         return
     while views:
-        sent = sock.sendmsg(views)
+        sent = sock.sendmsg(views[:_MAX_SEND_VIEWS])
         while views and sent >= views[0].nbytes:
             sent -= views[0].nbytes
             views.pop(0)

@@ -26,11 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gentf.wire._blobs import parse_chunk
+from gentf.wire._blobs import add_blob_source, parse_chunk
 from gentf.wire._frames import recv_into_exactly
 
 from gentf_server.calls import METHOD_NAMES, Outcome
 from gentf_server.supervisor.protocol import (
+    ATTACHED,
     CONTROL_DIRECT,
     CONTROL_GET_BLOB,
     CONTROL_LEASES,
@@ -38,8 +39,10 @@ from gentf_server.supervisor.protocol import (
     CONTROL_STATS,
     EXIT_OVER_DEADLINE,
     FRAME_HEADER,
+    BadAttachments,
     PayloadTooLarge,
     encode_reply,
+    recv_attachments,
     recv_exactly,
     recv_request,
     send_frames,
@@ -132,6 +135,24 @@ def _serve_connection(conn: socket.socket, dispatcher: Any, door: _DoorRules | N
             if request is None:
                 return
             index, payload = request
+            attached: dict[str, Any] = {}
+            refused = ""
+            if index & ATTACHED:
+                index &= ~ATTACHED
+                if index >= len(METHOD_NAMES):  # blob streams and control calls take none
+                    send_frames(conn, encode_reply(Outcome(
+                        "INVALID_ARGUMENT", f"call {index} takes no attachments")))
+                    return
+                try:
+                    attached = recv_attachments(
+                        conn, None if max_payload is None else max_payload - len(payload))
+                except PayloadTooLarge as exc:
+                    send_frames(conn, encode_reply(Outcome("RESOURCE_EXHAUSTED", str(exc))))
+                    return
+                except BadAttachments as exc:
+                    refused = str(exc)
+                except ConnectionError:
+                    return
             if index == CONTROL_GET_BLOB:
                 if not _send_blob(conn, dispatcher, bytes(payload)):
                     return
@@ -141,23 +162,66 @@ def _serve_connection(conn: socket.socket, dispatcher: Any, door: _DoorRules | N
                     outcome = dispatcher.put_blob(_put_chunks(payload, conn, max_payload))
                 except ConnectionError:
                     return
+            elif refused or not _lay_out(attached):
+                outcome = Outcome("INVALID_ARGUMENT", refused or "an attachment id is in use "
+                                                                 "by another call")
             elif door is None:
-                outcome = _front_door_call(dispatcher, index, payload)
+                try:
+                    outcome = _front_door_call(dispatcher, index, payload)
+                finally:
+                    _clear(attached)
             elif index in door.allowed:
                 door.enter(METHOD_NAMES[index])
                 try:
                     outcome = dispatcher.handle(METHOD_NAMES[index], payload)
                 finally:
                     door.leave()
+                    _clear(attached)
             else:
+                _clear(attached)
                 name = METHOD_NAMES[index] if index < len(METHOD_NAMES) else f"call {index}"
                 outcome = Outcome("UNIMPLEMENTED", f"the direct door does not serve {name}: "
                                                    "call it through the worker's front door")
-            del payload
+            del payload, attached
             try:
                 send_frames(conn, encode_reply(outcome))
             except OSError:
                 return
+
+
+_ATTACHED: dict[str, Any] = {}
+"""The attachments of the calls being served, by blob id: a source of
+:func:`gentf.wire.decode_tensor`'s blobs, so a request tensor wraps its attachment's buffer."""
+_ATTACHED_LOCK = threading.Lock()
+
+
+def _take_attached(blob_id: str) -> Any:
+    with _ATTACHED_LOCK:
+        return _ATTACHED.pop(blob_id, None)
+
+
+add_blob_source(_take_attached)
+
+
+def _lay_out(attached: dict[str, Any]) -> bool:
+    """Makes a call's attachments available to its tensors; False (nothing laid out) when
+    another call's attachment has one of their ids."""
+    if not attached:
+        return True
+    with _ATTACHED_LOCK:
+        if not _ATTACHED.keys().isdisjoint(attached):
+            return False
+        _ATTACHED.update(attached)
+    return True
+
+
+def _clear(attached: dict[str, Any]) -> None:
+    """Lets go of a call's attachments that none of its tensors took."""
+    if attached:
+        with _ATTACHED_LOCK:
+            for blob_id, buffer in attached.items():
+                if _ATTACHED.get(blob_id) is buffer:
+                    del _ATTACHED[blob_id]
 
 
 def _front_door_call(dispatcher: Any, index: int, payload: bytearray) -> Outcome:
