@@ -595,7 +595,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   "tfserver": "proxy.tfremote_step" in want}
 
     workdir = tempfile.mkdtemp(prefix="gentf-bench-")
-    worker_argv = ["-m", "gentf_server", "--port", "0", "--log-level", "WARNING"]
+    # no warm session process: one importing TensorFlow would take CPU from the first rounds
+    worker_argv = ["-m", "gentf_server", "--port", "0", "--log-level", "WARNING",
+                   "--warm-processes", "0"]
     launched: dict[str, Launched] = {
         "gentf": launch("gentf-process", [*worker_argv, "--isolation", "process",
                                           "--advertise-host", "127.0.0.1"], workdir)}

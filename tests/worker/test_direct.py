@@ -429,10 +429,13 @@ def test_direct_calls_over_tls(certificate):
         net = _Net(server.address, TOKEN_A, direct=True, root_certificates=str(cert))
         front = _Net(server.address, TOKEN_A, direct=False, root_certificates=str(cert))
         rng = np.random.default_rng(11)
-        xs, grad = rng.normal(size=(3, 5)), rng.normal(size=(3, 3))
-        out_d, _ = net.step(xs, grad)
-        out_f, _ = front.step(xs, grad)
-        np.testing.assert_array_equal(out_d, out_f)
+        for rows in (3, 3000):  # 3,000 rows: the arguments travel as attachments
+            xs, grad = rng.normal(size=(rows, 5)), rng.normal(size=(rows, 3))
+            out_d, _ = net.step(xs, grad)
+            out_f, _ = front.step(xs, grad)
+            np.testing.assert_array_equal(out_d, out_f)
+        for a, b in zip(net.values(), front.values()):
+            np.testing.assert_array_equal(a, b)
         assert net.sess._transport._direct is not None
         # plaintext to the TLS door gets nowhere
         host, port = net.sess._transport.direct_address.rsplit(":", 1)

@@ -1,4 +1,4 @@
-"""Request tensors of a megabyte or more are held beside their message and sent from the
+"""Request tensors of 64 KiB or more are held beside their message and sent from the
 caller's buffer (``gentf.wire.fill_request_tensor``): exact values, a deferred call keeps
 the values it was given, and a call that is never sent lets go of what it held."""
 
