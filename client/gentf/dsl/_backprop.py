@@ -272,18 +272,22 @@ def _site_vjp(
 defvjp_argnums(_site_output, _site_vjp)
 
 
-def _check_flat_args(key: Hashable, args: tuple[Any, ...]) -> None:
-    def has_box(x: Any) -> bool:
-        if isinstance(x, Box):
-            return True
-        if isinstance(x, (list, tuple)):
-            return any(has_box(e) for e in x)
-        if isinstance(x, dict):
-            return any(has_box(e) for e in x.values())
-        return False
+def _has_box(x: Any) -> bool:
+    """Whether ``x`` is, or a list, tuple or dict in it holds, a value carrying gradients.
+    (A module function: a nested recursive one would make a reference cycle per call, which
+    only the garbage collector frees.)"""
+    if isinstance(x, Box):
+        return True
+    if isinstance(x, (list, tuple)):
+        return any(_has_box(e) for e in x)
+    if isinstance(x, dict):
+        return any(_has_box(e) for e in x.values())
+    return False
 
+
+def _check_flat_args(key: Hashable, args: tuple[Any, ...]) -> None:
     for i, arg in enumerate(args):
-        if not isinstance(arg, Box) and has_box(arg):
+        if not isinstance(arg, Box) and _has_box(arg):
             raise TypeError(
                 f"argument {i} of the call at {key!r} is a container holding values that carry "
                 f"gradients; pass each array as its own argument (or build one array with "

@@ -498,18 +498,7 @@ class Session:
         """
         request, structure = self._run_request(fetches, feed_dict)
         reply = self.call("RunOp", request)
-        values = [decode_tensor(t) for t in reply.fetched]
-
-        def rebuild(item: Any) -> Any:
-            if isinstance(item, list):
-                return [rebuild(x) for x in item]
-            if isinstance(item, tuple):
-                return tuple(rebuild(x) for x in item)
-            if isinstance(item, dict):
-                return {k: rebuild(v) for k, v in item.items()}
-            return None if item is None else values[item]
-
-        return rebuild(structure)
+        return _rebuild_fetches(structure, [decode_tensor(t) for t in reply.fetched])
 
     def run_later(self, ops: Any, feed_dict: Mapping[Any, Any] | None = None) -> None:
         """Runs operations (no fetches) with this session's next call, in order, with no
@@ -523,26 +512,7 @@ class Session:
         """The RunOp request for ``fetches``/``feed_dict`` (nodes synced) and the fetch structure."""
         fetch_names: list[str] = []
         targets: list[str] = []
-
-        def collect(item: Any) -> Any:
-            if isinstance(item, list):
-                return [collect(x) for x in item]
-            if isinstance(item, tuple):
-                return tuple(collect(x) for x in item)
-            if isinstance(item, dict):
-                return {k: collect(v) for k, v in item.items()}
-            if isinstance(item, Operation):
-                self._check_graph(item.graph, item.name)
-                targets.append(item.name)
-                return None
-            tensor = item.value() if isinstance(item, Variable) else item
-            if not isinstance(tensor, Tensor):
-                raise TypeError(f"cannot fetch a {type(item).__name__}: fetch tensors, variables or operations")
-            self._check_graph(tensor.graph, tensor.name)
-            fetch_names.append(tensor.name)
-            return len(fetch_names) - 1
-
-        structure = collect(fetches)
+        structure = self._collect_fetches(fetches, fetch_names, targets)
         request = worker_pb2.RunOpRequest(session_id=self.session_id)
         for key, value in (feed_dict or {}).items():
             tensor = key if isinstance(key, Tensor) else self.graph.get_tensor_by_name(
@@ -558,6 +528,28 @@ class Session:
         roots += [self.graph.get_operation_by_name(n) for n in request.feeds]
         self.sync(roots)
         return request, structure
+
+    def _collect_fetches(self, item: Any, fetch_names: list[str], targets: list[str]) -> Any:
+        """``item``'s structure with each tensor replaced by its index in ``fetch_names``
+        and each operation by None (appended to ``targets``). A method, not a nested
+        recursive function: that would make a reference cycle per call, which only the
+        garbage collector frees."""
+        if isinstance(item, list):
+            return [self._collect_fetches(x, fetch_names, targets) for x in item]
+        if isinstance(item, tuple):
+            return tuple(self._collect_fetches(x, fetch_names, targets) for x in item)
+        if isinstance(item, dict):
+            return {k: self._collect_fetches(v, fetch_names, targets) for k, v in item.items()}
+        if isinstance(item, Operation):
+            self._check_graph(item.graph, item.name)
+            targets.append(item.name)
+            return None
+        tensor = item.value() if isinstance(item, Variable) else item
+        if not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot fetch a {type(item).__name__}: fetch tensors, variables or operations")
+        self._check_graph(tensor.graph, tensor.name)
+        fetch_names.append(tensor.name)
+        return len(fetch_names) - 1
 
     def _check_graph(self, graph: Graph, name: str) -> None:
         if graph is not self.graph:
@@ -663,6 +655,19 @@ _BATCH_FIELDS = {
 _OPEN_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
 
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _rebuild_fetches(item: Any, values: list[Any]) -> Any:
+    """The fetch structure ``item`` (see ``Session._collect_fetches``) with each index
+    replaced by its value. (A module function: a nested recursive one would make a
+    reference cycle per call.)"""
+    if isinstance(item, list):
+        return [_rebuild_fetches(x, values) for x in item]
+    if isinstance(item, tuple):
+        return tuple(_rebuild_fetches(x, values) for x in item)
+    if isinstance(item, dict):
+        return {k: _rebuild_fetches(v, values) for k, v in item.items()}
+    return None if item is None else values[item]
 
 
 def _copy_held(method: str, request: Any) -> None:
