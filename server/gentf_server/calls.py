@@ -8,6 +8,7 @@ process) answers with an :class:`Outcome`. Both sides import this module and not
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from gentf.wire._frames import METHOD_NAMES, STATUS_NAMES
 
@@ -28,6 +29,9 @@ class Outcome:
     message: str = ""
     metadata: list[tuple[str, str]] = field(default_factory=list)
     reply: bytes = b""
+    attachments: list[tuple[str, Any]] = field(default_factory=list)
+    """(blob id, contiguous buffer) of the reply tensors sent beside it (see
+    ``gentf.wire._frames.ATTACHED``): only for a caller that takes them."""
 
     @property
     def ok(self) -> bool:

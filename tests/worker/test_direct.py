@@ -158,11 +158,20 @@ def test_a_blob_frame_over_the_cap_ends_the_connection(direct_worker):
     alice.sess.close()
 
 
-def test_big_arguments_travel_beside_the_message_as_attachments_exactly(direct_worker):
-    """An argument of 64 KiB or more goes as an attachment (the serialized request names it
-    and does not hold it), alone or in a deferred Batch; the values equal the front door's
-    and numpy's."""
-    from gentf import accumulate_param_gradients_only, choicemap, generate, runtf
+def test_big_tensors_travel_beside_the_message_as_attachments_exactly(direct_worker):
+    """Tensors of 64 KiB or more go as attachments both ways (the serialized request and
+    reply name them and do not hold them): arguments alone or in a deferred Batch, return
+    values, argument gradients and fetches. The values equal the front door's and numpy's,
+    and nothing received is left over once decoded."""
+    from gentf import (
+        accumulate_param_gradients,
+        accumulate_param_gradients_only,
+        choicemap,
+        generate,
+        runtf,
+    )
+    from gentf.remote import _direct
+    from gentf.remote._transport import _fetched
 
     direct = _Net(direct_worker.address, TOKEN_A, direct=True)
     front = _Net(direct_worker.address, TOKEN_A, direct=False)
@@ -171,21 +180,35 @@ def test_big_arguments_travel_beside_the_message_as_attachments_exactly(direct_w
     original = route.call
 
     def recording(method, request, timeout, attachments=()):
-        sent.append((method, request.ByteSize(), [memoryview(a).nbytes for _, a in attachments]))
-        return original(method, request, timeout, attachments)
+        reply = original(method, request, timeout, attachments)
+        sent.append((method, request.ByteSize(), [memoryview(a).nbytes for _, a in attachments],
+                     reply.ByteSize(), sorted(b.nbytes for b in _direct._RECEIVED.by_id.values())))
+        return reply
 
     route.call = recording
     rng = np.random.default_rng(11)
     xs = rng.normal(size=(4000, 5))  # 160,000 bytes
-    grad = rng.normal(size=(4000, 3))  # 96,000 bytes
+    grad = rng.normal(size=(4000, 3))  # 96,000 bytes: the return value's size too
     for net in (direct, front):
         trace, _ = generate(net.f, (xs,), choicemap())
         accumulate_param_gradients_only(trace, grad, 1.0)  # deferred
         net.last = net.f(xs)  # one Batch: the accumulation, then this forward
+        net.arg_grads = accumulate_param_gradients(trace, grad, 1.0)
         runtf(net.f, net.update)
-    assert sent[0] == ("Generate", sent[0][1], [xs.nbytes]) and sent[0][1] < 1000
-    assert sent[1] == ("Batch", sent[1][1], [grad.nbytes, xs.nbytes]) and sent[1][1] < 1000
+        with net.graph.as_default():
+            doubled = tf.multiply(net.x, 2.0)
+        net.fetched = net.sess.run({"xs2": doubled}, feed_dict={net.x: xs})
+    assert sent[0] == ("Generate", sent[0][1], [xs.nbytes], sent[0][3], [grad.nbytes])
+    assert sent[1] == ("Batch", sent[1][1], [grad.nbytes, xs.nbytes], sent[1][3], [grad.nbytes])
+    assert sent[2][0] == "AccumulateParamGradients" and sent[2][4] == [xs.nbytes]
+    assert sent[-1][0] == "RunOp" and sent[-1][2:] == ([xs.nbytes], sent[-1][3], [xs.nbytes])
+    assert all(request_bytes < 1000 and reply_bytes < 1000  # (ExtendGraph carries nodes)
+               for method, request_bytes, _, reply_bytes, _ in sent if method != "ExtendGraph")
+    assert not _direct._RECEIVED.by_id and not _fetched  # every attachment was decoded
     np.testing.assert_array_equal(direct.last, front.last)
+    np.testing.assert_array_equal(direct.arg_grads[0], front.arg_grads[0])
+    np.testing.assert_array_equal(direct.fetched["xs2"], xs * 2.0)
+    np.testing.assert_array_equal(front.fetched["xs2"], xs * 2.0)
     for a, b in zip(direct.values(), front.values()):
         np.testing.assert_array_equal(a, b)
     W, b = direct.values()

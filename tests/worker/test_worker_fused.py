@@ -138,7 +138,12 @@ def test_accumulators_and_resets_are_made_on_the_worker(session):
     original = transport.call
 
     def counting(method, request, *a, **k):
-        sent.append(request.ByteSize())
+        from gentf.remote._transport import request_tensors
+        from gentf.wire._codec import tensor_nbytes
+
+        # the message, and the elements held beside it (sent as attachments or blobs)
+        beside = sum(tensor_nbytes(t) for t in request_tensors(method, request) if t.blob_id)
+        sent.append(request.ByteSize() + beside)
         return original(method, request, *a, **k)
 
     transport.call = counting

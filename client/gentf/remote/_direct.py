@@ -6,7 +6,7 @@ calls and their blob streams there over TCP (TLS with the client's root certific
 framed protocol of :mod:`gentf.wire._frames`: a request is its serialized bytes behind a
 10-byte header, its big tensors' elements beside it as attachments, sent from the caller's
 arrays (no copy into the message on this side, none out of it on the other); a reply comes
-back the same way. No gRPC server or relay is on the way, which
+back the same way, its big tensors received straight into the arrays decoding returns. No gRPC server or relay is on the way, which
 is what a step's time mostly went to. Each connection says hello with the session's bearer
 token first, then carries one call at a time; connections are pooled, one per calling
 thread at most.
@@ -29,8 +29,9 @@ from typing import Any
 import grpc
 
 from gentf.v1 import worker_pb2
-from gentf.wire._blobs import BlobReceiver, chunk_frames, parse_chunk
+from gentf.wire._blobs import BlobReceiver, add_blob_source, chunk_frames, parse_chunk
 from gentf.wire._frames import (
+    ATTACHED,
     CONTROL_GET_BLOB,
     CONTROL_HELLO,
     CONTROL_PUT_BLOB,
@@ -39,12 +40,13 @@ from gentf.wire._frames import (
     attachment_frames,
     decode_reply_meta,
     encode_request_header,
+    recv_attachments,
     recv_exactly,
     recv_into_exactly,
     send_frames,
 )
 
-__all__ = ["REPLY_TYPES", "DirectCallError", "DirectRoute", "split_address"]
+__all__ = ["REPLY_TYPES", "DirectCallError", "DirectRoute", "split_address", "was_attached"]
 
 REPLY_TYPES: dict[str, Any] = {
     "ExtendGraph": worker_pb2.ExtendGraphResponse,
@@ -61,6 +63,29 @@ SOCKET_BUFFER_BYTES = 4 << 20
 """Send and receive buffers asked for (a step's request in one system call)."""
 
 _IDLE_MAX = 8
+
+
+class _Received(threading.local):
+    """The attachments of this thread's last direct reply, by blob id, until decoded."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, Any] = {}
+
+
+_RECEIVED = _Received()
+
+
+def _take_received(blob_id: str) -> Any:
+    return _RECEIVED.by_id.pop(blob_id, None)
+
+
+add_blob_source(_take_received)
+
+
+def was_attached(blob_id: str) -> bool:
+    """Whether a tensor of this thread's last direct reply came as attachment ``blob_id``
+    (to be decoded, not fetched)."""
+    return blob_id in _RECEIVED.by_id
 
 
 class DirectCallError(grpc.RpcError, grpc.Call):  # type: ignore[misc]
@@ -154,7 +179,9 @@ class DirectRoute:
         """Sends ``request`` (a ``gentf.v1`` message) as ``method``, with ``attachments``
         ((blob id, contiguous buffer) pairs its tensors name by ``blob_id``) sent beside it
         in the same system call, and returns the parsed reply; raises
-        :class:`DirectCallError`."""
+        :class:`DirectCallError`. The reply's attachments wait for ``decode_tensor`` in this
+        thread until its next call."""
+        _RECEIVED.by_id = {}  # the previous reply's: decoded by now, or never to be
         payload = request.SerializeToString()
         frames = [encode_request_header(method, len(payload), bool(attachments)), payload]
         if attachments:
@@ -284,4 +311,6 @@ def _read_reply(sock: socket.socket) -> tuple[str, str, list[tuple[str, str]], b
     meta = bytes(recv_exactly(sock, meta_len))
     reply = recv_exactly(sock, reply_len)  # protobuf parses the buffer as it is
     code, message, metadata = decode_reply_meta(header, meta)
+    if REPLY_HEADER.unpack(header)[0] & ATTACHED:
+        _RECEIVED.by_id.update(recv_attachments(sock))
     return code, message, metadata, reply

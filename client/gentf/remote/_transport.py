@@ -22,7 +22,7 @@ import grpc
 
 from gentf.errors import GentfError
 from gentf.graph._core import Graph
-from gentf.remote._direct import REPLY_TYPES, DirectRoute
+from gentf.remote._direct import REPLY_TYPES, DirectRoute, was_attached
 from gentf.v1 import worker_pb2, worker_pb2_grpc
 from gentf.wire._blobs import (
     CHUNK_BYTES,
@@ -378,7 +378,7 @@ class Transport:
                      route: DirectRoute | None = None) -> None:
         """Fetches every reply tensor the worker left in a blob, for decode_tensor."""
         for t in _reply_tensors(method, reply):
-            if t.blob_id:
+            if t.blob_id and not (route is not None and was_attached(t.blob_id)):
                 buffer = self.get_blob(request.session_id, t.blob_id, timeout, route)
                 self.calls["GetBlob"] += 1
                 with _fetched_lock:

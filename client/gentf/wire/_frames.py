@@ -18,6 +18,8 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+from gentf.wire._codec import aligned_empty
+
 Buffer = Any
 """bytes, bytearray, memoryview or an array: anything with the buffer protocol."""
 
@@ -28,14 +30,18 @@ __all__ = [
     "CONTROL_HELLO",
     "CONTROL_PUT_BLOB",
     "FRAME_HEADER",
+    "MAX_ATTACHMENTS",
     "METHOD_NAMES",
     "REPLY_HEADER",
     "REQUEST_HEADER",
     "STATUS_NAMES",
+    "BadAttachments",
+    "PayloadTooLarge",
     "attachment_frames",
     "decode_reply_meta",
     "encode_reply_frames",
     "encode_request_header",
+    "recv_attachments",
     "recv_exactly",
     "recv_into_exactly",
     "send_frames",
@@ -79,10 +85,10 @@ REPLY_HEADER = struct.Struct("<HIQ")
 """(status index, metadata length, reply length)."""
 
 ATTACHED = 1 << 15
-"""Set in a request header's method index when attachments follow the payload: tensor
-elements sent beside the serialized request rather than inside it, so neither side copies
-them into or out of a message. Each is an :data:`ATTACHMENT_HEADER`, its blob id (ASCII)
-and its bytes; a header with an id length of 0 ends them. A request tensor names its
+"""Set in a request header's method index (a reply header's status) when attachments
+follow the payload (the reply): tensor elements sent beside the serialized message rather
+than inside it, so neither side copies them into or out of a message. Each is an :data:`ATTACHMENT_HEADER`, its blob id (ASCII)
+and its bytes; a header with an id length of 0 ends them. A tensor names its
 attachment by ``blob_id``, as it names a blob sent ahead with ``PutBlob``."""
 
 ATTACHMENT_HEADER = struct.Struct("<BQ")
@@ -115,18 +121,23 @@ def attachment_frames(attachments: Sequence[tuple[str, Buffer]]) -> list[Buffer]
 
 
 def encode_reply_frames(code: str, message: str, metadata: list[tuple[str, str]],
-                        reply: bytes) -> list[bytes]:
+                        reply: bytes, attachments: Sequence[tuple[str, Buffer]] = ()
+                        ) -> list[Buffer]:
     """The frames of a reply: header, metadata JSON, reply bytes (an unknown status is
-    sent as INTERNAL)."""
+    sent as INTERNAL), then the attachments its tensors name, if any."""
     meta = json.dumps({"message": message, "metadata": metadata}).encode()
-    header = REPLY_HEADER.pack(_STATUS_INDEX.get(code, _STATUS_INDEX["INTERNAL"]),
+    status = _STATUS_INDEX.get(code, _STATUS_INDEX["INTERNAL"])
+    header = REPLY_HEADER.pack(status | ATTACHED if attachments else status,
                                len(meta), len(reply))
+    if attachments:
+        return [header, meta, reply, *attachment_frames(attachments)]
     return [header, meta, reply]
 
 
 def decode_reply_meta(header: bytes, meta: bytes) -> tuple[str, str, list[tuple[str, str]]]:
     """(status name, message, metadata) from a reply's header and metadata frames."""
     status, _, _ = REPLY_HEADER.unpack(header)
+    status &= ~ATTACHED
     doc = json.loads(meta)
     name = STATUS_NAMES[status] if status < len(STATUS_NAMES) else "UNKNOWN"
     return name, doc["message"], [tuple(kv) for kv in doc["metadata"]]
@@ -166,3 +177,56 @@ def recv_into_exactly(sock: socket.socket, view: memoryview) -> None:
         if k == 0:
             raise ConnectionError("the peer closed the connection")
         got += k
+
+
+MAX_ATTACHMENTS = 4096
+"""The most attachments one message may carry."""
+
+
+class PayloadTooLarge(ValueError):
+    """A message announced more bytes than the receiver takes (they were not read: the
+    connection is out of step)."""
+
+
+class BadAttachments(ValueError):
+    """A message's attachments were all read but cannot be used (a repeated or non-ASCII
+    id): the call is refused, the connection stays in step."""
+
+
+def recv_attachments(sock: socket.socket, max_bytes: int | None = None) -> dict[str, Any]:
+    """The attachments after a message, by blob id, each in a new 64-byte aligned uint8
+    array of its own (received into it, no copy).
+
+    Raises :class:`PayloadTooLarge` (nothing more is read) when they announce more than
+    ``max_bytes`` together or more than :data:`MAX_ATTACHMENTS`, :class:`BadAttachments`
+    once all are read when an id repeats or is not ASCII, ConnectionError when the peer
+    goes."""
+    received: dict[str, Any] = {}
+    problem = ""
+    count = 0
+    while True:
+        id_length, nbytes = ATTACHMENT_HEADER.unpack(recv_exactly(sock, ATTACHMENT_HEADER.size))
+        if id_length == 0:
+            break
+        count += 1
+        if count > MAX_ATTACHMENTS:
+            raise PayloadTooLarge(f"a request with more than {MAX_ATTACHMENTS} attachments")
+        if max_bytes is not None:
+            if nbytes > max_bytes:
+                raise PayloadTooLarge("a request whose attachments add up to more bytes than "
+                                      "this door takes (the worker's --max-message-mb)")
+            max_bytes -= nbytes
+        raw_id = bytes(recv_exactly(sock, id_length))
+        buffer = aligned_empty(nbytes)
+        recv_into_exactly(sock, memoryview(buffer))  # type: ignore[arg-type]
+        try:
+            blob_id = raw_id.decode("ascii")
+        except UnicodeDecodeError:
+            problem = problem or f"an attachment id that is not ASCII: {raw_id!r}"
+            continue
+        if blob_id in received:
+            problem = problem or f"attachment {blob_id!r} comes twice in one request"
+        received[blob_id] = buffer
+    if problem:
+        raise BadAttachments(problem)
+    return received

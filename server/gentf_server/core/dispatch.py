@@ -23,7 +23,8 @@ import numpy as np
 import tensorflow as tf
 from gentf.v1 import graph_pb2, tensor_pb2, worker_pb2
 from gentf.wire import WIRE_VERSION, as_dtype, decode_tensor, fill_tensor, tensor_nbytes
-from gentf.wire._blobs import CHUNK_BYTES, blob_threshold, chunk_frames, parse_chunk
+from gentf.wire._blobs import CHUNK_BYTES, blob_threshold, chunk_frames, new_blob_id, parse_chunk
+from gentf.wire._codec import HELD_TENSOR_BYTES
 from gentf.wire._errors import FAILED_CALL_KEY, REASON_KEY, TRACE_NOT_FOUND
 from google.protobuf.message import DecodeError
 
@@ -37,7 +38,8 @@ from gentf_server.core.gradients import add_gradients
 from gentf_server.core.session import FusedRequest, Session
 from gentf_server.core.sessions import SessionManager
 
-__all__ = ["METHODS", "MIN_CLIENT_WIRE_VERSION", "WIRE_VERSION", "Dispatcher"]
+__all__ = ["ATTACHED_TENSOR_BYTES", "METHODS", "MIN_CLIENT_WIRE_VERSION", "WIRE_VERSION",
+           "Dispatcher"]
 
 log = logging.getLogger("gentf_server.dispatch")
 
@@ -64,6 +66,10 @@ METHODS: dict[str, tuple[type[Any], type[Any]]] = {
                           worker_pb2.RestoreCheckpointResponse),
 }
 """Every ``gentf.v1.Worker`` method: its request and reply message classes."""
+
+ATTACHED_TENSOR_BYTES = HELD_TENSOR_BYTES
+"""Reply tensors of at least this many bytes (under the blob threshold) are attachments for
+a caller that takes them (the direct door), as the client attaches request tensors."""
 
 _STATUS: list[tuple[type[errors.CoreError], str]] = [
     (errors.InvalidArgument, "INVALID_ARGUMENT"),
@@ -134,16 +140,24 @@ class Dispatcher:
             name: getattr(self, f"_{name}") for name in METHODS}
         assert tuple(METHODS) == METHOD_NAMES
 
-    def handle(self, method: str, request_bytes: bytes | bytearray) -> Outcome:
-        """Runs one call; never raises (every failure becomes an Outcome with a status)."""
+    def handle(self, method: str, request_bytes: bytes | bytearray,
+               attach_replies: bool = False) -> Outcome:
+        """Runs one call; never raises (every failure becomes an Outcome with a status).
+        ``attach_replies``: the caller takes reply tensors of :data:`ATTACHED_TENSOR_BYTES`
+        or more (below the blob threshold) as attachments (``Outcome.attachments``) rather
+        than inside the reply."""
         classes = METHODS.get(method)
         if classes is None:
             return Outcome("UNIMPLEMENTED", f"the worker has no method {method!r}")
         self._call.blobs = []
+        self._call.attached = [] if attach_replies else None
         outcome = self._handle(method, classes, request_bytes)
         if not outcome.ok and self._call.blobs:
             self.blobs.drop(self._call.blobs)  # a failed call leaves no reply blob behind
+        if outcome.ok and self._call.attached:
+            outcome.attachments = self._call.attached
         self._call.blobs = []
+        self._call.attached = None
         return outcome
 
     def _handle(self, method: str, classes: tuple[type[Any], type[Any]],
@@ -458,7 +472,8 @@ class Dispatcher:
             else:
                 retval, handle = next(generated)
                 result.generate.trace_handle = handle
-                fill_tensor(result.generate.retval, retval)
+                if not self._attach(result.generate.retval, retval):
+                    fill_tensor(result.generate.retval, retval)
                 if retval.nbytes > cap - 4096 and result.generate.ByteSize() > cap:
                     if handle:
                         session.drop_trace(handle)
@@ -500,7 +515,11 @@ class Dispatcher:
 
     def _fill(self, session: Session, message: tensor_pb2.Tensor, value: Any) -> int:
         """Writes a reply tensor: inline, or (numeric, at least the blob threshold) as a
-        blob kept for GetBlob. Returns the bytes it adds to the reply."""
+        blob kept for GetBlob, or (numeric, from :data:`ATTACHED_TENSOR_BYTES` up to the
+        blob threshold, for a caller that takes them) as an attachment of the reply.
+        Returns the bytes it adds to the reply."""
+        if self._attach(message, value):
+            return int(value.nbytes) + 64
         if value.dtype != object and value.nbytes >= self.blob_threshold:
             message.dtype = as_dtype(value.dtype).enum  # type: ignore[assignment]
             message.shape[:] = value.shape
@@ -512,6 +531,22 @@ class Dispatcher:
             return int(arr.nbytes) + 64
         fill_tensor(message, value)
         return int(value.nbytes) + 32 + 11 * value.ndim if value.dtype != object else 0
+
+    def _attach(self, message: tensor_pb2.Tensor, value: Any) -> bool:
+        """Names ``value`` in ``message`` as an attachment of the reply when the caller
+        takes attachments and it is numeric, of :data:`ATTACHED_TENSOR_BYTES` or more and
+        under the blob threshold; False (nothing written) otherwise."""
+        attached = getattr(self._call, "attached", None)
+        if (attached is None or value.dtype == object
+                or not ATTACHED_TENSOR_BYTES <= value.nbytes < self.blob_threshold):
+            return False
+        message.dtype = as_dtype(value.dtype).enum  # type: ignore[assignment]
+        message.shape[:] = value.shape
+        arr = np.ascontiguousarray(value if value.dtype.byteorder != ">" else value.astype(
+            value.dtype.newbyteorder("<")))
+        message.blob_id = new_blob_id()
+        attached.append((message.blob_id, arr.reshape(-1).view(np.uint8)))
+        return True
 
     def _check_inline(self, what: str, reply: Any, values: list[Any]) -> None:
         """String tensors stay inline: their reply must fit one message."""

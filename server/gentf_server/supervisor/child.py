@@ -173,7 +173,7 @@ def _serve_connection(conn: socket.socket, dispatcher: Any, door: _DoorRules | N
             elif index in door.allowed:
                 door.enter(METHOD_NAMES[index])
                 try:
-                    outcome = dispatcher.handle(METHOD_NAMES[index], payload)
+                    outcome = dispatcher.handle(METHOD_NAMES[index], payload, attach_replies=True)
                 finally:
                     door.leave()
                     _clear(attached)

@@ -21,22 +21,24 @@ from __future__ import annotations
 
 import socket
 import ssl
+from typing import Any
 
-from gentf.wire._codec import aligned_empty
 from gentf.wire._frames import (
     ATTACHED,
-    ATTACHMENT_HEADER,
     CONTROL_GET_BLOB,
     CONTROL_HELLO,
     CONTROL_PUT_BLOB,
     FRAME_HEADER,
+    MAX_ATTACHMENTS,
     REPLY_HEADER,
     REQUEST_HEADER,
+    BadAttachments,
+    PayloadTooLarge,
     decode_reply_meta,
     encode_reply_frames,
     encode_request_header,
+    recv_attachments,
     recv_exactly,
-    recv_into_exactly,
     send_frames,
 )
 
@@ -85,13 +87,10 @@ EXIT_OVER_DEADLINE = 75
 the per-call deadline."""
 
 
-def encode_reply(outcome: Outcome) -> list[bytes]:
-    """The frames of a reply: header, metadata JSON, reply bytes."""
-    return encode_reply_frames(outcome.code, outcome.message, outcome.metadata, outcome.reply)
-
-
-class PayloadTooLarge(ValueError):
-    """A request announced more bytes than the receiver takes (its payload was not read)."""
+def encode_reply(outcome: Outcome) -> list[Any]:
+    """The frames of a reply: header, metadata JSON, reply bytes, and its attachments."""
+    return encode_reply_frames(outcome.code, outcome.message, outcome.metadata, outcome.reply,
+                               outcome.attachments)
 
 
 def recv_request(sock: socket.socket, max_payload: int | None = None) -> tuple[int, bytearray] | None:
@@ -116,50 +115,3 @@ def recv_request(sock: socket.socket, max_payload: int | None = None) -> tuple[i
                               f"{max_payload} (the worker's --max-message-mb)")
     return index, recv_exactly(sock, length)
 
-
-MAX_ATTACHMENTS = 4096
-"""The most attachments one request may carry."""
-
-
-class BadAttachments(ValueError):
-    """A request's attachments were all read but cannot be used (a repeated or non-ASCII
-    id): the call is refused, the connection stays in step."""
-
-
-def recv_attachments(sock: socket.socket, max_bytes: int | None = None) -> dict[str, object]:
-    """The attachments after a request's payload, by blob id, each in a new 64-byte aligned
-    uint8 array of its own (received into it, no copy).
-
-    Raises :class:`PayloadTooLarge` (nothing more is read: the connection is out of step)
-    when they announce more than ``max_bytes`` together or more than
-    :data:`MAX_ATTACHMENTS`, :class:`BadAttachments` once all are read when an id repeats
-    or is not ASCII, ConnectionError when the peer goes."""
-    received: dict[str, object] = {}
-    problem = ""
-    count = 0
-    while True:
-        id_length, nbytes = ATTACHMENT_HEADER.unpack(recv_exactly(sock, ATTACHMENT_HEADER.size))
-        if id_length == 0:
-            break
-        count += 1
-        if count > MAX_ATTACHMENTS:
-            raise PayloadTooLarge(f"a request with more than {MAX_ATTACHMENTS} attachments")
-        if max_bytes is not None:
-            if nbytes > max_bytes:
-                raise PayloadTooLarge("a request whose attachments add up to more bytes than "
-                                      "this door takes (the worker's --max-message-mb)")
-            max_bytes -= nbytes
-        raw_id = bytes(recv_exactly(sock, id_length))
-        buffer = aligned_empty(nbytes)
-        recv_into_exactly(sock, memoryview(buffer))
-        try:
-            blob_id = raw_id.decode("ascii")
-        except UnicodeDecodeError:
-            problem = problem or f"an attachment id that is not ASCII: {raw_id!r}"
-            continue
-        if blob_id in received:
-            problem = problem or f"attachment {blob_id!r} comes twice in one request"
-        received[blob_id] = buffer
-    if problem:
-        raise BadAttachments(problem)
-    return received
