@@ -10,80 +10,31 @@ nested fetches against a real worker."""
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from gentf import (
-    Map,
-    TFFunction,
-    accumulate_param_gradients,
-    accumulate_param_gradients_only,
-    categorical,
-    choicemap,
-    gen,
-    generate,
-    runtf,
-    tf,
-)
-from gentf.inference import FixedStepGradientDescent, ParamUpdate
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import bench_step
 
 
-@pytest.fixture
-def steps(session: Any) -> dict[str, Callable[[], object]]:
-    """The bare, Map-model, loop-model and three-round-trip steps of a softmax network, and
-    a run with nested fetches."""
-    rng = np.random.default_rng(0)
-    xs = rng.normal(size=(20, 6)).astype(np.float32)
-    ys = rng.integers(0, 4, size=20)
-    x = tf.placeholder(tf.float32, shape=(None, 6), name="xs")
-    W = tf.Variable(rng.normal(size=(6, 4)).astype(np.float32), name="W")
-    b = tf.Variable(np.zeros(4, np.float32), name="b")
-    net = TFFunction([W, b], [x], tf.nn.softmax(tf.add(tf.matmul(x, W), b)), session)
-    update = ParamUpdate(FixedStepGradientDescent(0.01), {net: [W, b]})
-    updater = net.make_param_updater(FixedStepGradientDescent(0.01)).op
-
-    @gen
-    def map_model(xs: np.ndarray) -> None:
-        probs = net(xs) @ "net"
-        Map(categorical)(probs) @ "y"
-
-    @gen
-    def loop_model(xs: np.ndarray) -> None:
-        probs = net(xs) @ "net"
-        for i in range(len(xs)):
-            categorical(probs[i]) @ ("y", i)
-
-    map_labels = choicemap({"y": {i: int(v) for i, v in enumerate(ys)}})
-    loop_labels = choicemap({("y", i): int(v) for i, v in enumerate(ys)})
-
-    def model_step(model: Any, labels: Any) -> Callable[[], object]:
-        def step() -> object:
-            trace, _ = generate(model, (xs,), labels)
-            accumulate_param_gradients_only(trace)
-            update.apply()
-            return trace
-        return step
-
-    def bare() -> object:
-        trace, _ = generate(net, (xs,), choicemap())
-        accumulate_param_gradients_only(trace, np.ones((20, 4), np.float32), 1.0)
-        update.apply()
-        return trace
-
-    def three_trips() -> object:
-        trace, _ = generate(net, (xs,), choicemap())
-        accumulate_param_gradients(trace, np.ones((20, 4), np.float32), 1.0)
-        runtf(net, updater)
-        return trace
+@pytest.fixture(scope="module")
+def steps(worker: Any) -> Iterator[dict[str, Callable[[], object]]]:
+    """``bench_step.py``'s bare, Map-model, loop-model and three-round-trip softmax steps,
+    and a run with nested fetches."""
+    xs, ys = bench_step.digits_784()
+    setup = bench_step.GentfSetup(worker.address, "softmax", xs, ys)
+    params = setup.params
 
     def nested_run() -> object:
-        return session.run({"w": [W, (b, W)], "op": updater})
+        return setup.sess.run({"w": [params[0], (params[1], params[0])], "op": setup.updater_op})
 
-    return {"bare": bare, "map": model_step(map_model, map_labels),
-            "loop": model_step(loop_model, loop_labels), "three_trips": three_trips,
-            "nested_run": nested_run}
+    yield {"bare": setup.bare_1rt, "map": setup.step_1rt, "loop": setup.loop_1rt,
+           "three_trips": setup.step_3rt, "nested_run": nested_run}
+    setup.close()
 
 
 @pytest.fixture
