@@ -2,12 +2,13 @@
 
 A worker started with ``--advertise-host`` tells a new session where its process listens
 (``CreateSessionResponse.direct_address``). :class:`DirectRoute` sends that session's hot
-calls and their blob streams there over TCP (TLS with the client's root certificates, when it has them), in the
-framed protocol of :mod:`gentf.wire._frames`: a request is its serialized bytes behind a
-10-byte header, its big tensors' elements beside it as attachments, sent from the caller's
-arrays (no copy into the message on this side, none out of it on the other); a reply comes
-back the same way, its big tensors received straight into the arrays decoding returns. No gRPC server or relay is on the way, which
-is what a step's time mostly went to. Each connection says hello with the session's bearer
+calls and their blob streams there over TCP (TLS with the client's root certificates, when
+it has them), in the framed protocol of :mod:`gentf.wire._frames`: a request is its
+serialized bytes behind a 10-byte header, its big tensors' elements beside it as
+attachments, sent from the caller's arrays (no copy into the message on this side, none out
+of it on the other); a reply comes back the same way, its big tensors received straight
+into the arrays decoding returns. No gRPC server or relay is on the way, which is what a
+step's time mostly went to. Each connection says hello with the session's bearer
 token first, then carries one call at a time; connections are pooled, one per calling
 thread at most.
 
