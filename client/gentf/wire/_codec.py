@@ -19,7 +19,7 @@ from gentf.wire._blobs import hold_outgoing, take_blob
 from gentf.wire._dtypes import DType, as_dtype
 
 __all__ = ["ALIGN_BYTES", "HELD_TENSOR_BYTES", "aligned_empty", "decode_tensor", "encode_tensor", "fill_request_tensor",
-           "fill_tensor", "tensor_nbytes"]
+           "fill_tensor", "tensor_nbytes", "wire_order"]
 
 HELD_TENSOR_BYTES = 64 << 10
 """A request tensor of at least this many bytes is held beside its message
@@ -55,7 +55,7 @@ def fill_tensor(message: tensor_pb2.Tensor, value: Any, dtype: DType | None = No
         message.string_val[:] = [_as_bytes(x) for x in arr.reshape(-1)]
         message.content = b""
         return
-    message.content = _wire_order(arr).tobytes()
+    message.content = wire_order(arr).tobytes()
 
 
 def fill_request_tensor(message: tensor_pb2.Tensor, value: Any,
@@ -72,10 +72,10 @@ def fill_request_tensor(message: tensor_pb2.Tensor, value: Any,
     message.dtype = d.enum  # type: ignore[assignment]
     message.shape[:] = arr.shape
     message.content = b""
-    message.blob_id = hold_outgoing(_wire_order(arr).reshape(-1).view(np.uint8))
+    message.blob_id = hold_outgoing(wire_order(arr).reshape(-1).view(np.uint8))
 
 
-def _wire_order(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+def wire_order(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """``arr`` row-major and little-endian (itself when it already is)."""
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("<"))

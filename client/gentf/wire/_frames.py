@@ -87,9 +87,10 @@ REPLY_HEADER = struct.Struct("<HIQ")
 ATTACHED = 1 << 15
 """Set in a request header's method index (a reply header's status) when attachments
 follow the payload (the reply): tensor elements sent beside the serialized message rather
-than inside it, so neither side copies them into or out of a message. Each is an :data:`ATTACHMENT_HEADER`, its blob id (ASCII)
-and its bytes; a header with an id length of 0 ends them. A tensor names its
-attachment by ``blob_id``, as it names a blob sent ahead with ``PutBlob``."""
+than inside it, so neither side copies them into or out of a message. Each is an
+:data:`ATTACHMENT_HEADER`, its blob id (ASCII) and its bytes; a header with an id length of
+0 ends them. A tensor names its attachment by ``blob_id``, as it names a blob sent ahead
+with ``PutBlob``."""
 
 ATTACHMENT_HEADER = struct.Struct("<BQ")
 """(blob id length, data length) before each attachment."""
@@ -210,10 +211,10 @@ def recv_attachments(sock: socket.socket, max_bytes: int | None = None) -> dict[
             break
         count += 1
         if count > MAX_ATTACHMENTS:
-            raise PayloadTooLarge(f"a request with more than {MAX_ATTACHMENTS} attachments")
+            raise PayloadTooLarge(f"a message with more than {MAX_ATTACHMENTS} attachments")
         if max_bytes is not None:
             if nbytes > max_bytes:
-                raise PayloadTooLarge("a request whose attachments add up to more bytes than "
+                raise PayloadTooLarge("a message whose attachments add up to more bytes than "
                                       "this door takes (the worker's --max-message-mb)")
             max_bytes -= nbytes
         raw_id = bytes(recv_exactly(sock, id_length))
@@ -225,7 +226,7 @@ def recv_attachments(sock: socket.socket, max_bytes: int | None = None) -> dict[
             problem = problem or f"an attachment id that is not ASCII: {raw_id!r}"
             continue
         if blob_id in received:
-            problem = problem or f"attachment {blob_id!r} comes twice in one request"
+            problem = problem or f"attachment {blob_id!r} comes twice in one message"
         received[blob_id] = buffer
     if problem:
         raise BadAttachments(problem)

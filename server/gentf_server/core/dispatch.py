@@ -24,7 +24,7 @@ import tensorflow as tf
 from gentf.v1 import graph_pb2, tensor_pb2, worker_pb2
 from gentf.wire import WIRE_VERSION, as_dtype, decode_tensor, fill_tensor, tensor_nbytes
 from gentf.wire._blobs import CHUNK_BYTES, blob_threshold, chunk_frames, new_blob_id, parse_chunk
-from gentf.wire._codec import HELD_TENSOR_BYTES
+from gentf.wire._codec import HELD_TENSOR_BYTES, wire_order
 from gentf.wire._errors import FAILED_CALL_KEY, REASON_KEY, TRACE_NOT_FOUND
 from google.protobuf.message import DecodeError
 
@@ -523,9 +523,7 @@ class Dispatcher:
         if value.dtype != object and value.nbytes >= self.blob_threshold:
             message.dtype = as_dtype(value.dtype).enum  # type: ignore[assignment]
             message.shape[:] = value.shape
-            arr = value if value.dtype.byteorder != ">" else value.astype(
-                value.dtype.newbyteorder("<"))
-            arr = np.ascontiguousarray(arr)
+            arr = wire_order(value)
             message.blob_id = self.blobs.keep_reply(session.session_id, arr)
             self._call.blobs.append(message.blob_id)
             return int(arr.nbytes) + 64
@@ -542,10 +540,8 @@ class Dispatcher:
             return False
         message.dtype = as_dtype(value.dtype).enum  # type: ignore[assignment]
         message.shape[:] = value.shape
-        arr = np.ascontiguousarray(value if value.dtype.byteorder != ">" else value.astype(
-            value.dtype.newbyteorder("<")))
         message.blob_id = new_blob_id()
-        attached.append((message.blob_id, arr.reshape(-1).view(np.uint8)))
+        attached.append((message.blob_id, wire_order(value).reshape(-1).view(np.uint8)))
         return True
 
     def _check_inline(self, what: str, reply: Any, values: list[Any]) -> None:

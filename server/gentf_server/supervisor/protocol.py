@@ -114,4 +114,3 @@ def recv_request(sock: socket.socket, max_payload: int | None = None) -> tuple[i
         raise PayloadTooLarge(f"a request of {length} bytes; this door takes at most "
                               f"{max_payload} (the worker's --max-message-mb)")
     return index, recv_exactly(sock, length)
-
