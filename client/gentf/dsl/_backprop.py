@@ -166,8 +166,8 @@ class _Site:
         if self.visited:
             raise RuntimeError(f"gentf internal error: call at {self.key!r} visited twice")
         self.visited = True
-        g = self._with_direct(g)
         if self.leaves:
+            g = self._with_direct(g)
             vals, start = [], 0
             for leaf in self.leaves:
                 size = leaf.size

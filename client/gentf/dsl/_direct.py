@@ -36,6 +36,7 @@ from gentf.dsl._backprop import (
     _Site,
     is_float_value,
 )
+from gentf.dsl._dataflow import FlowStep
 from gentf.dsl._exec import BodyHandler, run_body
 from gentf.dsl._trace import CallRecord, ChoiceRecord, GenTrace
 from gentf.dsl.distributions._base import Distribution, ElementwiseDistribution
@@ -136,6 +137,7 @@ class _DirectReplay(BodyHandler):
         self.sites: list[tuple[_Site, list[tuple[int, _DirectBox]], tuple[Any, ...]]] = []
         self.choices: list[_Choice | _Run] = []  # tracked choices in order, runs gathered
         self.run: _Run | None = None  # the run the next like choice joins
+        self.leaf_boxes: dict[Hashable, list[_DirectBox]] = {}  # each call's tracked leaves
 
     def read_param(self, name: str) -> Any:
         box = self.param_boxes.get(name)
@@ -163,7 +165,7 @@ class _DirectReplay(BodyHandler):
             raise _NeedsTape
         _check_flat_args(key, args)
         tracked = _tracked_args(args)
-        site = _Site(key, callee, record.subtrace, _PARAMS, EmptySelection(), self.scale)
+        site = _Site(key, callee, record.subtrace, _PARAMS, _NOTHING, self.scale)
         raw = tuple(a._value if isinstance(a, Box) else a for a in args)
         self.sites.append((site, tracked, raw))
         if not site.leaves:
@@ -173,8 +175,34 @@ class _DirectReplay(BodyHandler):
             value = site.flat[start:start + leaf.size].reshape(leaf.shape)
             vals.append(_DirectBox(value, site, k, Ellipsis))
             start += leaf.size
+        self.leaf_boxes[key] = vals
         return site.rebuild(vals, True)
 
+    def replay_flow(self, flow: list[FlowStep], body_args: list[Any]) -> None:
+        """Visits the calls ``generate`` noted, in order, each argument as the body's
+        replay would pass it (see :mod:`gentf.dsl._dataflow`), without running the body."""
+        for key, callee, args, sources in flow:
+            if sources is not None:
+                args = tuple([a if s is None else self._resolve(s, body_args)
+                              for a, s in zip(args, sources)])
+            if isinstance(callee, Distribution):
+                self.visit_choice(key, callee, args)
+            else:
+                self.visit_call(key, callee, args)
+
+    def _resolve(self, source: tuple[Any, ...], body_args: list[Any]) -> Any:
+        kind = source[0]
+        if kind == "leaf":
+            boxes = self.leaf_boxes.get(source[1])
+            if boxes is None or source[2] >= len(boxes):
+                raise _NeedsTape  # not a tracked leaf after all: let the replay decide
+            return boxes[source[2]]
+        if kind == "arg":
+            return body_args[source[1]]
+        return self.read_param(source[1])
+
+
+_NOTHING = EmptySelection()  # immutable: one for every site
 
 _NEEDS_TAPE: weakref.WeakSet[Any] = weakref.WeakSet()
 """Functions whose body needed the tape once: the direct replay is not tried again."""
@@ -188,7 +216,8 @@ def direct_param_gradients(
     every call's parameter gradients accumulated; or None, having changed nothing, when
     the body computes with a tracked value (use the autograd replay)."""
     gen_fn = trace.get_gen_fn()
-    if retval_grad is not None or gen_fn in _NEEDS_TAPE:
+    flow = trace.flow
+    if retval_grad is not None or (flow is None and gen_fn in _NEEDS_TAPE):
         return None
     args = trace.get_args()
     arg_idx = [i for i, a in enumerate(args) if is_float_value(a)] if track_args else []
@@ -200,9 +229,13 @@ def direct_param_gradients(
     params = _Source([np.shape(gen_fn.get_param(name)) for name in param_names])
     replay = _DirectReplay(trace, scale, params, param_names)
     try:
-        run_body(gen_fn, replay, tuple(body_args))
+        if flow is not None:  # generate noted every call: no need to run the body
+            replay.replay_flow(flow, body_args)
+        else:
+            run_body(gen_fn, replay, tuple(body_args))
     except _NeedsTape:
-        _NEEDS_TAPE.add(gen_fn)
+        if flow is None:
+            _NEEDS_TAPE.add(gen_fn)
         return None
     except Exception:  # noqa: BLE001 - the autograd replay raises it with its own notes
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
+from gentf.dsl._dataflow import Dataflow
 from gentf.dsl._exec import BodyHandler, run_body
 from gentf.dsl._rng import get_rng
 from gentf.dsl._trace import CallRecord, ChoiceRecord, GenTrace, Record
@@ -42,13 +43,24 @@ def call_constraints(constraints: ChoiceMap, key: Hashable, where: str) -> Choic
 
 
 class _Generate(BodyHandler):
-    def __init__(self, gen_fn: GenFunction, constraints: ChoiceMap) -> None:
+    def __init__(self, gen_fn: GenFunction, constraints: ChoiceMap,
+                 args: tuple[Any, ...]) -> None:
         super().__init__(gen_fn)
         self.constraints = constraints
         self.records: dict[Hashable, Record] = {}
         self.weight = 0.0
+        self.flow: Dataflow | None = Dataflow(args)  # None once a source is unknown
+
+    def read_param(self, name: str) -> Any:
+        value = super().read_param(name)
+        if self.flow is not None:
+            self.flow.param(name, value)
+        return value
 
     def visit_choice(self, key: Hashable, dist: Distribution, args: tuple[Any, ...]) -> Any:
+        flow = self.flow
+        if flow is not None and not flow.call(key, dist, args):
+            self.flow = None
         constrained, value = self.constraints.lookup_value(key)
         if not constrained:
             constrained, value = leaf_constraint(self.constraints, key, "generate")  # checks
@@ -61,11 +73,17 @@ class _Generate(BodyHandler):
         return value
 
     def visit_call(self, key: Hashable, callee: GenerativeFunction, args: tuple[Any, ...]) -> Any:
+        flow = self.flow
+        if flow is not None and not flow.call(key, callee, args):
+            self.flow = flow = None
         sub = call_constraints(self.constraints, key, "generate")
         subtrace, weight = callee.generate(args, sub)
         self.weight += float(weight)
         self.records[key] = CallRecord(callee, subtrace)
-        return subtrace.get_retval()
+        retval = subtrace.get_retval()
+        if flow is not None:
+            flow.returned(key, retval, callee.accepts_output_grad())
+        return retval
 
 
 def generate_gen(
@@ -74,6 +92,9 @@ def generate_gen(
     """``(trace, weight) = generate_gen(gen_fn, args, constraints)``."""
     if not isinstance(constraints, ChoiceMap):
         raise TypeError(f"generate: constraints must be a ChoiceMap; got {type(constraints).__name__}")
-    handler = _Generate(gen_fn, constraints)
+    handler = _Generate(gen_fn, constraints, args)
     retval = run_body(gen_fn, handler, args)
-    return GenTrace(gen_fn, args, handler.records, retval), handler.weight
+    trace = GenTrace(gen_fn, args, handler.records, retval)
+    if handler.flow is not None:
+        trace.flow = handler.flow.steps
+    return trace, handler.weight

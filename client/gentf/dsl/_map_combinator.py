@@ -329,8 +329,13 @@ class Map(GenerativeFunction):
         args = tuple(args)
         n = _element_count(args, "generate")
         if self.is_distribution:
+            dense = constraints.dense_array(n)
+            if dense is not None:  # every element observed by a number, the common case
+                scores, batch = self._dist_scores(dense, args)
+                trace = MapTrace(self, args, scores, values=dense, batch=batch)
+                return trace, trace._score
             observed = constraints.dense_values(n)
-            if observed is not None:  # every element observed, the common case
+            if observed is not None:  # every element observed
                 trace = self._dist_trace(args, observed)
                 return trace, trace.get_score()
         _index_keys(constraints, n, f"generate of {self.name}")

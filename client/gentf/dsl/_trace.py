@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from gentf.dsl._dataflow import FlowStep
 from gentf.dsl.distributions._base import Distribution
 from gentf.gfi._address import Address, Path, path, split_address
 from gentf.gfi._choicemap import ChoiceMap
@@ -61,6 +62,9 @@ class GenTrace(Trace):
                 for r in records.values())
         )
         self._choices: ChoiceMap | None = None
+        self.flow: list[FlowStep] | None = None
+        """The traced calls with their arguments' sources, when ``generate`` could note
+        them all (see :mod:`gentf.dsl._dataflow`); the gradient pass then needs no replay."""
 
     def get_gen_fn(self) -> GenFunction:
         """The ``@gen`` function that produced this trace."""

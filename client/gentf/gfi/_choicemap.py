@@ -21,6 +21,9 @@ from gentf.gfi._address import Address, Path, split_address
 __all__ = ["ChoiceMap", "EmptyChoiceMap", "choicemap", "from_array", "to_array"]
 
 _MISSING = object()
+_SCALAR_TYPES = frozenset({int, float, np.int8, np.int16, np.int32, np.int64, np.uint8,
+                           np.uint16, np.uint32, np.uint64, np.float16, np.float32, np.float64})
+"""Immutable number types: a dense array of them stays right until the map is written."""
 
 
 class ChoiceMap:
@@ -33,6 +36,7 @@ class ChoiceMap:
     def __init__(self, values: Mapping[Any, Any] | ChoiceMap | None = None) -> None:
         self._leaves: dict[Hashable, Any] = {}
         self._subs: dict[Hashable, ChoiceMap] = {}
+        self._dense: np.ndarray | None = None  # dense_array's answer until a write here
         if values is None:
             return
         if isinstance(values, ChoiceMap):
@@ -116,6 +120,23 @@ class ChoiceMap:
             return list(map(leaves.__getitem__, range(n)))
         except KeyError:
             return None
+
+    def dense_array(self, n: int) -> np.ndarray | None:
+        """:meth:`dense_values` as one read-only array, when those values are numbers
+        (Python or numpy scalars, not bools); otherwise None. Kept until this level of
+        the map is written to, so a map reused for every step is read once."""
+        dense = self._dense
+        if dense is not None and len(dense) == n:
+            return dense
+        values = self.dense_values(n)
+        if values is None or not values or not _SCALAR_TYPES.issuperset(map(type, values)):
+            return None
+        dense = np.array(values)
+        if dense.dtype.kind not in "iuf":
+            return None
+        dense.flags.writeable = False
+        self._dense = dense
+        return dense
 
     def get_values_shallow(self) -> Iterator[tuple[Hashable, Any]]:
         """``for key, value in cm.get_values_shallow()``: the leaves at this level."""
@@ -210,6 +231,7 @@ class ChoiceMap:
 
     def set_value(self, addr: Address, value: Any) -> None:
         """Sets the value at ``addr`` (replacing a value; ValueError over a submap)."""
+        self._dense = None
         key, rest = split_address(addr)
         if rest is None:
             if key in self._subs:
@@ -228,6 +250,7 @@ class ChoiceMap:
 
     def set_submap(self, addr: Address, submap: ChoiceMap) -> None:
         """Sets the choices under ``addr`` (replacing a submap; an empty one removes it)."""
+        self._dense = None
         key, rest = split_address(addr)
         if key in self._leaves:
             raise ValueError(f"address {key!r} holds a value; cannot set a submap there")
@@ -247,6 +270,7 @@ class ChoiceMap:
             self._subs[key] = sub
 
     def _merge_into(self, other: ChoiceMap) -> None:
+        self._dense = None
         for key, value in other._leaves.items():
             if key in self._leaves or key in self._subs:
                 raise ValueError(f"cannot merge choice maps: both have a choice at {key!r}")

@@ -21,6 +21,17 @@ def _one_index(value: Any) -> int | None:
     return None
 
 
+_UNSIGNED: dict[np.dtype[Any], np.dtype[Any]] = {}
+
+
+def _unsigned(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """The unsigned integer type of ``dtype``'s size and byte order."""
+    found = _UNSIGNED.get(dtype)
+    if found is None:
+        found = _UNSIGNED[dtype] = np.dtype(dtype.str.replace("i", "u"))
+    return found
+
+
 class Categorical(ElementwiseDistribution):
     """``i = categorical(probs) @ addr``: ``P(i = k) = probs[k]``, indices from 0 (not 1 as in Gen).
 
@@ -34,6 +45,9 @@ class Categorical(ElementwiseDistribution):
     has_output_grad = False
     has_argument_grads = (True,)
     event_dims = (1,)
+    _checked: tuple[np.ndarray, int] | None = None
+    """The last read-only array of indices found valid for ``K`` classes (a Map's labels,
+    read from the same constraints every step), and that ``K``."""
 
     def sample(self, rng: np.random.Generator, *args: Any) -> Any:
         """An int (or int array of shape ``probs.shape[:-1]``)."""
@@ -58,11 +72,19 @@ class Categorical(ElementwiseDistribution):
                 f"categorical: probs of shape {probs.shape} need a value of shape "
                 f"{probs.shape[:-1]}; got {v.shape}"
             )
-        if v.dtype.kind in "iu":
-            if v.size == 0 or (v.min() >= 0 and v.max() < k):
-                return v.astype(np.int64, copy=False), None  # the common case: all valid
+        checked = self._checked
+        if checked is not None and checked[0] is v and checked[1] == k and not v.flags.writeable:
+            return v.astype(np.int64, copy=False), None  # the same read-only labels again
+        kind = v.dtype.kind
+        if kind in "iu":
+            # the common case, all valid, in one pass: as unsigned, a negative index is huge
+            as_unsigned = v.view(_unsigned(v.dtype)) if kind == "i" else v
+            if v.size == 0 or as_unsigned.max() < k:
+                if v.base is None and not v.flags.writeable:  # nobody can change it
+                    self._checked = (v, k)
+                return v.astype(np.int64, copy=False), None
             inside = (v >= 0) & (v < k)
-        elif v.dtype == np.bool_:
+        elif kind == "b":
             raise ValueError("categorical: the value is an index, not a bool")
         else:
             inside = (np.mod(v, 1) == 0) & (v >= 0) & (v < k)

@@ -1,0 +1,200 @@
+"""Gradients from ``generate``'s note of the dataflow, without running the body again.
+
+When every float argument of every traced call is a value the body received unchanged (an
+argument, a parameter, a call's return value), ``generate`` notes the calls
+(``trace.flow``) and the direct gradient pass feeds them to its handler instead of
+replaying the body (``gentf.dsl._dataflow``). The results must be exactly those of the
+replay and of the autograd tape; any other argument drops the note. Also here: the
+dense label array a ``Map`` reads from its constraints, cached until they are written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from gentf import (
+    Map,
+    accumulate_param_gradients,
+    categorical,
+    choicemap,
+    gen,
+    generate,
+    get_param_grad,
+    normal,
+    param,
+    path,
+    zero_param_grad,
+)
+from gentf.dsl import _direct
+from numpy_gen_fn import Linear
+
+TOL = 1e-12
+RNG = np.random.default_rng(11)
+W = RNG.normal(size=(6, 3))
+W3 = RNG.normal(size=(6, 6)) / 3
+X = RNG.normal(size=3)
+SIGMA = 0.5 + RNG.random(6)
+OBS = RNG.normal(size=6)
+
+
+def _chain_model(lin: Linear, lin3: Linear, runs: list[int]) -> Any:
+    @gen(params={"mu": np.zeros(6), "s": 0.5 + np.arange(6) / 10})
+    def chain(x: Any, sigma: Any) -> None:
+        runs.append(1)
+        y = lin(x) @ "net"
+        z = lin3(y) @ "net2"                 # a call's output straight into another call
+        Map(normal)(z, sigma) @ "z"          # ... and an argument into a choice
+        normal(y, sigma) @ "w"               # the same leaf and argument used again
+        Map(normal)(param("mu"), param("s")) @ "m"  # parameters, read unchanged
+        normal(param("mu"), 2.0) @ "k"       # a Python float is plain
+
+    return chain
+
+
+def _constraints() -> Any:
+    return choicemap({"z": {i: OBS[i] for i in range(6)}, "w": OBS[::-1].copy(),
+                      "m": {i: OBS[i] / 2 for i in range(6)}, "k": OBS / 3})
+
+
+def _gradients(how: str, monkeypatch: pytest.MonkeyPatch) -> tuple[list[np.ndarray], list[int]]:
+    """The chain model differentiated ``how``: "flow" (the note), "replay" (the body run
+    again by the direct pass) or "tape" (autograd)."""
+    lin, lin3, runs = Linear(W), Linear(W3), []
+    model = _chain_model(lin, lin3, runs)
+    with monkeypatch.context() as m:
+        if how == "tape":
+            m.setattr(_direct, "direct_param_gradients", lambda *a, **k: None)
+        trace, _ = generate(model, (X, SIGMA), _constraints())
+        assert trace.flow is not None, "generate must note this body's dataflow"
+        if how != "flow":
+            trace.flow = None
+        xg, sg = accumulate_param_gradients(trace, None, 0.3)
+    out = [np.asarray(xg), np.asarray(sg), lin.grad.copy(), lin3.grad.copy()]
+    for p in model.get_params():
+        out.append(np.asarray(get_param_grad(model, p), dtype=np.float64))
+        zero_param_grad(model, p)
+    return out, runs
+
+
+def test_the_noted_flow_gives_the_replays_and_the_tapes_gradients_without_running_the_body(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    flow, flow_runs = _gradients("flow", monkeypatch)
+    replay, replay_runs = _gradients("replay", monkeypatch)
+    tape, _ = _gradients("tape", monkeypatch)
+    assert flow_runs == [1], "the note replaces the body's second run"
+    assert replay_runs == [1, 1]
+    for f, r, t in zip(flow, replay, tape):
+        np.testing.assert_array_equal(f, r)  # the same calls in the same order: bit for bit
+        np.testing.assert_allclose(f, t, rtol=TOL, atol=TOL)
+    assert all(np.any(g != 0) for g in flow)
+
+
+@pytest.mark.parametrize("arg", [
+    "constant",     # an array the body made: its source is unknown
+    "slice",        # a view of a leaf is a new object
+    "element",      # a numpy scalar
+])
+def test_an_argument_of_unknown_source_drops_the_note_and_the_replay_serves(
+        arg: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    lin = Linear(W)
+
+    @gen
+    def model(x: Any) -> None:
+        y = lin(x) @ "net"
+        if arg == "constant":
+            normal(y, 0.5 * np.ones(6)) @ "v"
+        elif arg == "slice":
+            normal(y[:6], 0.5) @ "v"
+        else:
+            normal(y[0], 0.5) @ "v"
+
+    cm = choicemap({"v": OBS[0] if arg == "element" else OBS})
+    trace, _ = generate(model, (X,), cm)
+    assert trace.flow is None
+    (xg,) = accumulate_param_gradients(trace, None, 1.0)
+    direct = [xg, lin.grad.copy()]
+    lin.grad[:] = 0
+    with monkeypatch.context() as m:
+        m.setattr(_direct, "direct_param_gradients", lambda *a, **k: None)
+        (xt,) = accumulate_param_gradients(trace, None, 1.0)
+    for d, t in zip(direct, [xt, lin.grad]):
+        np.testing.assert_allclose(d, t, rtol=TOL, atol=TOL)
+    assert np.any(direct[1] != 0)
+
+
+def test_a_container_of_leaves_drops_the_note_and_the_replay_names_it() -> None:
+    lin = Linear(W)
+
+    @gen
+    def model(x: Any) -> None:
+        y = lin(x) @ "net"
+        Map(normal)(list(y), [0.5] * 6) @ "v"
+
+    trace, _ = generate(model, (X,), choicemap({"v": {i: OBS[i] for i in range(6)}}))
+    assert trace.flow is None
+    with pytest.raises(TypeError, match="container holding values that carry gradients"):
+        accumulate_param_gradients(trace, None, 1.0)
+    assert not np.any(lin.grad)
+
+
+def test_one_object_with_two_sources_drops_the_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A callee that returns its argument object: the body's ``x`` is both the argument
+    and that call's output, which the replay tells apart (they are different boxes)."""
+
+    @gen
+    def same(v: Any) -> Any:
+        normal(v, 1.0) @ "u"
+        return v
+
+    @gen
+    def model(x: Any, sigma: Any) -> None:
+        same(x) @ "id"
+        normal(x, sigma) @ "a"
+
+    cm = choicemap({"id": {"u": OBS[:3]}, "a": OBS[3:]})
+    trace, _ = generate(model, (X, SIGMA[:3]), cm)
+    assert trace.flow is None
+    direct = accumulate_param_gradients(trace, None, 1.0)
+    with monkeypatch.context() as m:
+        m.setattr(_direct, "direct_param_gradients", lambda *a, **k: None)
+        tape = accumulate_param_gradients(trace, None, 1.0)
+    for d, t in zip(direct, tape):
+        np.testing.assert_allclose(d, t, rtol=TOL, atol=TOL)
+    # d/dx [log N(u; x, 1) + log N(a; x, sigma)] = (u - x) + (a - x) / sigma^2
+    np.testing.assert_allclose(direct[0], (OBS[:3] - X) + (OBS[3:] - X) / SIGMA[:3] ** 2,
+                               rtol=1e-12)
+
+
+def test_a_maps_labels_are_read_once_and_again_after_a_write() -> None:
+    cm = choicemap({"y": {0: 1, 1: 2, 2: 0}})
+    sub = cm.get_submap("y")
+    first = sub.dense_array(3)
+    assert first is not None and first.tolist() == [1, 2, 0] and not first.flags.writeable
+    assert sub.dense_array(3) is first
+    cm[path("y", 1)] = 0  # written through the parent map
+    again = sub.dense_array(3)
+    assert again is not first and again.tolist() == [1, 0, 0]
+    assert choicemap({0: "a", 1: "b"}).dense_array(2) is None      # not numbers
+    assert choicemap({0: True, 1: False}).dense_array(2) is None    # bools are not indices
+    assert choicemap({0: 1, 1: {"z": 2}}).dense_array(2) is None    # a submap
+
+
+def test_a_changed_label_is_checked_again() -> None:
+    probs = np.array([[0.2, 0.8], [0.6, 0.4]])
+
+    @gen
+    def model(p: Any) -> None:
+        Map(categorical)(p) @ "y"
+
+    cm = choicemap({"y": {0: 1, 1: 0}})
+    for _ in range(2):  # the second time from the cached labels
+        _, w = generate(model, (probs,), cm)
+        assert w == pytest.approx(np.log(0.8) + np.log(0.6), rel=1e-12)
+    cm[path("y", 1)] = 5  # outside 0 .. K-1
+    _, w = generate(model, (probs,), cm)
+    assert w == -np.inf
+    cm[path("y", 1)] = -1  # negative: no wrapping around
+    _, w = generate(model, (probs,), cm)
+    assert w == -np.inf
