@@ -198,3 +198,51 @@ def test_a_changed_label_is_checked_again() -> None:
     cm[path("y", 1)] = -1  # negative: no wrapping around
     _, w = generate(model, (probs,), cm)
     assert w == -np.inf
+
+
+
+@pytest.mark.parametrize("where", ["argument", "returned"])
+def test_a_float_scalar_the_replay_tracks_is_not_taken_for_a_literal(
+        where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A float scalar argument of the function (or a float a call returned) carries a
+    gradient in the replay; passed on, it must not be noted as a plain literal."""
+    lin = Linear(W)
+
+    @gen
+    def scale(v: Any) -> Any:
+        normal(v, 1.0) @ "u"
+        return 1.5 * v[0] * v[0] + 0.5
+
+    @gen
+    def model(x: Any, s: float) -> None:
+        y = lin(x) @ "net"
+        sd = s if where == "argument" else scale(y) @ "scale"
+        normal(y, sd) @ "v"
+        normal(y, 2.0) @ "w"  # a literal
+
+    cm = choicemap({"v": OBS, "w": OBS[::-1].copy(), "scale": {"u": OBS / 2}})
+    trace, _ = generate(model, (X, 0.8), cm)
+    assert trace.flow is None
+    direct = [*accumulate_param_gradients(trace, None, 1.0)]
+    direct.append(lin.grad.copy())
+    lin.grad[:] = 0
+    with monkeypatch.context() as m:
+        m.setattr(_direct, "direct_param_gradients", lambda *a, **k: None)
+        tape = [*accumulate_param_gradients(trace, None, 1.0), lin.grad.copy()]
+    for d, t in zip(direct, tape):
+        np.testing.assert_allclose(d, t, rtol=TOL, atol=TOL)
+    if where == "argument":  # d/ds of log N(v; y, s) summed: -n/s + sum((v - y)^2) / s^3
+        r = OBS - W @ X
+        assert direct[1] == pytest.approx(-6 / 0.8 + np.sum(r ** 2) / 0.8 ** 3, rel=1e-12)
+
+
+def test_float_literals_alone_keep_the_note() -> None:
+    lin = Linear(W)
+
+    @gen
+    def model(x: Any) -> None:
+        y = lin(x) @ "net"
+        normal(y, 0.5) @ "v"
+
+    trace, _ = generate(model, (X,), choicemap({"v": OBS}))
+    assert trace.flow is not None

@@ -9,8 +9,11 @@ to its handler instead of running the body again: the handler sees what a replay
 body would show it, call for call. The first argument of another kind (an array the body
 computed, a numpy scalar, a container, an object) ends the note; the body is then replayed.
 
-Python ints, bools, strings, ``None``, Python floats and arrays of integers carry no
-gradient in the replay either, and are noted as plain.
+Python ints, bools, strings, ``None`` and arrays of integers carry no gradient in the
+replay either, and are noted as plain; so are Python floats (literals such as ``0.5``),
+unless the function has a float scalar argument or a call returned a float scalar leaf:
+those the replay tracks, and a float cannot be told from another by identity (one
+module-level constant may be both an argument and a literal of the body).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ FlowStep = tuple[Hashable, Any, tuple[Any, ...], tuple[Source, ...] | None]
 """One traced call as noted: (address, callee or distribution, arguments, each argument's
 source; None when every argument is plain)."""
 
-_PLAIN_TYPES = frozenset({int, bool, float, str, bytes, type(None), np.bool_, np.int8,
+_PLAIN_TYPES = frozenset({int, bool, str, bytes, type(None), np.bool_, np.int8,
                           np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
                           np.uint64})
 _AMBIGUOUS = ("ambiguous",)  # one object with two sources: the replay could tell them apart
@@ -42,14 +45,17 @@ class Dataflow:
     the body's order; a handler drops it (sets it to None) when :meth:`call` says an
     argument's source is unknown."""
 
-    __slots__ = ("known", "steps")
+    __slots__ = ("floats_plain", "known", "steps")
 
     def __init__(self, args: tuple[Any, ...]) -> None:
         self.steps: list[FlowStep] = []
         self.known: dict[int, tuple[Any, Source]] = {}  # id -> (the object, its source)
+        self.floats_plain = True  # no float scalar the replay would track has been seen
         for i, a in enumerate(args):
             if type(a) is np.ndarray and a.dtype.kind == "f":
                 self._bind(a, ("arg", i))
+            elif isinstance(a, (float, np.floating)):
+                self.floats_plain = False
 
     def _bind(self, obj: Any, source: Source) -> None:
         key = id(obj)
@@ -68,7 +74,7 @@ class Dataflow:
         sources: list[Source] | None = None
         for j, a in enumerate(args):
             t = type(a)
-            if t in _PLAIN_TYPES:
+            if t in _PLAIN_TYPES or (t is float and self.floats_plain):
                 continue
             if t is not np.ndarray:
                 return False
@@ -100,4 +106,8 @@ class Dataflow:
                     self._bind(item, ("leaf", key, k) if tracked else None)
                     k += 1
                 elif isinstance(item, (tuple, list, float, np.floating)):
-                    return  # nested or scalar leaves: later uses of them stay unknown
+                    # nested or scalar leaves: later uses of the rest stay unknown
+                    self.floats_plain = self.floats_plain and not tracked
+                    return
+        elif isinstance(retval, (float, np.floating)):
+            self.floats_plain = self.floats_plain and not tracked
