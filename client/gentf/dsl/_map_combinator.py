@@ -49,7 +49,7 @@ class MapTrace(Trace):
         self.scores = scores
         self.values = values
         self.subtraces = subtraces
-        self._score = float(np.sum(scores))
+        self._score = float(scores.sum())
         self._choices: ChoiceMap | None = None
         self._batch = batch  # the aligned inputs the scores came from, for the gradients
 

@@ -111,21 +111,22 @@ class Categorical(ElementwiseDistribution):
                 return None, g
         return super()._logpdf_grad(value, p)
 
-    def _picked(self, value: Any, probs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                        np.ndarray | None]:
-        """``(flat_probs, rows, idx, inside)``: probs as (rows, K) and the chosen entries
-        (``inside`` None when every index is valid)."""
+    def _picked(self, value: Any, probs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(flat_probs, at, inside)``: probs as (rows, K), the flat position of each row's
+        chosen entry (its first entry where the index is invalid) and which are valid
+        (None when all are)."""
         p = np.asarray(probs)
         idx, inside = self._indices(value, p)
-        flat = p.reshape(-1, p.shape[-1])
-        return (flat, np.arange(flat.shape[0]), idx.reshape(-1),
-                None if inside is None else inside.reshape(-1))
+        k = p.shape[-1]
+        flat = p.reshape(-1, k)
+        at = _row_starts(flat.shape[0], k) + idx.reshape(-1)
+        return flat, at, None if inside is None else inside.reshape(-1)
 
     def logpdf_terms(self, value: Any, *args: Any) -> Any:
         """``log probs[..., value]`` per row; ``-inf`` for an index outside ``0 .. K-1``."""
-        flat, rows, idx, inside = self._picked(value, args[0])
+        flat, at, inside = self._picked(value, args[0])
         shape = np.shape(args[0])[:-1]
-        picked = flat[rows, idx]
+        picked = np.take(flat, at)
         if inside is None or inside.all():
             return np.log(picked).reshape(shape)
         with np.errstate(divide="ignore"):
@@ -133,15 +134,30 @@ class Categorical(ElementwiseDistribution):
 
     def logpdf_terms_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
         """``1/probs[..., value]`` at the chosen index of each row, 0 elsewhere."""
-        flat, rows, idx, inside = self._picked(value, args[0])
+        flat, at, inside = self._picked(value, args[0])
         g = np.zeros(flat.shape, dtype=np.result_type(flat.dtype, np.float32))
+        picked = np.take(flat, at)
         if inside is None:  # every index valid: one flat gather and scatter
-            at = rows * flat.shape[1] + idx
-            g.reshape(-1)[at] = 1.0 / np.take(flat, at)
-            return None, g.reshape(np.shape(args[0]))
-        picked = flat[rows, idx]
-        g[rows, idx] = np.where(inside, 1.0 / np.where(inside, picked, 1.0), 0.0)
+            g.reshape(-1)[at] = 1.0 / picked
+        else:
+            g.reshape(-1)[at] = np.where(inside, 1.0 / np.where(inside, picked, 1.0), 0.0)
         return None, g.reshape(np.shape(args[0]))
+
+
+_ROW_STARTS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _row_starts(n: int, k: int) -> np.ndarray:
+    """``arange(n) * k`` (read-only, kept for the shapes met most recently): the flat
+    position of each row of an (n, k) array."""
+    starts = _ROW_STARTS.get((n, k))
+    if starts is None:
+        if len(_ROW_STARTS) >= 16:
+            _ROW_STARTS.clear()
+        starts = np.arange(n, dtype=np.int64) * k
+        starts.flags.writeable = False
+        _ROW_STARTS[(n, k)] = starts
+    return starts
 
 
 categorical = Categorical()
