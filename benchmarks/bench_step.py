@@ -34,8 +34,8 @@ Map(categorical)(probs) @ "y"``), ``accumulate_param_gradients_only``, ``ParamUp
 (one round trip, counted); ``bare_1rt`` the same with the TFFunction alone and the output
 gradient in numpy; ``loop_1rt`` the per-address model ``categorical(probs[i]) @ ("y", i)``;
 ``step_3rt`` generate / accumulate / update+reset as three calls; ``forward`` is ``net(xs)``.
-Also bulk MiB/s (64 and 256 MiB through ``generate`` and a fetch, against bare gRPC upload
-and download) and the first call of a new function against a steady call.
+Also bulk MiB/s (64 and 256 MiB through ``generate`` and a fetch, through the front door
+and through the direct door, against bare gRPC upload and download) and the first call of a new function against a steady call.
 
 Every contender runs in turns (round-robin, the order rotated each round), many short slices,
 medians over rounds; a loaded machine slows them alike, so read the ratios.
@@ -579,7 +579,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "proxy.tfremote_step")]
     want = {n for n in names if selected(n, only)}
     bulk_names = [f"bulk.{w}_{mib}" for mib in args.bulk
-                  for w in ("gentf_up", "gentf_down", "grpc_up", "grpc_down")]
+                  for w in ("gentf_up", "gentf_down", "gentf_direct_up", "gentf_direct_down",
+                            "grpc_up", "grpc_down")]
     want_bulk = [n for n in bulk_names if selected(n, only)]
     want_first = args.first_calls > 0 and selected("first.gentf_first_call", only)
     need = {
@@ -726,35 +727,44 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def bulk_contenders(want: list[str], launched: dict[str, Launched], echo: Echo | None,
                     sizes_mib: list[int]) -> list[Contender]:
     """The bulk contenders: gentf generate with an N MiB argument (up) and a fetch of N MiB
-    (down), bare gRPC raw bytes the same sizes up and down."""
+    (down), through the worker's front door and through the session process's direct
+    door; bare gRPC raw bytes the same sizes up and down."""
     out: list[Contender] = []
     if not want:
         return out
     from gentf import TFFunction, choicemap, generate, runtf, tf
     from gentf.graph import Graph
 
-    g = Graph()
-    with g.as_default():
-        sess = tf.Session(launched["gentf"].address, graph=g)
-        x = tf.placeholder(tf.float32, shape=(None,), name="bulk_x")
-        dummy = tf.Variable(np.zeros(1, np.float32), name="bulk_dummy")
-        total = tf.add(tf.reduce_sum(x), tf.reduce_sum(dummy))
-        net = TFFunction([dummy], [x], total, sess)
-        fills = {mib: tf.fill([mib * MIB // 4], 1.0) for mib in sizes_mib}
+    def session(direct: bool) -> tuple[Any, dict[int, Any]]:
+        g = Graph()
+        with g.as_default():
+            sess = tf.Session(launched["gentf"].address, graph=g, direct=direct)
+            x = tf.placeholder(tf.float32, shape=(None,), name="bulk_x")
+            dummy = tf.Variable(np.zeros(1, np.float32), name="bulk_dummy")
+            total = tf.add(tf.reduce_sum(x), tf.reduce_sum(dummy))
+            net = TFFunction([dummy], [x], total, sess)
+            fills = {mib: tf.fill([mib * MIB // 4], 1.0) for mib in sizes_mib}
+        return net, fills
+
+    doors = {"gentf": session(False)}
+    if any("gentf_direct_" in n for n in want):
+        doors["gentf_direct"] = session(True)
     for mib in sizes_mib:
         n = mib * MIB
         arg = np.ones(n // 4, np.float32)
+        fns: dict[str, Callable[[], object]] = {}
+        for door, (net, fills) in doors.items():
 
-        def up(arg: np.ndarray = arg) -> object:
-            return generate(net, (arg,), choicemap())
+            def up(arg: np.ndarray = arg, net: Any = net) -> object:
+                return generate(net, (arg,), choicemap())
 
-        def down(t: Any = fills[mib], n: int = n) -> object:
-            v = runtf(net, t)
-            assert v.nbytes == n
-            return v
+            def down(t: Any = fills[mib], n: int = n, net: Any = net) -> object:
+                v = runtf(net, t)
+                assert v.nbytes == n
+                return v
 
-        fns: dict[str, Callable[[], object]] = {f"bulk.gentf_up_{mib}": up,
-                                                f"bulk.gentf_down_{mib}": down}
+            fns[f"bulk.{door}_up_{mib}"] = up
+            fns[f"bulk.{door}_down_{mib}"] = down
         if echo is not None:
             fns[f"bulk.grpc_up_{mib}"] = echo.calls([("up", n, 0)])
             fns[f"bulk.grpc_down_{mib}"] = echo.calls([("down", 8, n)])
@@ -875,12 +885,15 @@ def report(results: dict[str, Any], contenders: list[Contender], bulk: list[Cont
             shown = f"{rate:10.0f}" if math.isfinite(rate) else f"{'-':>10s}  refused: {c.error}"
             print(f"{c.name:26s}{shown}")
         for mib in args.bulk:
-            for d in ("up", "down"):
-                ours, bare = out.get(f"bulk.gentf_{d}_{mib}"), out.get(f"bulk.grpc_{d}_{mib}")
-                if ours and bare and math.isfinite(ours["mib_per_s"]):
-                    r = ours["mib_per_s"] / bare["mib_per_s"]
-                    out[f"ratio {d} {mib} MiB"] = r
-                    print(f"  gentf / bare gRPC, {d} {mib} MiB: {r:.2f}x")
+            for door, label in (("gentf", "front door"), ("gentf_direct", "direct")):
+                for d in ("up", "down"):
+                    ours = out.get(f"bulk.{door}_{d}_{mib}")
+                    bare = out.get(f"bulk.grpc_{d}_{mib}")
+                    if ours and bare and math.isfinite(ours["mib_per_s"]):
+                        r = ours["mib_per_s"] / bare["mib_per_s"]
+                        key = "" if door == "gentf" else "direct "
+                        out[f"ratio {key}{d} {mib} MiB"] = r
+                        print(f"  gentf ({label}) / bare gRPC, {d} {mib} MiB: {r:.2f}x")
         results["bulk"] = out
     if first:
         steady = results["models"].get("softmax", {}).get("median_us", {}).get("gentf.forward")

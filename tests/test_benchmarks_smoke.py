@@ -29,7 +29,7 @@ def test_bench_step_quick_prints_every_contender(tmp_path: Path) -> None:
         [str(ROOT / "client"), str(ROOT / "server"), env.get("PYTHONPATH", "")])
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_step.py"), "--quick", "--models",
-         "softmax", "--only", ",".join(CONTENDERS) + ",bulk.gentf_up,bulk.grpc_up,first",
+         "softmax", "--only", ",".join(CONTENDERS) + ",bulk.gentf_up,bulk.gentf_direct_up,bulk.grpc_up,first",
          "--bulk-mib", "4", "--first-calls", "1", "--json", str(out_json)],
         capture_output=True, text=True, timeout=300, env=env, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -53,7 +53,9 @@ def test_bench_step_quick_prints_every_contender(tmp_path: Path) -> None:
         m = re.search(rf"^{re.escape(floor)}\s+(\S+)", text, re.MULTILINE)
         assert m is not None and math.isfinite(float(m.group(1))), text
     assert re.search(r"^bulk\.gentf_up_4\s+\d+", text, re.MULTILINE), text
+    assert re.search(r"^bulk\.gentf_direct_up_4\s+\d+", text, re.MULTILINE), text
     assert re.search(r"^bulk\.grpc_up_4\s+\d+", text, re.MULTILINE), text
+    assert "gentf (direct) / bare gRPC, up 4 MiB" in text, text
     assert "first / steady" in text, text
 
     results = json.loads(out_json.read_text())
