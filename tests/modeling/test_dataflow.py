@@ -10,6 +10,7 @@ dense label array a ``Map`` reads from its constraints, cached until they are wr
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import numpy as np
@@ -176,6 +177,9 @@ def test_a_maps_labels_are_read_once_and_again_after_a_write() -> None:
     cm[path("y", 1)] = 0  # written through the parent map
     again = sub.dense_array(3)
     assert again is not first and again.tolist() == [1, 0, 0]
+    restored = pickle.loads(pickle.dumps(cm)).get_submap("y")
+    assert restored == sub and restored.dense_array(3).tolist() == [1, 0, 0]
+    assert not restored.dense_array(3).flags.writeable
     assert choicemap({0: "a", 1: "b"}).dense_array(2) is None      # not numbers
     assert choicemap({0: True, 1: False}).dense_array(2) is None    # bools are not indices
     assert choicemap({0: 1, 1: {"z": 2}}).dense_array(2) is None    # a submap

@@ -138,6 +138,10 @@ class ChoiceMap:
         self._dense = dense
         return dense
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the dense array is a cache; unpickled it would be writable, so it is not kept
+        return {**self.__dict__, "_dense": None}
+
     def get_values_shallow(self) -> Iterator[tuple[Hashable, Any]]:
         """``for key, value in cm.get_values_shallow()``: the leaves at this level."""
         return iter(list(self._leaves.items()))
