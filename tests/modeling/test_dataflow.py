@@ -29,7 +29,7 @@ from gentf import (
     zero_param_grad,
 )
 from gentf.dsl import _direct
-from numpy_gen_fn import Linear
+from numpy_gen_fn import Linear, LinearTrace
 
 TOL = 1e-12
 RNG = np.random.default_rng(11)
@@ -180,7 +180,11 @@ def test_a_maps_labels_are_read_once_and_again_after_a_write() -> None:
     restored = pickle.loads(pickle.dumps(cm)).get_submap("y")
     assert restored == sub and restored.dense_array(3).tolist() == [1, 0, 0]
     assert not restored.dense_array(3).flags.writeable
-    assert choicemap({0: "a", 1: "b"}).dense_array(2) is None      # not numbers
+    words = choicemap({0: "a", 1: "b"})
+    assert words.dense_array(2) is None and words.dense_array(2) is None  # not numbers
+    words[1] = 3.0
+    words[0] = 1
+    assert words.dense_array(2).tolist() == [1.0, 3.0]  # numbers after a write
     assert choicemap({0: True, 1: False}).dense_array(2) is None    # bools are not indices
     assert choicemap({0: 1, 1: {"z": 2}}).dense_array(2) is None    # a submap
 
@@ -205,39 +209,51 @@ def test_a_changed_label_is_checked_again() -> None:
 
 
 
+class _FloatOut(Linear):
+    """A one-row :class:`Linear` whose return value is a Python float."""
+
+    def _run(self, args: tuple[Any, ...]) -> LinearTrace:
+        (x,) = args
+        return LinearTrace(self, args, float(self.W[0] @ np.asarray(x, dtype=np.float64)))
+
+    def _grads(self, trace: Any, retval_grad: Any) -> tuple[np.ndarray, np.ndarray]:
+        (x,) = trace.get_args()
+        g = np.array([0.0 if retval_grad is None else float(retval_grad)])
+        return (self.W.T @ g).astype(self.dtype), np.outer(g, np.asarray(x, dtype=np.float64))
+
+
 @pytest.mark.parametrize("where", ["argument", "returned"])
 def test_a_float_scalar_the_replay_tracks_is_not_taken_for_a_literal(
         where: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A float scalar argument of the function (or a float a call returned) carries a
     gradient in the replay; passed on, it must not be noted as a plain literal."""
-    lin = Linear(W)
-
-    @gen
-    def scale(v: Any) -> Any:
-        normal(v, 1.0) @ "u"
-        return 1.5 * v[0] * v[0] + 0.5
+    lin, out = Linear(W), _FloatOut([0.8 * X / (X @ X)])  # out(X) = 0.8
 
     @gen
     def model(x: Any, s: float) -> None:
         y = lin(x) @ "net"
-        sd = s if where == "argument" else scale(y) @ "scale"
+        sd = s if where == "argument" else out(x) @ "sd"
         normal(y, sd) @ "v"
         normal(y, 2.0) @ "w"  # a literal
 
-    cm = choicemap({"v": OBS, "w": OBS[::-1].copy(), "scale": {"u": OBS / 2}})
+    cm = choicemap({"v": OBS, "w": OBS[::-1].copy()})
     trace, _ = generate(model, (X, 0.8), cm)
     assert trace.flow is None
-    direct = [*accumulate_param_gradients(trace, None, 1.0)]
-    direct.append(lin.grad.copy())
+    direct = [*accumulate_param_gradients(trace, None, 1.0), lin.grad.copy(), out.grad.copy()]
     lin.grad[:] = 0
+    out.grad[:] = 0
     with monkeypatch.context() as m:
         m.setattr(_direct, "direct_param_gradients", lambda *a, **k: None)
-        tape = [*accumulate_param_gradients(trace, None, 1.0), lin.grad.copy()]
+        tape = [*accumulate_param_gradients(trace, None, 1.0), lin.grad.copy(), out.grad.copy()]
     for d, t in zip(direct, tape):
         np.testing.assert_allclose(d, t, rtol=TOL, atol=TOL)
-    if where == "argument":  # d/ds of log N(v; y, s) summed: -n/s + sum((v - y)^2) / s^3
-        r = OBS - W @ X
-        assert direct[1] == pytest.approx(-6 / 0.8 + np.sum(r ** 2) / 0.8 ** 3, rel=1e-12)
+    # d/ds of log N(v; y, s) summed: -n/s + sum((v - y)^2) / s^3, into s or into out's W
+    r = OBS - W @ X
+    ds = -6 / 0.8 + np.sum(r ** 2) / 0.8 ** 3
+    if where == "argument":
+        assert direct[1] == pytest.approx(ds, rel=1e-12)
+    else:
+        np.testing.assert_allclose(direct[3], ds * X[None, :], rtol=1e-12)
 
 
 def test_float_literals_alone_keep_the_note() -> None:

@@ -36,7 +36,8 @@ class ChoiceMap:
     def __init__(self, values: Mapping[Any, Any] | ChoiceMap | None = None) -> None:
         self._leaves: dict[Hashable, Any] = {}
         self._subs: dict[Hashable, ChoiceMap] = {}
-        self._dense: np.ndarray | None = None  # dense_array's answer until a write here
+        # dense_array's answer until a write here: the array, or n where there is none
+        self._dense: np.ndarray | int | None = None
         if values is None:
             return
         if isinstance(values, ChoiceMap):
@@ -125,17 +126,21 @@ class ChoiceMap:
         """:meth:`dense_values` as one read-only array, when those values are numbers
         (Python or numpy scalars, not bools); otherwise None. Kept until this level of
         the map is written to, so a map reused for every step is read once."""
-        dense = self._dense
-        if dense is not None and len(dense) == n:
-            return dense
+        cached = self._dense
+        if isinstance(cached, np.ndarray):
+            if len(cached) == n:
+                return cached
+        elif cached == n:  # this map has no such array for n elements
+            return None
         values = self.dense_values(n)
-        if values is None or not values or not _SCALAR_TYPES.issuperset(map(type, values)):
-            return None
-        dense = np.array(values)
-        if dense.dtype.kind not in "iuf":
-            return None
-        dense.flags.writeable = False
-        self._dense = dense
+        dense = None
+        if values and _SCALAR_TYPES.issuperset(map(type, values)):
+            dense = np.array(values)
+            if dense.dtype.kind in "iuf":
+                dense.flags.writeable = False
+            else:
+                dense = None
+        self._dense = n if dense is None else dense
         return dense
 
     def __getstate__(self) -> dict[str, Any]:
