@@ -4,10 +4,18 @@ For every call and random choice the body makes, :class:`Dataflow` notes where e
 array argument came from, by identity: one of the function's own arguments, a parameter
 the body read, or a leaf of an earlier call's return value, passed on unchanged. When every
 float argument of every call is such a value (``probs = net(xs) @ "net"; Map(categorical)(
-probs) @ "y"``), the direct gradient pass (:mod:`gentf.dsl._direct`) feeds the noted calls
-to its handler instead of running the body again: the handler sees what a replay of the
-body would show it, call for call. The first argument of another kind (an array the body
-computed, a numpy scalar, a container, an object) ends the note; the body is then replayed.
+probs) @ "y"``), or a row of one (``categorical(probs[i]) @ ("y", i)``), the direct
+gradient pass (:mod:`gentf.dsl._direct`) feeds the noted calls to its handler instead of
+running the body again: the handler sees what a replay of the body would show it, call for
+call. An argument of another kind (an array the body computed, another view, a numpy
+scalar, a container, an object) ends the note; the body is then replayed.
+
+A row is a new view each time the body indexes, so it is told by where its data lies: an
+array whose memory owner is a noted array's, with the shape, strides and type of that
+array's rows, starting where row ``i`` starts, is row ``i`` (the same elements the
+replay's ``probs[i]`` reads). ``generate`` only keeps such arrays; :meth:`Dataflow.steps`
+tells them apart when the gradient pass first asks, so that a ``generate`` no gradient
+follows (inference) pays for none of it.
 
 Python ints, bools, strings, ``None`` and arrays of integers carry no gradient in the
 replay either, and are noted as plain; so are Python floats (literals such as ``0.5``),
@@ -23,12 +31,14 @@ from typing import Any
 
 import numpy as np
 
+from gentf.dsl._array_address import data_address
+
 __all__ = ["Dataflow", "FlowStep", "Source"]
 
 Source = tuple[Any, ...] | None
 """Where one argument came from: ``None`` (plain: passed as it is), ``("arg", i)``,
-``("param", name)`` or ``("leaf", key, k)`` (leaf ``k`` of the return value of the call at
-``key``)."""
+``("param", name)``, ``("leaf", key, k)`` (leaf ``k`` of the return value of the call at
+``key``) or ``("row", source, i)`` (row ``i`` of the array from ``source``)."""
 
 FlowStep = tuple[Hashable, Any, tuple[Any, ...], tuple[Source, ...] | None]
 """One traced call as noted: (address, callee or distribution, arguments, each argument's
@@ -38,17 +48,19 @@ _PLAIN_TYPES = frozenset({int, bool, str, bytes, type(None), np.bool_, np.int8,
                           np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
                           np.uint64})
 _AMBIGUOUS = ("ambiguous",)  # one object with two sources: the replay could tell them apart
+_LATER = ("later",)  # an array of no noted source: a row of one, or unknown (see steps())
 
 
 class Dataflow:
-    """The traced calls of one execution with their arguments' sources (``steps``), in
-    the body's order; a handler drops it (sets it to None) when :meth:`call` says an
+    """The traced calls of one execution with their arguments' sources, in the body's
+    order (:meth:`steps`); a handler drops it (sets it to None) when :meth:`call` says an
     argument's source is unknown."""
 
-    __slots__ = ("floats_plain", "known", "steps")
+    __slots__ = ("_resolved", "_steps", "floats_plain", "known")
 
     def __init__(self, args: tuple[Any, ...]) -> None:
-        self.steps: list[FlowStep] = []
+        self._steps: list[FlowStep] = []
+        self._resolved: list[FlowStep] | None = None
         self.known: dict[int, tuple[Any, Source]] = {}  # id -> (the object, its source)
         self.floats_plain = True  # no float scalar the replay would track has been seen
         for i, a in enumerate(args):
@@ -74,23 +86,54 @@ class Dataflow:
         sources: list[Source] | None = None
         for j, a in enumerate(args):
             t = type(a)
-            if t in _PLAIN_TYPES or (t is float and self.floats_plain):
+            if t is np.ndarray:
+                entry = self.known.get(id(a))
+                if entry is None or entry[0] is not a:
+                    source: Source = _LATER
+                else:
+                    source = entry[1]
+                    if source is None:
+                        continue
+                    if source is _AMBIGUOUS:
+                        return False
+            elif t in _PLAIN_TYPES or (t is float and self.floats_plain):
                 continue
-            if t is not np.ndarray:
+            else:
                 return False
-            if a.dtype.kind != "f":
-                if a.dtype.kind == "O":
-                    return False
-                continue
-            entry = self.known.get(id(a))
-            if entry is None or entry[0] is not a or entry[1] is _AMBIGUOUS:
-                return False
-            if entry[1] is not None:
-                if sources is None:
-                    sources = [None] * len(args)
-                sources[j] = entry[1]
-        self.steps.append((key, callee, args, None if sources is None else tuple(sources)))
+            if sources is None:
+                sources = [None] * len(args)
+            sources[j] = source
+        self._steps.append((key, callee, args, None if sources is None else tuple(sources)))
         return True
+
+    def steps(self) -> list[FlowStep] | None:
+        """The noted calls, every array argument's source known (rows told apart), or None
+        when an array argument is neither a noted value nor a row of one (an integer array
+        is plain). Worked out once."""
+        if self._resolved is None:
+            rows: _Rows | None = None
+            resolved = []
+            for step in self._steps:
+                sources = step[3]
+                if sources is not None:
+                    if rows is None and any(s is _LATER for s in sources):
+                        rows = _Rows(self.known)
+                    if len(sources) == 1:  # the common case, ``dist(probs[i])``
+                        if sources[0] is _LATER:
+                            found = rows.source(step[2][0])  # type: ignore[union-attr]
+                            if found is _LATER:
+                                return None
+                            step = (step[0], step[1], step[2], None if found is None else (found,))
+                    elif rows is not None and any(s is _LATER for s in sources):
+                        known = [rows.source(a) if s is _LATER else s
+                                 for a, s in zip(step[2], sources)]
+                        if any(s is _LATER for s in known):
+                            return None
+                        step = (step[0], step[1], step[2],
+                                None if known.count(None) == len(known) else tuple(known))
+                resolved.append(step)
+            self._resolved = resolved
+        return self._resolved
 
     def returned(self, key: Hashable, retval: Any, tracked: bool) -> None:
         """The call at ``key`` returned ``retval`` to the body: its float array leaves
@@ -111,3 +154,45 @@ class Dataflow:
                     return
         elif isinstance(retval, (float, np.floating)):
             self.floats_plain = self.floats_plain and not tracked
+
+
+class _Rows:
+    """Tells which noted array an array is a row of, by where its data lies."""
+
+    def __init__(self, known: dict[int, tuple[Any, Source]]) -> None:
+        # id of the memory owner a row of a noted array has as its base -> (that owner,
+        # [(where the array's data starts, its rows' stride, count, shape, strides and
+        # type, its source)])
+        self.owners: dict[int, tuple[Any, list[tuple[Any, ...]]]] = {}
+        for obj, source in known.values():
+            if obj.ndim and obj.strides[0] and obj.shape[0]:
+                owner = obj[...].base  # what numpy makes the base of a view of obj
+                entry = self.owners.get(id(owner))
+                if entry is None:  # (the owner lives as long as obj: its id is its own)
+                    entry = self.owners[id(owner)] = (owner, [])
+                shape, strides = obj.shape, obj.strides
+                entry[1].append((data_address(obj), strides[0], shape[0], shape[1:],
+                                 strides[1:], obj.dtype, source))
+
+    def source(self, a: np.ndarray) -> Source:
+        """``("row", source, i)`` when ``a`` is row ``i`` of exactly one noted array, None
+        when that array is plain or ``a`` holds no floats, else ``_LATER`` (unknown)."""
+        base = a.base
+        entry = None if base is None else self.owners.get(id(base))
+        if entry is None:
+            kind = a.dtype.kind
+            return None if kind != "f" and kind != "O" else _LATER
+        found: Source = _LATER
+        at, shape, strides, dtype = data_address(a), a.shape, a.strides, a.dtype
+        for start, step, n, row_shape, row_strides, row_dtype, source in entry[1]:
+            i, off = divmod(at - start, step)
+            if (off or i < 0 or i >= n or strides != row_strides or shape != row_shape
+                    or (dtype is not row_dtype and dtype != row_dtype)):
+                continue
+            row = None if source is None else ("row", source, i)
+            if source is _AMBIGUOUS or (found is not _LATER and found != row):
+                return _LATER  # rows of two noted arrays: the replay could tell them apart
+            found = row  # (or again: one parameter read twice is one source)
+        if found is _LATER and a.dtype.kind != "f" and a.dtype.kind != "O":
+            return None
+        return found

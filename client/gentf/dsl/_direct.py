@@ -181,8 +181,21 @@ class _DirectReplay(BodyHandler):
     def replay_flow(self, flow: list[FlowStep], body_args: list[Any]) -> None:
         """Visits the calls ``generate`` noted, in order, each argument as the body's
         replay would pass it (see :mod:`gentf.dsl._dataflow`), without running the body."""
+        records = self.trace.records
+        rows_of: dict[int, Any] = {}  # id of a row's source -> the value the replay indexes
         for key, callee, args, sources in flow:
             if sources is not None:
+                first = sources[0]
+                if len(sources) == 1 and self.run is not None and first and first[0] == "row":
+                    # ``dist(probs[i])`` in a loop: join the run without making the row
+                    _, of, i = first
+                    leaf = rows_of.get(id(of))
+                    if leaf is None:
+                        leaf = rows_of[id(of)] = self._resolve(of, body_args)
+                    record = records.get(key)
+                    if type(record) is ChoiceRecord and self.run.takes_row(callee, record.value,
+                                                                          leaf, i):
+                        continue
                 args = tuple([a if s is None else self._resolve(s, body_args)
                               for a, s in zip(args, sources)])
             if isinstance(callee, Distribution):
@@ -192,6 +205,8 @@ class _DirectReplay(BodyHandler):
 
     def _resolve(self, source: tuple[Any, ...], body_args: list[Any]) -> Any:
         kind = source[0]
+        if kind == "row":  # ``probs[i]``, as the body's replay indexes it
+            return self._resolve(source[1], body_args)[source[2]]
         if kind == "leaf":
             boxes = self.leaf_boxes.get(source[1])
             if boxes is None or source[2] >= len(boxes):
@@ -216,8 +231,10 @@ def direct_param_gradients(
     every call's parameter gradients accumulated; or None, having changed nothing, when
     the body computes with a tracked value (use the autograd replay)."""
     gen_fn = trace.get_gen_fn()
-    flow = trace.flow
-    if retval_grad is not None or (flow is None and gen_fn in _NEEDS_TAPE):
+    if retval_grad is not None:
+        return None
+    flow = None if trace.flow is None else trace.flow.steps()
+    if flow is None and gen_fn in _NEEDS_TAPE:
         return None
     args = trace.get_args()
     arg_idx = [i for i, a in enumerate(args) if is_float_value(a)] if track_args else []
@@ -305,6 +322,21 @@ class _Run:
         run.values, run.raw = [value], [raw]
         run.single = spec[0] if len(spec) == 1 and rows[0] else None
         return run
+
+    def takes_row(self, dist: Distribution, value: Any, leaf: Any, i: int) -> bool:
+        """:meth:`takes` for the choice ``dist(leaf[i])``, ``leaf`` a tracked leaf's box
+        (or any other value: False)."""
+        single = self.single
+        if (single is None or dist is not self.dist or type(value) is not self.vtype
+                or type(leaf) is not _DirectBox or leaf._source is not single[0]
+                or leaf._k != single[1] or leaf._idx is not Ellipsis):
+            return False
+        if self.vshape is not None and getattr(value, "shape", None) != self.vshape:
+            return False
+        self.rows[0].append(i)
+        self.values.append(value)
+        self.raw.append((leaf._value[i],))
+        return True
 
     def takes(self, dist: Distribution, value: Any, args: tuple[Any, ...]) -> bool:
         """Adds the choice when it is like the run's; False (nothing added) otherwise."""

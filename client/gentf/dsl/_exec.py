@@ -33,10 +33,15 @@ class BodyHandler:
     def __init__(self, gen_fn: GenFunction) -> None:
         self.gen_fn = gen_fn
         self.visited: set[Hashable] = set()
+        # Kept once a path(...) is visited (until then, one key clashes only with itself):
         self._taken: set[tuple[Hashable, ...]] = set()  # visited addresses, as key tuples
         self._inner: set[tuple[Hashable, ...]] = set()  # their proper prefixes
+        self._paths = False
 
     def _visit(self, addr: Address) -> None:
+        if not self._paths:
+            self._paths = True
+            self._taken.update((a,) for a in self.visited)  # the keys so far
         keys = addr.keys if isinstance(addr, Path) else (addr,)
         if keys in self._taken:
             raise ValueError(
@@ -58,14 +63,12 @@ class BodyHandler:
 
     def traced_call(self, callee: Any, args: tuple[Any, ...], key: Address) -> Any:
         """Dispatches ``callee(args) @ key`` to :meth:`visit_choice` or :meth:`visit_call`."""
-        if isinstance(key, Path):
+        if self._paths or isinstance(key, Path):
             self._visit(key)
-        else:  # one key, the common case: no prefixes of its own to record
-            keys = (key,)
-            if keys in self._taken or keys in self._inner:
-                self._visit(key)  # raises, naming the clash
+        elif key in self.visited:  # one key, the common case: it clashes only with itself
+            self._visit(key)  # raises, naming the clash
+        else:
             self.visited.add(key)
-            self._taken.add(keys)
         if isinstance(callee, Distribution):
             return self.visit_choice(key, callee, args)
         if isinstance(callee, GenerativeFunction):

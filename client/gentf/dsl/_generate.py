@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 __all__ = ["generate_gen", "leaf_constraint"]
 
+_new_record = tuple.__new__  # ChoiceRecord(dist, value, score) without NamedTuple's own __new__
+
 
 def leaf_constraint(constraints: ChoiceMap, key: Hashable, where: str) -> tuple[bool, Any]:
     """``(constrained, value)`` for the choice at ``key``; error if a submap sits there."""
@@ -69,7 +71,7 @@ class _Generate(BodyHandler):
         score = float(dist.logpdf(value, *args))
         if constrained:
             self.weight += score
-        self.records[key] = ChoiceRecord(dist, value, score)
+        self.records[key] = _new_record(ChoiceRecord, (dist, value, score))
         return value
 
     def visit_call(self, key: Hashable, callee: GenerativeFunction, args: tuple[Any, ...]) -> Any:
@@ -96,5 +98,5 @@ def generate_gen(
     retval = run_body(gen_fn, handler, args)
     trace = GenTrace(gen_fn, args, handler.records, retval)
     if handler.flow is not None:
-        trace.flow = handler.flow.steps
+        trace.flow = handler.flow
     return trace, handler.weight

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from gentf.dsl._dataflow import FlowStep
+from gentf.dsl._dataflow import Dataflow
 from gentf.dsl.distributions._base import Distribution
 from gentf.gfi._address import Address, Path, path, split_address
 from gentf.gfi._choicemap import ChoiceMap
@@ -62,7 +62,7 @@ class GenTrace(Trace):
                 for r in records.values())
         )
         self._choices: ChoiceMap | None = None
-        self.flow: list[FlowStep] | None = None
+        self.flow: Dataflow | None = None
         """The traced calls with their arguments' sources, when ``generate`` could note
         them all (see :mod:`gentf.dsl._dataflow`); the gradient pass then needs no replay."""
 

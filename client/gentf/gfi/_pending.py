@@ -219,7 +219,7 @@ class PendingCall:
     def __new__(cls, callee: Any, args: tuple[Any, ...], handler: CallHandler) -> Any:
         if _site_kind(callee) == _UNTRACED:
             return _run_untraced(handler, callee, tuple(args))
-        self = super().__new__(cls)
+        self = object.__new__(cls)
         self.callee = callee
         self.args = args
         self._handler = handler

@@ -23,6 +23,10 @@ from gentf.gfi._pending import _STACK, PendingCall, pending_constructor
 __all__ = ["Distribution", "ElementwiseDistribution", "unbroadcast"]
 
 
+_PLAIN_ARGS = frozenset({np.ndarray, float, int})
+"""Argument types that are neither autograd boxes nor lists (checked first: the common case)."""
+
+
 class Distribution:
     """A primitive probability distribution over one (possibly array-valued) choice.
 
@@ -65,6 +69,8 @@ class Distribution:
             return _logpdf_primitive(self, value, *args)
         lists = False
         for a in args:  # one pass: a Box anywhere wins over a list before it
+            if type(a) in _PLAIN_ARGS:
+                continue
             if isinstance(a, Box):
                 return _logpdf_primitive(self, value, *args)
             if isinstance(a, (list, tuple)):
