@@ -33,7 +33,7 @@ import numpy as np
 
 from gentf.dsl._array_address import data_address
 
-__all__ = ["Dataflow", "FlowStep", "Source"]
+__all__ = ["Dataflow", "FlowStep", "RowBlock", "Source"]
 
 Source = tuple[Any, ...] | None
 """Where one argument came from: ``None`` (plain: passed as it is), ``("arg", i)``,
@@ -43,6 +43,19 @@ Source = tuple[Any, ...] | None
 FlowStep = tuple[Hashable, Any, tuple[Any, ...], tuple[Source, ...] | None]
 """One traced call as noted: (address, callee or distribution, arguments, each argument's
 source; None when every argument is plain)."""
+
+
+class RowBlock:
+    """Consecutive random choices ``dist(a[i]) @ key`` of one distribution, each with one
+    argument, a row of the same array ``a`` (from ``of``): their addresses and rows."""
+
+    __slots__ = ("dist", "keys", "of", "rows")
+
+    def __init__(self, key: Hashable, dist: Any, of: tuple[Any, ...], row: int) -> None:
+        self.dist = dist
+        self.of = of
+        self.keys = [key]
+        self.rows = [row]
 
 _PLAIN_TYPES = frozenset({int, bool, str, bytes, type(None), np.bool_, np.int8,
                           np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
@@ -60,7 +73,7 @@ class Dataflow:
 
     def __init__(self, args: tuple[Any, ...]) -> None:
         self._steps: list[FlowStep] = []
-        self._resolved: list[FlowStep] | None = None
+        self._resolved: list[FlowStep | RowBlock] | None = None
         self.known: dict[int, tuple[Any, Source]] = {}  # id -> (the object, its source)
         self.floats_plain = True  # no float scalar the replay would track has been seen
         for i, a in enumerate(args):
@@ -106,13 +119,15 @@ class Dataflow:
         self._steps.append((key, callee, args, None if sources is None else tuple(sources)))
         return True
 
-    def steps(self) -> list[FlowStep] | None:
+    def steps(self) -> list[FlowStep | RowBlock] | None:
         """The noted calls, every array argument's source known (rows told apart), or None
         when an array argument is neither a noted value nor a row of one (an integer array
-        is plain). Worked out once."""
+        is plain). Consecutive choices of one distribution, each of one row of the same
+        array, come as one :class:`RowBlock`. Worked out once."""
         if self._resolved is None:
             rows: _Rows | None = None
-            resolved = []
+            resolved: list[FlowStep | RowBlock] = []
+            block: RowBlock | None = None
             for step in self._steps:
                 sources = step[3]
                 if sources is not None:
@@ -123,7 +138,16 @@ class Dataflow:
                             found = rows.source(step[2][0])  # type: ignore[union-attr]
                             if found is _LATER:
                                 return None
-                            step = (step[0], step[1], step[2], None if found is None else (found,))
+                            if found is not None:
+                                if (block is not None and block.dist is step[1]
+                                        and block.of == found[1]):
+                                    block.keys.append(step[0])
+                                    block.rows.append(found[2])
+                                    continue
+                                block = RowBlock(step[0], step[1], found[1], found[2])
+                                resolved.append(block)
+                                continue
+                            step = (step[0], step[1], step[2], None)
                     elif rows is not None and any(s is _LATER for s in sources):
                         known = [rows.source(a) if s is _LATER else s
                                  for a, s in zip(step[2], sources)]
@@ -131,6 +155,7 @@ class Dataflow:
                             return None
                         step = (step[0], step[1], step[2],
                                 None if known.count(None) == len(known) else tuple(known))
+                block = None
                 resolved.append(step)
             self._resolved = resolved
         return self._resolved

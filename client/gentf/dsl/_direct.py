@@ -36,7 +36,7 @@ from gentf.dsl._backprop import (
     _Site,
     is_float_value,
 )
-from gentf.dsl._dataflow import FlowStep
+from gentf.dsl._dataflow import FlowStep, RowBlock
 from gentf.dsl._exec import BodyHandler, run_body
 from gentf.dsl._trace import CallRecord, ChoiceRecord, GenTrace
 from gentf.dsl.distributions._base import Distribution, ElementwiseDistribution
@@ -178,30 +178,41 @@ class _DirectReplay(BodyHandler):
         self.leaf_boxes[key] = vals
         return site.rebuild(vals, True)
 
-    def replay_flow(self, flow: list[FlowStep], body_args: list[Any]) -> None:
+    def replay_flow(self, flow: list[FlowStep | RowBlock], body_args: list[Any]) -> None:
         """Visits the calls ``generate`` noted, in order, each argument as the body's
         replay would pass it (see :mod:`gentf.dsl._dataflow`), without running the body."""
-        records = self.trace.records
-        rows_of: dict[int, Any] = {}  # id of a row's source -> the value the replay indexes
-        for key, callee, args, sources in flow:
+        for step in flow:
+            if type(step) is RowBlock:
+                self._visit_rows(step, body_args)
+                continue
+            key, callee, args, sources = step  # type: ignore[misc]
             if sources is not None:
-                first = sources[0]
-                if len(sources) == 1 and self.run is not None and first and first[0] == "row":
-                    # ``dist(probs[i])`` in a loop: join the run without making the row
-                    _, of, i = first
-                    leaf = rows_of.get(id(of))
-                    if leaf is None:
-                        leaf = rows_of[id(of)] = self._resolve(of, body_args)
-                    record = records.get(key)
-                    if type(record) is ChoiceRecord and self.run.takes_row(callee, record.value,
-                                                                          leaf, i):
-                        continue
                 args = tuple([a if s is None else self._resolve(s, body_args)
                               for a, s in zip(args, sources)])
             if isinstance(callee, Distribution):
                 self.visit_choice(key, callee, args)
             else:
                 self.visit_call(key, callee, args)
+
+    def _visit_rows(self, block: RowBlock, body_args: list[Any]) -> None:
+        """Visits ``block.dist(a[i]) @ key`` for its keys and rows: as one stretch of the
+        current run where it can, else choice by choice (``a[i]`` as the replay makes it)."""
+        a = self._resolve(block.of, body_args)
+        records = self.trace.records
+        values = []
+        for key in block.keys:
+            record = records.get(key)
+            if type(record) is not ChoiceRecord and not isinstance(record, ChoiceRecord):
+                raise _NeedsTape  # the autograd replay reports the divergence
+            values.append(record.value)
+        keys, rows, dist = block.keys, block.rows, block.dist
+        if self.run is not None and self.run.takes_rows(dist, values, a, rows):
+            return
+        self.visit_choice(keys[0], dist, (a[rows[0]],))  # starts a run where it can
+        if len(keys) > 1 and (self.run is None
+                              or not self.run.takes_rows(dist, values[1:], a, rows[1:])):
+            for key, i in zip(keys[1:], rows[1:]):
+                self.visit_choice(key, dist, (a[i],))
 
     def _resolve(self, source: tuple[Any, ...], body_args: list[Any]) -> Any:
         kind = source[0]
@@ -323,19 +334,27 @@ class _Run:
         run.single = spec[0] if len(spec) == 1 and rows[0] else None
         return run
 
-    def takes_row(self, dist: Distribution, value: Any, leaf: Any, i: int) -> bool:
-        """:meth:`takes` for the choice ``dist(leaf[i])``, ``leaf`` a tracked leaf's box
-        (or any other value: False)."""
-        single = self.single
-        if (single is None or dist is not self.dist or type(value) is not self.vtype
-                or type(leaf) is not _DirectBox or leaf._source is not single[0]
-                or leaf._k != single[1] or leaf._idx is not Ellipsis):
+    def takes_rows(self, dist: Distribution, values: list[Any], leaf: Any,
+                   rows: list[int]) -> bool:
+        """Adds the choices ``dist(leaf[i])`` with ``values`` for ``i`` in ``rows`` (not
+        negative) when they are all like the run's, ``leaf`` a tracked leaf's box; False,
+        adding nothing, otherwise."""
+        single, vtype = self.single, self.vtype
+        if (single is None or dist is not self.dist or type(leaf) is not _DirectBox
+                or leaf._source is not single[0] or leaf._k != single[1]
+                or leaf._idx is not Ellipsis):
             return False
-        if self.vshape is not None and getattr(value, "shape", None) != self.vshape:
-            return False
-        self.rows[0].append(i)
-        self.values.append(value)
-        self.raw.append((leaf._value[i],))
+        for value in values:
+            if type(value) is not vtype:
+                return False
+        if self.vshape is not None:
+            for value in values:
+                if getattr(value, "shape", None) != self.vshape:
+                    return False
+        self.rows[0].extend(rows)
+        self.values.extend(values)
+        array = leaf._value
+        self.raw.extend([(array[i],) for i in rows])
         return True
 
     def takes(self, dist: Distribution, value: Any, args: tuple[Any, ...]) -> bool:
