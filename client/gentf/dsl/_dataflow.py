@@ -95,7 +95,8 @@ class Dataflow:
 
     def call(self, key: Hashable, callee: Any, args: tuple[Any, ...]) -> bool:
         """Notes the call (or choice) at ``key``; False, noting nothing, when an argument's
-        source is unknown."""
+        source is unknown. True means every argument is an array, a Python float or a
+        plain value (no autograd box, no container)."""
         sources: list[Source] | None = None
         for j, a in enumerate(args):
             t = type(a)

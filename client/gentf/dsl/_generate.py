@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
+from autograd.tracer import Box
+
 from gentf.dsl._dataflow import Dataflow
 from gentf.dsl._exec import BodyHandler, run_body
 from gentf.dsl._rng import get_rng
@@ -61,14 +63,18 @@ class _Generate(BodyHandler):
 
     def visit_choice(self, key: Hashable, dist: Distribution, args: tuple[Any, ...]) -> Any:
         flow = self.flow
-        if flow is not None and not flow.call(key, dist, args):
+        plain = flow is not None and flow.call(key, dist, args)  # no box, no container
+        if flow is not None and not plain:
             self.flow = None
         constrained, value = self.constraints.lookup_value(key)
         if not constrained:
             constrained, value = leaf_constraint(self.constraints, key, "generate")  # checks
             if not constrained:
                 value = dist.sample(get_rng(), *args)
-        score = float(dist.logpdf(value, *args))
+        if plain and not isinstance(value, Box):
+            score = float(dist._logpdf(value, *args))  # what logpdf would call
+        else:
+            score = float(dist.logpdf(value, *args))
         if constrained:
             self.weight += score
         self.records[key] = _new_record(ChoiceRecord, (dist, value, score))
