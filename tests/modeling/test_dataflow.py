@@ -302,9 +302,10 @@ class _Twice(_Rows):
         return super()._grads(trace, sum(g for g in retval_grad if g is not None))
 
 
-XS = RNG.normal(size=(5, 3))
-YS = RNG.normal(size=(5, 6))
+XS = RNG.normal(size=(10, 3))
+YS = RNG.normal(size=(10, 6))
 MU = RNG.normal(size=(4, 6))
+W10 = RNG.normal(size=(10, 3))
 
 
 def _compare_three_ways(make: Any, constraints: Any, monkeypatch: pytest.MonkeyPatch,
@@ -358,13 +359,15 @@ def test_rows_of_leaves_parameters_and_arguments_keep_the_note(
             for i in range(4):
                 normal(param("mu")[i], 1.0) @ ("m", i)      # a parameter's rows
             normal(xs[1], 2.0) @ "x1"                       # an argument's row
+            for i in range(10):
+                normal(y[i], 0.5 if i < 9 else 1.5) @ ("w", i)  # a run among literals
 
         return model, [net, net2]
 
     cm = choicemap({**{("y", i): YS[i] for i in range(5)},
                     **{("z", i): YS[4 - i] for i in range(5)}, "last": YS[0],
                     "strided": YS[1], **{("m", i): YS[i] for i in range(4)},
-                    "x1": XS[0] + 1})
+                    "x1": XS[0] + 1, **{("w", i): YS[9 - i] for i in range(10)}})
     grads = _compare_three_ways(make, cm, monkeypatch, noted=True)
     assert all(np.any(g != 0) for g in grads)
 
@@ -377,12 +380,12 @@ def test_rows_of_leaves_parameters_and_arguments_keep_the_note(
 def test_an_array_that_is_no_row_drops_the_note(arg: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     def make(runs: list[int]) -> Any:
-        net = _Twice(W) if arg == "twice" else _Rows(W[:5] if arg == "column" else W)
+        net = _Twice(W) if arg == "twice" else _Rows(W10 if arg == "column" else W)
 
         @gen
         def model(xs: Any, sigma: Any) -> None:
             runs.append(1)
-            out = net(xs) @ "net"  # (5, 5) for a column, else (5, 6)
+            out = net(xs) @ "net"  # (10, 10) for a column, else (10, 6)
             y = out[0] if arg == "twice" else out
             normal(y[1], 0.5) @ "before"  # a row
             if arg == "column":
@@ -394,21 +397,23 @@ def test_an_array_that_is_no_row_drops_the_note(arg: str,
 
         return model, [net]
 
-    width = 5 if arg == "column" else 6
-    cm = choicemap({"before": YS[0, :width], "v": YS[1, :width]})
+    cm = choicemap({"before": np.resize(YS[0], 10 if arg == "column" else 6),
+                    "v": np.resize(YS[1], 10 if arg == "column" else 6)})
     grads = _compare_three_ways(make, cm, monkeypatch, noted=False)
     assert np.any(grads[-1] != 0)
 
 
-def test_a_loop_over_rows_matches_map_and_the_tape(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("n", [7, 12])  # below and above a batched run's least length
+def test_a_loop_over_rows_matches_map_and_the_tape(n: int,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The loop model, now taken from the note, against ``Map`` over the same rows."""
-    probs = RNG.random((7, 4)).astype(np.float32)
+    probs = RNG.random((n, 4)).astype(np.float32)
     probs /= probs.sum(1, keepdims=True)
-    labels = [int(k) for k in RNG.integers(0, 4, 7)]
+    labels = [int(k) for k in RNG.integers(0, 4, n)]
 
     @gen
     def loop(p: Any) -> None:
-        for i in range(7):
+        for i in range(n):
             categorical(p[i]) @ ("y", i)
 
     @gen
@@ -427,8 +432,8 @@ def test_a_loop_over_rows_matches_map_and_the_tape(monkeypatch: pytest.MonkeyPat
     assert w == pytest.approx(mw, rel=1e-12)
     np.testing.assert_allclose(g, mg, rtol=TOL, atol=TOL)
     np.testing.assert_allclose(g, tg, rtol=TOL, atol=TOL)
-    expected = np.zeros((7, 4))
-    expected[np.arange(7), labels] = 1 / probs[np.arange(7), labels].astype(np.float64)
+    expected = np.zeros((n, 4))
+    expected[np.arange(n), labels] = 1 / probs[np.arange(n), labels].astype(np.float64)
     np.testing.assert_allclose(g, expected, rtol=1e-6)
 
 

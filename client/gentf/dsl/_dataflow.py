@@ -46,16 +46,32 @@ source; None when every argument is plain)."""
 
 
 class RowBlock:
-    """Consecutive random choices ``dist(a[i]) @ key`` of one distribution, each with one
-    argument, a row of the same array ``a`` (from ``of``): their addresses and rows."""
+    """Consecutive random choices ``dist(..., a[i], ...) @ key`` of one distribution whose
+    argument ``at`` is a row of the same array ``a`` (from ``of``) and whose other
+    arguments are the same plain objects (``args``, the first choice's arguments): their
+    addresses and rows."""
 
-    __slots__ = ("dist", "keys", "of", "rows")
+    __slots__ = ("args", "at", "dist", "keys", "of", "rows")
 
-    def __init__(self, key: Hashable, dist: Any, of: tuple[Any, ...], row: int) -> None:
+    def __init__(self, key: Hashable, dist: Any, args: tuple[Any, ...], at: int,
+                 of: tuple[Any, ...], row: int) -> None:
         self.dist = dist
+        self.args = args
+        self.at = at
         self.of = of
         self.keys = [key]
         self.rows = [row]
+
+    def joins(self, dist: Any, args: tuple[Any, ...], at: int, of: tuple[Any, ...]) -> bool:
+        """Whether ``dist(*args)``, argument ``at`` a row of ``of``, continues the block."""
+        mine = self.args
+        if dist is not self.dist or at != self.at or len(args) != len(mine) or of != self.of:
+            return False
+        for m, (a, b) in enumerate(zip(args, mine)):
+            if a is not b and m != at:
+                return False
+        return True
+
 
 _PLAIN_TYPES = frozenset({int, bool, str, bytes, type(None), np.bool_, np.int8,
                           np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
@@ -123,38 +139,53 @@ class Dataflow:
     def steps(self) -> list[FlowStep | RowBlock] | None:
         """The noted calls, every array argument's source known (rows told apart), or None
         when an array argument is neither a noted value nor a row of one (an integer array
-        is plain). Consecutive choices of one distribution, each of one row of the same
-        array, come as one :class:`RowBlock`. Worked out once."""
+        is plain). Consecutive choices of one distribution, each with a row of the same
+        array among the same plain arguments, come as one :class:`RowBlock`. Worked out
+        once."""
         if self._resolved is None:
             rows: _Rows | None = None
             resolved: list[FlowStep | RowBlock] = []
             block: RowBlock | None = None
             for step in self._steps:
-                sources = step[3]
+                key, dist, args, sources = step
                 if sources is not None:
                     if rows is None and any(s is _LATER for s in sources):
                         rows = _Rows(self.known)
-                    if len(sources) == 1:  # the common case, ``dist(probs[i])``
-                        if sources[0] is _LATER:
-                            found = rows.source(step[2][0])  # type: ignore[union-attr]
-                            if found is _LATER:
-                                return None
-                            if found is not None:
-                                if (block is not None and block.dist is step[1]
-                                        and block.of == found[1]):
-                                    block.keys.append(step[0])
-                                    block.rows.append(found[2])
-                                    continue
-                                block = RowBlock(step[0], step[1], found[1], found[2])
-                                resolved.append(block)
-                                continue
-                            step = (step[0], step[1], step[2], None)
-                    elif rows is not None and any(s is _LATER for s in sources):
-                        known = [rows.source(a) if s is _LATER else s
-                                 for a, s in zip(step[2], sources)]
-                        if any(s is _LATER for s in known):
+                    if rows is not None and len(sources) == 1:  # ``dist(probs[i])``
+                        found = rows.source(args[0]) if sources[0] is _LATER else sources[0]
+                        if found is _LATER:
                             return None
-                        step = (step[0], step[1], step[2],
+                        if found is not None and found[0] == "row":
+                            of = found[1]
+                            if (block is not None and block.dist is dist and block.at == 0
+                                    and len(block.args) == 1
+                                    and (block.of is of or block.of == of)):
+                                block.keys.append(key)
+                                block.rows.append(found[2])
+                                continue
+                            block = RowBlock(key, dist, args, 0, of, found[2])
+                            resolved.append(block)
+                            continue
+                        step = (key, dist, args, None if found is None else (found,))
+                    elif rows is not None:
+                        known = [rows.source(a) if s is _LATER else s
+                                 for a, s in zip(args, sources)]
+                        row = None  # where the one row argument among plain ones is
+                        for m, s in enumerate(known):
+                            if s is _LATER:
+                                return None
+                            if s is not None:
+                                row = m if row is None and s[0] == "row" else -1
+                        if row is not None and row >= 0:
+                            _, of, i = known[row]  # type: ignore[misc]
+                            if block is not None and block.joins(dist, args, row, of):
+                                block.keys.append(key)
+                                block.rows.append(i)
+                                continue
+                            block = RowBlock(key, dist, args, row, of, i)
+                            resolved.append(block)
+                            continue
+                        step = (key, dist, args,
                                 None if known.count(None) == len(known) else tuple(known))
                 block = None
                 resolved.append(step)

@@ -195,24 +195,34 @@ class _DirectReplay(BodyHandler):
                 self.visit_call(key, callee, args)
 
     def _visit_rows(self, block: RowBlock, body_args: list[Any]) -> None:
-        """Visits ``block.dist(a[i]) @ key`` for its keys and rows: as one stretch of the
-        current run where it can, else choice by choice (``a[i]`` as the replay makes it)."""
+        """Visits ``block.dist(..., a[i], ...) @ key`` for its keys and rows: as one stretch
+        of the current run where it can, else one by one (``a[i]`` as the replay makes it)."""
         a = self._resolve(block.of, body_args)
+        keys, rows, dist, at = block.keys, block.rows, block.dist, block.at
+        template = list(block.args)
+
+        def args_of(i: int) -> tuple[Any, ...]:
+            template[at] = a[i]
+            return tuple(template)
+
+        if not isinstance(dist, Distribution):
+            for key, i in zip(keys, rows):
+                self.visit_call(key, dist, args_of(i))
+            return
         records = self.trace.records
         values = []
-        for key in block.keys:
+        for key in keys:
             record = records.get(key)
             if type(record) is not ChoiceRecord and not isinstance(record, ChoiceRecord):
                 raise _NeedsTape  # the autograd replay reports the divergence
             values.append(record.value)
-        keys, rows, dist = block.keys, block.rows, block.dist
-        if self.run is not None and self.run.takes_rows(dist, values, a, rows):
+        if self.run is not None and self.run.takes_rows(dist, values, block.args, at, a, rows):
             return
-        self.visit_choice(keys[0], dist, (a[rows[0]],))  # starts a run where it can
-        if len(keys) > 1 and (self.run is None
-                              or not self.run.takes_rows(dist, values[1:], a, rows[1:])):
+        self.visit_choice(keys[0], dist, args_of(rows[0]))  # starts a run where it can
+        if len(keys) > 1 and (self.run is None or not self.run.takes_rows(
+                dist, values[1:], block.args, at, a, rows[1:])):
             for key, i in zip(keys[1:], rows[1:]):
-                self.visit_choice(key, dist, (a[i],))
+                self.visit_choice(key, dist, args_of(i))
 
     def _resolve(self, source: tuple[Any, ...], body_args: list[Any]) -> Any:
         kind = source[0]
@@ -334,16 +344,26 @@ class _Run:
         run.single = spec[0] if len(spec) == 1 and rows[0] else None
         return run
 
-    def takes_rows(self, dist: Distribution, values: list[Any], leaf: Any,
-                   rows: list[int]) -> bool:
-        """Adds the choices ``dist(leaf[i])`` with ``values`` for ``i`` in ``rows`` (not
-        negative) when they are all like the run's, ``leaf`` a tracked leaf's box; False,
-        adding nothing, otherwise."""
-        single, vtype = self.single, self.vtype
-        if (single is None or dist is not self.dist or type(leaf) is not _DirectBox
-                or leaf._source is not single[0] or leaf._k != single[1]
+    def takes_rows(self, dist: Distribution, values: list[Any], args: tuple[Any, ...],
+                   at: int, leaf: Any, rows: list[int]) -> bool:
+        """Adds the choices ``dist(*args)`` with argument ``at`` replaced by ``leaf[i]`` for
+        ``i`` in ``rows`` (not negative), with ``values``, when they are all like the
+        run's, ``leaf`` a tracked leaf's box; False, adding nothing, otherwise."""
+        spec, vtype, single = self.spec, self.vtype, self.single
+        if (dist is not self.dist or len(spec) != len(args) or type(leaf) is not _DirectBox
                 or leaf._idx is not Ellipsis):
             return False
+        if single is not None:  # the common case, ``dist(probs[i])``
+            if leaf._source is not single[0] or leaf._k != single[1]:
+                return False
+        else:
+            for m, want in enumerate(spec):
+                if m == at:
+                    if (type(want) is not tuple or want[0] is not leaf._source
+                            or want[1] != leaf._k):
+                        return False
+                elif type(args[m]) is not type(want) or args[m] != want:
+                    return False
         for value in values:
             if type(value) is not vtype:
                 return False
@@ -351,10 +371,16 @@ class _Run:
             for value in values:
                 if getattr(value, "shape", None) != self.vshape:
                     return False
-        self.rows[0].extend(rows)
+        self.rows[at].extend(rows)
         self.values.extend(values)
         array = leaf._value
-        self.raw.extend([(array[i],) for i in rows])
+        if single is not None:
+            self.raw.extend([(array[i],) for i in rows])
+            return True
+        plain = list(args)
+        for i in rows:
+            plain[at] = array[i]
+            self.raw.append(tuple(plain))
         return True
 
     def takes(self, dist: Distribution, value: Any, args: tuple[Any, ...]) -> bool:
