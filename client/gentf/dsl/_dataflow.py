@@ -78,6 +78,7 @@ _PLAIN_TYPES = frozenset({int, bool, str, bytes, type(None), np.bool_, np.int8,
                           np.uint64})
 _AMBIGUOUS = ("ambiguous",)  # one object with two sources: the replay could tell them apart
 _LATER = ("later",)  # an array of no noted source: a row of one, or unknown (see steps())
+_ONE_LATER = (_LATER,)
 
 
 class Dataflow:
@@ -113,6 +114,11 @@ class Dataflow:
         """Notes the call (or choice) at ``key``; False, noting nothing, when an argument's
         source is unknown. True means every argument is an array, a Python float or a
         plain value (no autograd box, no container)."""
+        if len(args) == 1 and type(args[0]) is np.ndarray:  # ``dist(probs[i])``: no list
+            entry = self.known.get(id(args[0]))
+            if entry is None or entry[0] is not args[0]:
+                self._steps.append((key, callee, args, _ONE_LATER))
+                return True
         sources: list[Source] | None = None
         for j, a in enumerate(args):
             t = type(a)
