@@ -445,3 +445,27 @@ def test_an_arrays_data_address_is_where_numpy_says() -> None:
     for a in (base, base[3], base[2:, 1:], base.T[4], base[::-2][1], base[..., 0],
               np.asfortranarray(base)[2], base.astype(np.float32)[6]):
         assert data_address(a) == a.__array_interface__["data"][0]
+
+
+def test_a_body_of_more_calls_than_a_note_holds_is_replayed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from gentf.dsl import _dataflow
+
+    monkeypatch.setattr(_dataflow, "MAX_NOTED_CALLS", 6)
+    probs = RNG.random((8, 3))
+    probs /= probs.sum(1, keepdims=True)
+
+    @gen
+    def loop(p: Any, n: int) -> None:
+        for i in range(n):
+            categorical(p[i]) @ ("y", i)
+
+    labels = choicemap({("y", i): i % 3 for i in range(8)})
+    short, _ = generate(loop, (probs, 6), labels)
+    assert _noted(short)
+    trace, _ = generate(loop, (probs, 8), labels)
+    assert not _noted(trace)
+    (g, _) = accumulate_param_gradients(trace, None, 1.0)
+    expected = np.zeros((8, 3))
+    expected[np.arange(8), np.arange(8) % 3] = 1 / probs[np.arange(8), np.arange(8) % 3]
+    np.testing.assert_allclose(g, expected, rtol=1e-12)

@@ -80,6 +80,10 @@ _AMBIGUOUS = ("ambiguous",)  # one object with two sources: the replay could tel
 _LATER = ("later",)  # an array of no noted source: a row of one, or unknown (see steps())
 _ONE_LATER = (_LATER,)
 
+MAX_NOTED_CALLS = 100_000
+"""The most calls one execution's note holds (about 250 bytes each, kept with the trace
+until its gradient is first taken); a body that makes more is replayed for its gradients."""
+
 
 class Dataflow:
     """The traced calls of one execution with their arguments' sources, in the body's
@@ -89,7 +93,7 @@ class Dataflow:
     __slots__ = ("_resolved", "_steps", "floats_plain", "known")
 
     def __init__(self, args: tuple[Any, ...]) -> None:
-        self._steps: list[FlowStep] = []
+        self._steps: list[FlowStep] | None = []  # None once resolved (see steps())
         self._resolved: list[FlowStep | RowBlock] | None = None
         self.known: dict[int, tuple[Any, Source]] = {}  # id -> (the object, its source)
         self.floats_plain = True  # no float scalar the replay would track has been seen
@@ -114,10 +118,12 @@ class Dataflow:
         """Notes the call (or choice) at ``key``; False, noting nothing, when an argument's
         source is unknown. True means every argument is an array, a Python float or a
         plain value (no autograd box, no container)."""
+        if len(self._steps) >= MAX_NOTED_CALLS:  # type: ignore[arg-type]
+            return False
         if len(args) == 1 and type(args[0]) is np.ndarray:  # ``dist(probs[i])``: no list
             entry = self.known.get(id(args[0]))
             if entry is None or entry[0] is not args[0]:
-                self._steps.append((key, callee, args, _ONE_LATER))
+                self._steps.append((key, callee, args, _ONE_LATER))  # type: ignore[union-attr]
                 return True
         sources: list[Source] | None = None
         for j, a in enumerate(args):
@@ -139,7 +145,8 @@ class Dataflow:
             if sources is None:
                 sources = [None] * len(args)
             sources[j] = source
-        self._steps.append((key, callee, args, None if sources is None else tuple(sources)))
+        self._steps.append(  # type: ignore[union-attr]
+            (key, callee, args, None if sources is None else tuple(sources)))
         return True
 
     def steps(self) -> list[FlowStep | RowBlock] | None:
@@ -148,55 +155,60 @@ class Dataflow:
         is plain). Consecutive choices of one distribution, each with a row of the same
         array among the same plain arguments, come as one :class:`RowBlock`. Worked out
         once."""
-        if self._resolved is None:
-            rows: _Rows | None = None
-            resolved: list[FlowStep | RowBlock] = []
-            block: RowBlock | None = None
-            for step in self._steps:
-                key, dist, args, sources = step
-                if sources is not None:
-                    if rows is None and any(s is _LATER for s in sources):
-                        rows = _Rows(self.known)
-                    if rows is not None and len(sources) == 1:  # ``dist(probs[i])``
-                        found = rows.source(args[0]) if sources[0] is _LATER else sources[0]
-                        if found is _LATER:
-                            return None
-                        if found is not None and found[0] == "row":
-                            of = found[1]
-                            if (block is not None and block.dist is dist and block.at == 0
-                                    and len(block.args) == 1
-                                    and (block.of is of or block.of == of)):
-                                block.keys.append(key)
-                                block.rows.append(found[2])
-                                continue
-                            block = RowBlock(key, dist, args, 0, of, found[2])
-                            resolved.append(block)
-                            continue
-                        step = (key, dist, args, None if found is None else (found,))
-                    elif rows is not None:
-                        known = [rows.source(a) if s is _LATER else s
-                                 for a, s in zip(args, sources)]
-                        row = None  # where the one row argument among plain ones is
-                        for m, s in enumerate(known):
-                            if s is _LATER:
-                                return None
-                            if s is not None:
-                                row = m if row is None and s[0] == "row" else -1
-                        if row is not None and row >= 0:
-                            _, of, i = known[row]  # type: ignore[misc]
-                            if block is not None and block.joins(dist, args, row, of):
-                                block.keys.append(key)
-                                block.rows.append(i)
-                                continue
-                            block = RowBlock(key, dist, args, row, of, i)
-                            resolved.append(block)
-                            continue
-                        step = (key, dist, args,
-                                None if known.count(None) == len(known) else tuple(known))
-                block = None
-                resolved.append(step)
-            self._resolved = resolved
+        if self._steps is not None:
+            self._resolved = self._resolve(self._steps)
+            self._steps = None  # what the gradient pass needs is in the resolved steps
+            self.known = {}
         return self._resolved
+
+    def _resolve(self, steps: list[FlowStep]) -> list[FlowStep | RowBlock] | None:
+        rows: _Rows | None = None
+        resolved: list[FlowStep | RowBlock] = []
+        block: RowBlock | None = None
+        for step in steps:
+            key, dist, args, sources = step
+            if sources is not None:
+                if rows is None and any(s is _LATER for s in sources):
+                    rows = _Rows(self.known)
+                if rows is not None and len(sources) == 1:  # ``dist(probs[i])``
+                    found = rows.source(args[0]) if sources[0] is _LATER else sources[0]
+                    if found is _LATER:
+                        return None
+                    if found is not None and found[0] == "row":
+                        of = found[1]
+                        if (block is not None and block.dist is dist and block.at == 0
+                                and len(block.args) == 1
+                                and (block.of is of or block.of == of)):
+                            block.keys.append(key)
+                            block.rows.append(found[2])
+                            continue
+                        block = RowBlock(key, dist, args, 0, of, found[2])
+                        resolved.append(block)
+                        continue
+                    step = (key, dist, args, None if found is None else (found,))
+                elif rows is not None:
+                    known = [rows.source(a) if s is _LATER else s
+                             for a, s in zip(args, sources)]
+                    row = None  # where the one row argument among plain ones is
+                    for m, s in enumerate(known):
+                        if s is _LATER:
+                            return None
+                        if s is not None:
+                            row = m if row is None and s[0] == "row" else -1
+                    if row is not None and row >= 0:
+                        _, of, i = known[row]  # type: ignore[misc]
+                        if block is not None and block.joins(dist, args, row, of):
+                            block.keys.append(key)
+                            block.rows.append(i)
+                            continue
+                        block = RowBlock(key, dist, args, row, of, i)
+                        resolved.append(block)
+                        continue
+                    step = (key, dist, args,
+                            None if known.count(None) == len(known) else tuple(known))
+            block = None
+            resolved.append(step)
+        return resolved
 
     def returned(self, key: Hashable, retval: Any, tracked: bool) -> None:
         """The call at ``key`` returned ``retval`` to the body: its float array leaves
