@@ -343,7 +343,7 @@ def _compare_three_ways(make: Any, constraints: Any, monkeypatch: pytest.MonkeyP
 def test_rows_of_leaves_parameters_and_arguments_keep_the_note(
         monkeypatch: pytest.MonkeyPatch) -> None:
     def make(runs: list[int]) -> Any:
-        net, net2 = _Rows(W), _Rows(W3[:, :3])
+        net, net2, per_row = _Rows(W), _Rows(W3[:, :3]), Linear(W)
 
         @gen(params={"mu": MU})
         def model(xs: Any, sigma: Any) -> None:
@@ -361,10 +361,13 @@ def test_rows_of_leaves_parameters_and_arguments_keep_the_note(
             normal(xs[1], 2.0) @ "x1"                       # an argument's row
             for i in range(10):
                 normal(y[i], 0.5 if i < 9 else 1.5) @ ("w", i)  # a run among literals
+            for i in range(3):
+                out = per_row(xs[i]) @ ("per", i)           # a call on an argument's row
+                normal(out, 1.0) @ ("o", i)
 
-        return model, [net, net2]
+        return model, [net, net2, per_row]
 
-    cm = choicemap({**{("y", i): YS[i] for i in range(5)},
+    cm = choicemap({**{("o", i): YS[i] + 1 for i in range(3)}, **{("y", i): YS[i] for i in range(5)},
                     **{("z", i): YS[4 - i] for i in range(5)}, "last": YS[0],
                     "strided": YS[1], **{("m", i): YS[i] for i in range(4)},
                     "x1": XS[0] + 1, **{("w", i): YS[9 - i] for i in range(10)}})
