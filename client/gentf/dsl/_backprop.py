@@ -140,7 +140,11 @@ class _Site:
         """Adds ``grad`` into the cotangent of ``leaf[idx]`` (leaf ``k``), outside autograd."""
         buf = self.direct.get(k)
         if buf is None:
-            buf = self.direct[k] = np.zeros(self.leaves[k].shape)
+            shape = self.leaves[k].shape
+            if idx is Ellipsis and np.shape(grad) == shape:  # the whole leaf: 0 + g is g
+                self.direct[k] = np.array(grad, dtype=np.float64)
+                return
+            buf = self.direct[k] = np.zeros(shape)
         buf[idx] += grad
 
     def _with_direct(self, g: np.ndarray | None) -> np.ndarray:
@@ -272,6 +276,10 @@ def _site_vjp(
 defvjp_argnums(_site_output, _site_vjp)
 
 
+_FLAT_TYPES = frozenset({np.ndarray, float, int, str})
+"""Argument types that hold no boxes (checked first: the common case)."""
+
+
 def _has_box(x: Any) -> bool:
     """Whether ``x`` is, or a list, tuple or dict in it holds, a value carrying gradients.
     (A module function: a nested recursive one would make a reference cycle per call, which
@@ -287,6 +295,8 @@ def _has_box(x: Any) -> bool:
 
 def _check_flat_args(key: Hashable, args: tuple[Any, ...]) -> None:
     for i, arg in enumerate(args):
+        if type(arg) in _FLAT_TYPES:
+            continue
         if not isinstance(arg, Box) and _has_box(arg):
             raise TypeError(
                 f"argument {i} of the call at {key!r} is a container holding values that carry "

@@ -168,7 +168,7 @@ class Dataflow:
         for step in steps:
             key, dist, args, sources = step
             if sources is not None:
-                if rows is None and any(s is _LATER for s in sources):
+                if rows is None and _LATER in sources:
                     rows = _Rows(self.known)
                 if rows is not None and len(sources) == 1:  # ``dist(probs[i])``
                     found = rows.source(args[0]) if sources[0] is _LATER else sources[0]

@@ -166,7 +166,7 @@ class _DirectReplay(BodyHandler):
         _check_flat_args(key, args)
         tracked = _tracked_args(args)
         site = _Site(key, callee, record.subtrace, _PARAMS, _NOTHING, self.scale)
-        raw = tuple(a._value if isinstance(a, Box) else a for a in args)
+        raw = tuple([a._value if isinstance(a, Box) else a for a in args])
         self.sites.append((site, tracked, raw))
         if not site.leaves:
             return record.subtrace.get_retval()
