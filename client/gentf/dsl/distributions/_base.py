@@ -33,7 +33,9 @@ class Distribution:
     Subclasses set ``name``, ``is_discrete``, ``has_output_grad``, ``has_argument_grads``
     and write :meth:`sample`, :meth:`_logpdf` and :meth:`_logpdf_grad` in numpy. For
     batched (broadcast) arguments the log density is the SUM of the elementwise log
-    densities, a scalar.
+    densities, a scalar. A subclass may instead write :meth:`logpdf` itself with
+    ``autograd.numpy`` (as in Gen): :meth:`_logpdf` then calls it, and
+    :meth:`_logpdf_grad` differentiates it with autograd.
 
     Calling a distribution inside a ``@gen`` body returns a pending call: ``dist(args) @
     addr`` makes the traced random choice at ``addr``. Outside a model it samples from the
@@ -50,13 +52,19 @@ class Distribution:
         raise NotImplementedError(f"{type(self).__name__}.sample")
 
     def _logpdf(self, value: Any, *args: Any) -> float:
-        """The log density as a float (numpy only; no input is an autograd Box)."""
-        raise NotImplementedError(f"{type(self).__name__}._logpdf")
+        """The log density as a float (numpy only; no input is an autograd Box). By
+        default, the subclass's own :meth:`logpdf`."""
+        if type(self).logpdf is Distribution.logpdf:
+            raise NotImplementedError(f"{type(self).__name__}._logpdf (or logpdf)")
+        return float(self.logpdf(value, *args))
 
     def _logpdf_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
         """Gradients of :meth:`_logpdf` for every input, shaped like it; ``None`` where the
-        distribution has none (numpy only)."""
-        raise NotImplementedError(f"{type(self).__name__}._logpdf_grad")
+        distribution has none (numpy only). By default, autograd's gradients of the
+        subclass's own :meth:`logpdf` in the inputs that have them."""
+        if type(self).logpdf is Distribution.logpdf:
+            raise NotImplementedError(f"{type(self).__name__}._logpdf_grad (or logpdf)")
+        return _autograd_logpdf_grad(self, (value, *args))
 
     def logpdf(self, value: Any, *args: Any) -> Any:
         """``lp = dist.logpdf(value, *args)``: the log density (mass), summed over a batch.
@@ -194,6 +202,30 @@ def _broadcast_shapes(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
                     raise ValueError(f"shapes {shapes} do not broadcast together")
                 out[i] = d
     return tuple(out)
+
+
+def _autograd_logpdf_grad(dist: Distribution, inputs: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Gradients of ``dist.logpdf(*inputs)`` (a subclass's own, in autograd.numpy) in the
+    float inputs its flags give gradients to; None elsewhere."""
+    from autograd import make_vjp
+
+    flags = (dist.has_output_grad, *dist._argument_flags(len(inputs) - 1))
+    wanted = [j for j, (x, flag) in enumerate(zip(inputs, flags))
+              if flag and np.issubdtype(np.asarray(x).dtype, np.floating)]
+    grads: list[Any] = [None] * len(inputs)
+    if not wanted:
+        return tuple(grads)
+
+    def of_wanted(chosen: tuple[Any, ...]) -> Any:
+        full = list(inputs)
+        for j, x in zip(wanted, chosen):
+            full[j] = x
+        return dist.logpdf(*full)
+
+    vjp, _ = make_vjp(of_wanted)(tuple(inputs[j] for j in wanted))
+    for j, g in zip(wanted, vjp(1.0)):
+        grads[j] = g if np.ndim(inputs[j]) else float(g)
+    return tuple(grads)
 
 
 def _logpdf_impl(dist: Distribution, value: Any, *args: Any) -> Any:
