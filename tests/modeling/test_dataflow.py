@@ -472,3 +472,61 @@ def test_a_body_of_more_calls_than_a_note_holds_is_replayed(
     expected = np.zeros((8, 3))
     expected[np.arange(8), np.arange(8) % 3] = 1 / probs[np.arange(8), np.arange(8) % 3]
     np.testing.assert_allclose(g, expected, rtol=1e-12)
+
+
+_ACCESSORS = {  # how a body reads an argument out of an array, and whether that is a row
+    "row": (lambda a, i: a[i % len(a)], True),
+    "negative row": (lambda a, i: a[-1 - i % len(a)], True),
+    "strided row": (lambda a, i: a[::2][i % ((len(a) + 1) // 2)], True),
+    "whole": (lambda a, i: a, True),
+    "column": (lambda a, i: a[:, i % a.shape[1]], False),  # of a square leaf: a row's shape
+    "straddling": (lambda a, i: a.ravel()[(i % (len(a) - 1)) * a.shape[1] + 1:]
+                   [:a.shape[1]], False),               # a row's shape and strides, mid-row
+    "computed": (lambda a, i: a[i % len(a)] * 1.0, False),
+}
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_bodies_over_rows_match_the_tape(seed: int,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random bodies reading leaves, a parameter and an argument through the accessors
+    above: the note is kept exactly when every argument is a row (or a whole array), and
+    the gradients equal the autograd tape's either way."""
+    rng = np.random.default_rng(seed)
+    rows = [how for how, (_, is_row) in _ACCESSORS.items() if is_row]
+    others = [how for how, (_, is_row) in _ACCESSORS.items() if not is_row]
+
+    def op(hows: list[str]) -> tuple[str, str, int, float]:
+        return (str(rng.choice(["y", "z", "mu", "xs"])), str(rng.choice(hows)),
+                int(rng.choice([0, 1, 3, 10])), float(rng.choice([0.5, 1.5])))
+
+    program = [op(rows) for _ in range(int(rng.integers(1, 10)))]
+    if seed % 3:  # one argument that is no row, among rows: it alone must drop the note
+        program.insert(int(rng.integers(0, len(program) + 1)), op(others))
+    W6 = rng.normal(size=(6, 3))
+
+    def run(tape: bool) -> tuple[bool, list[np.ndarray]]:
+        net, net2 = _Rows(W6), _Rows(W10)
+
+        @gen(params={"mu": MU})
+        def model(xs: Any) -> None:
+            arrays = {"y": net(xs) @ "net", "z": net2(xs) @ "net2", "mu": param("mu"),
+                      "xs": xs}
+            for n, (name, how, i, scale) in enumerate(program):
+                normal(_ACCESSORS[how][0](arrays[name], i), scale) @ ("c", n)
+
+        from gentf.dsl import _rng
+        _rng.seed(seed)
+        trace, _ = generate(model, (XS,), choicemap())
+        with monkeypatch.context() as m:
+            if tape:
+                m.setattr(_direct, "direct_param_gradients", lambda *a, **k: None)
+            grads = list(accumulate_param_gradients(trace, None, 1.0))
+        grads += [net.grad, net2.grad, np.asarray(get_param_grad(model, "mu"))]
+        return (not tape) and _noted(trace), grads
+
+    noted, direct = run(tape=False)
+    _, tape = run(tape=True)
+    assert noted == all(_ACCESSORS[how][1] for _, how, _, _ in program), program
+    for d, t in zip(direct, tape):
+        np.testing.assert_allclose(d, t, rtol=TOL, atol=TOL)
