@@ -65,7 +65,8 @@ class RowBlock:
     def joins(self, dist: Any, args: tuple[Any, ...], at: int, of: tuple[Any, ...]) -> bool:
         """Whether ``dist(*args)``, argument ``at`` a row of ``of``, continues the block."""
         mine = self.args
-        if dist is not self.dist or at != self.at or len(args) != len(mine) or of != self.of:
+        if (dist is not self.dist or at != self.at or len(args) != len(mine)
+                or (of is not self.of and of != self.of)):
             return False
         for m, (a, b) in enumerate(zip(args, mine)):
             if a is not b and m != at:
@@ -177,7 +178,7 @@ class Dataflow:
                     if found is not None and found[0] == "row":
                         of = found[1]
                         if (block is not None and block.dist is dist and block.at == 0
-                                and len(block.args) == 1
+                                and len(block.args) == 1  # (joins(), without its loop)
                                 and (block.of is of or block.of == of)):
                             block.keys.append(key)
                             block.rows.append(found[2])
@@ -254,12 +255,9 @@ class _Rows:
         when that array is plain or ``a`` holds no floats, else ``_LATER`` (unknown)."""
         base = a.base
         entry = None if base is None else self.owners.get(id(base))
-        if entry is None:
-            kind = a.dtype.kind
-            return None if kind != "f" and kind != "O" else _LATER
         found: Source = _LATER
         at, shape, strides, dtype = data_address(a), a.shape, a.strides, a.dtype
-        for start, step, n, row_shape, row_strides, row_dtype, source in entry[1]:
+        for start, step, n, row_shape, row_strides, row_dtype, source in entry[1] if entry else ():
             i, off = divmod(at - start, step)
             if (off or i < 0 or i >= n or strides != row_strides or shape != row_shape
                     or (dtype is not row_dtype and dtype != row_dtype)):
@@ -268,6 +266,6 @@ class _Rows:
             if source is _AMBIGUOUS or (found is not _LATER and found != row):
                 return _LATER  # rows of two noted arrays: the replay could tell them apart
             found = row  # (or again: one parameter read twice is one source)
-        if found is _LATER and a.dtype.kind != "f" and a.dtype.kind != "O":
-            return None
+        if found is _LATER and a.dtype.kind not in "fO":
+            return None  # integers, bools: plain, as in the replay
         return found

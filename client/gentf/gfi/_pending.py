@@ -217,20 +217,7 @@ class PendingCall:
     _used: bool
 
     def __new__(cls, callee: Any, args: tuple[Any, ...], handler: CallHandler) -> Any:
-        # _site_kind(callee), its common case inline: a library ``__call__`` (frame 1)
-        # called from a body whose call site is known
-        site: FrameType | None = sys._getframe(1)
-        kind = None
-        if site is not None and site.f_code in _CONSTRUCTORS:
-            site = site.f_back
-            if site is not None:
-                code = site.f_code
-                entry = _SITES.get((id(code), site.f_lasti))
-                if entry is not None and entry[0] is code and code.co_name != "__call__":
-                    kind = entry[1]
-        if kind is None:
-            kind = _site_kind(callee)
-        if kind == _UNTRACED:
+        if _site_kind(callee) == _UNTRACED:
             return _run_untraced(handler, callee, tuple(args))
         self = object.__new__(cls)
         self.callee = callee

@@ -94,7 +94,7 @@ class Categorical(ElementwiseDistribution):
     def _logpdf(self, value: Any, *args: Any) -> float:
         (probs,) = args
         p = probs if type(probs) is np.ndarray else np.asarray(probs)
-        i = None if p.ndim != 1 else value if type(value) is int else _one_index(value)
+        i = _one_index(value) if p.ndim == 1 else None
         if i is not None:  # the common case, one label: index directly
             return float(np.log(p[i])) if 0 <= i < p.shape[0] else -np.inf
         return super()._logpdf(value, p)
