@@ -26,6 +26,7 @@ from gentf import (
     get_param_grad,
     normal,
     param,
+    poisson,
     zero_param_grad,
 )
 from gentf.dsl import _direct
@@ -137,6 +138,86 @@ def test_direct_map_categorical_on_an_argument_against_the_closed_form() -> None
     np.testing.assert_allclose(pg, expected, rtol=1e-12)
     (pg2,) = accumulate_param_gradients(trace, None, 1.0)
     np.testing.assert_allclose(pg2, expected, rtol=1e-12)
+
+
+def test_maps_of_discrete_distributions_take_no_site_and_equal_the_tape(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Map(dist)`` of a distribution whose value has no gradient (poisson, categorical)
+    is differentiated like a choice, without a call site: on a network's output (whole and
+    a slice), interleaved with single choices on the same output, on a parameter and on an
+    argument. Argument, network and parameter gradients equal the tape's; a Map whose
+    kernel has no gradient for a tracked argument fails the same way both ways."""
+    w_pos = np.abs(W) + 0.1
+    x_pos = np.abs(X) + 0.2
+    counts = RNG.integers(0, 5, 6)
+    probs = _softmax_rows(RNG.normal(size=(4, 3)))
+    created: list[Any] = []
+    original = _direct._DistMap.__init__
+
+    def noting(self: Any, *args: Any) -> None:
+        created.append(args[0])
+        original(self, *args)
+
+    monkeypatch.setattr(_direct._DistMap, "__init__", noting)
+
+    def run(tape: bool) -> list[np.ndarray]:
+        lin = Linear(w_pos)
+
+        @gen(params={"r": np.array([1.5, 0.5, 2.5]), "p": probs})
+        def model(x: Any, p: Any) -> None:
+            rates = lin(x) @ "net"
+            poisson(rates[0]) @ "first"
+            Map(poisson)(rates) @ "y"
+            Map(poisson)(rates[2:5]) @ "mid"
+            poisson(rates[5]) @ "last"
+            Map(poisson)(param("r")) @ "pr"
+            Map(categorical)(param("p")) @ "pc"
+            Map(categorical)(p) @ "arg"
+            Map(poisson)(x) @ "xs"
+
+        labels = {i: int(v) for i, v in enumerate(LABELS)}
+        cm = choicemap({"first": 2, "y": {i: int(c) for i, c in enumerate(counts)},
+                        "mid": {0: 1, 1: 0, 2: 3}, "last": 4, "pr": {0: 1, 1: 2, 2: 0},
+                        "pc": labels, "arg": labels, "xs": {0: 1, 1: 0, 2: 2}})
+        with monkeypatch.context() as m:
+            if tape:
+                m.setattr(_direct, "direct_param_gradients", lambda *a, **k: None)
+            trace, _ = generate(model, (x_pos, probs), cm)
+            xg, pg = accumulate_param_gradients(trace, None, 0.3)
+        out = [np.asarray(xg), np.asarray(pg), lin.grad.copy()]
+        out += [np.asarray(get_param_grad(model, n), dtype=np.float64) for n in ("r", "p")]
+        return out
+
+    direct = run(False)
+    assert created == ["y", "mid", "pr", "pc", "arg", "xs"]  # every Map took no site
+    created.clear()
+    tape = run(True)
+    assert created == []
+    for d, t in zip(direct, tape):
+        assert d.shape == t.shape
+        np.testing.assert_allclose(d, t, rtol=TOL, atol=TOL)
+    # d/dp sum log p[i, y_i] = 1/p at the picked entries, for the argument and the parameter
+    expected = np.zeros_like(probs)
+    expected[np.arange(4), LABELS] = 1.0 / probs[np.arange(4), LABELS]
+    np.testing.assert_allclose(direct[1], expected, rtol=1e-12)
+    np.testing.assert_allclose(direct[4], 0.3 * expected, rtol=1e-12)
+    # d/dr of log poisson(n; r) = n/r - 1 on the parameter
+    np.testing.assert_allclose(direct[3], 0.3 * (np.array([1, 2, 0]) / np.array([1.5, 0.5, 2.5]) - 1),
+                               rtol=1e-12)
+
+    @gen
+    def no_gradient(x: Any) -> None:
+        Map(_NoGradPoisson())(x) @ "y"
+
+    trace, _ = generate(no_gradient, (x_pos,), choicemap({"y": {0: 1, 1: 0, 2: 2}}))
+    with pytest.raises(ValueError, match="has no gradient for it"):
+        accumulate_param_gradients(trace, None, 1.0)
+
+
+class _NoGradPoisson(type(poisson)):  # type: ignore[misc]
+    """poisson, claiming no gradient for its rate."""
+
+    has_argument_grads = (False,)
 
 
 def test_a_body_computing_with_a_tracked_value_takes_the_tape() -> None:

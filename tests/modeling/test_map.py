@@ -471,3 +471,33 @@ def test_choicemap_dense_values_only_for_exactly_the_int_keys_0_to_n() -> None:
     assert choicemap({0: 1, 1: 2, 3: 4}).dense_values(3) is None      # a gap
     assert choicemap({0: 1, 1: 2, np.int64(2): 3}).dense_values(3) is None  # not a plain int
     assert choicemap({0: 1, 1: 2, 2: {"z": 3}}).dense_values(3) is None  # a submap
+
+
+def test_categorical_reuses_a_labels_positions_only_for_the_same_labels_and_shape() -> None:
+    """The flat positions picked by read-only labels are kept for the next call with the
+    same labels and probabilities' shape; other labels, another shape or writable labels
+    are picked afresh (each score equals numpy's)."""
+    rng = np.random.default_rng(11)
+    probs = rng.dirichlet(np.ones(4), size=6)
+    wider = rng.dirichlet(np.ones(5), size=6)
+    labels = np.array([0, 3, 1, 2, 3, 0])
+    labels.flags.writeable = False
+    other = np.array([1, 1, 0, 2, 3, 3])
+    other.flags.writeable = False
+    writable = np.array([2, 0, 0, 1, 3, 1])
+
+    def expected(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.log(p[np.arange(len(y)), y])
+
+    for p, y in ((probs, labels), (probs, labels), (probs, other), (wider, other),
+                 (probs, writable), (probs, labels)):
+        np.testing.assert_array_equal(categorical.logpdf_terms(y, p), expected(p, y))
+        g = np.zeros_like(p)
+        g[np.arange(6), y] = 1 / p[np.arange(6), y]
+        np.testing.assert_array_equal(categorical.logpdf_terms_grad(y, p)[1], g)
+    assert categorical._last_at is not None and categorical._last_at[0] is labels
+    writable[:] = [3, 3, 3, 3, 3, 3]  # changed after use: never kept, so scored as it is now
+    np.testing.assert_array_equal(categorical.logpdf_terms(writable, probs),
+                                  expected(probs, writable))
+    with pytest.raises(ValueError, match="need a value of shape"):
+        categorical.logpdf_terms(labels, probs[:5])  # kept labels, another shape: checked

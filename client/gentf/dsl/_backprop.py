@@ -193,24 +193,37 @@ class _Site:
 
     def cast_arg_grad(self, i: int, grad: Any, arg: Any) -> Any:
         """The callee's gradient for argument ``i``, shaped and typed like the argument."""
-        flags = self.callee.has_argument_grads()
-        has_grad = flags[i] if i < len(flags) else True
-        if grad is None:
-            if not has_grad:
-                raise ValueError(
-                    f"a gradient is needed for argument {i} of the call at {self.key!r}, but "
-                    f"{self.callee!r} has no gradient for it (has_argument_grads() is {flags})"
-                )
-            return np.zeros_like(arg) if isinstance(arg, np.ndarray) else 0.0 * arg
-        g = np.asarray(grad)
-        if g.shape != np.shape(arg):
+        return cast_arg_grad(self.callee, self.key, i, grad, arg)
+
+
+def cast_arg_grad(callee: GenerativeFunction, key: Hashable, i: int, grad: Any, arg: Any) -> Any:
+    """``callee``'s gradient (at ``key``) for argument ``i``, shaped and typed like the
+    argument ``arg``: zeros for None where the callee says it has a gradient; ValueError
+    where it has none, or for a gradient of another shape."""
+    if grad is None:
+        flags = callee.has_argument_grads()
+        if i < len(flags) and not flags[i]:
             raise ValueError(
-                f"{self.callee!r} at {self.key!r} returned a gradient of shape {g.shape} for "
-                f"argument {i}, whose shape is {np.shape(arg)}"
+                f"a gradient is needed for argument {i} of the call at {key!r}, but "
+                f"{callee!r} has no gradient for it (has_argument_grads() is {flags})"
             )
-        if isinstance(arg, np.ndarray):
-            return g.astype(arg.dtype, copy=False)
-        return float(g)
+        return np.zeros_like(arg) if isinstance(arg, np.ndarray) else 0.0 * arg
+    if type(grad) is np.ndarray and type(arg) is np.ndarray:  # the common case: one check
+        if grad.shape != arg.shape:
+            raise ValueError(
+                f"{callee!r} at {key!r} returned a gradient of shape {grad.shape} for "
+                f"argument {i}, whose shape is {arg.shape}"
+            )
+        return grad.astype(arg.dtype, copy=False)
+    g = np.asarray(grad)
+    if g.shape != np.shape(arg):
+        raise ValueError(
+            f"{callee!r} at {key!r} returned a gradient of shape {g.shape} for "
+            f"argument {i}, whose shape is {np.shape(arg)}"
+        )
+    if isinstance(arg, np.ndarray):
+        return g.astype(arg.dtype, copy=False)
+    return float(g)
 
 
 def _is_basic_index(idx: Any) -> bool:

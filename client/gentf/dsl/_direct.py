@@ -34,10 +34,12 @@ from gentf.dsl._backprop import (
     _check_flat_args,
     _is_basic_index,
     _Site,
+    cast_arg_grad,
     is_float_value,
 )
 from gentf.dsl._dataflow import FlowStep, RowBlock
 from gentf.dsl._exec import BodyHandler, run_body
+from gentf.dsl._map_combinator import Map, MapTrace
 from gentf.dsl._trace import CallRecord, ChoiceRecord, GenTrace
 from gentf.dsl.distributions._base import Distribution, ElementwiseDistribution
 from gentf.gfi._interface import GenerativeFunction
@@ -135,7 +137,7 @@ class _DirectReplay(BodyHandler):
                                              Ellipsis)
                             for k, name in enumerate(param_names)}
         self.sites: list[tuple[_Site, list[tuple[int, _DirectBox]], tuple[Any, ...]]] = []
-        self.choices: list[_Choice | _Run] = []  # tracked choices in order, runs gathered
+        self.choices: list[_Choice | _Run | _DistMap] = []  # tracked choices in order, runs gathered
         self.run: _Run | None = None  # the run the next like choice joins
         self.leaf_boxes: dict[Hashable, list[_DirectBox]] = {}  # each call's tracked leaves
 
@@ -165,6 +167,13 @@ class _DirectReplay(BodyHandler):
             raise _NeedsTape
         _check_flat_args(key, args)
         tracked = _tracked_args(args)
+        if type(callee) is Map and callee.is_distribution and not callee.kernel.has_output_grad:
+            # ``Map(dist)(probs) @ addr``: no parameters and a return value without a
+            # gradient, so no site; its argument gradients go where a choice's go
+            if tracked:
+                raw = tuple([a._value if isinstance(a, Box) else a for a in args])
+                self.choices.append(_DistMap(key, callee, record.subtrace, tracked, raw))
+            return record.subtrace.get_retval()
         site = _Site(key, callee, record.subtrace, _PARAMS, _NOTHING, self.scale)
         raw = tuple([a._value if isinstance(a, Box) else a for a in args])
         self.sites.append((site, tracked, raw))
@@ -433,11 +442,35 @@ class _Run:
 _Choice = tuple[Distribution, Any, list[tuple[int, _DirectBox]], tuple[Any, ...]]
 
 
-def _add_choice_gradients(choices: list[_Choice | _Run]) -> None:
+class _DistMap:
+    """A ``Map`` call of a distribution at ``key`` with tracked arguments: a vector of
+    choices, differentiated as ``Map`` does (its recorded ``trace``); ``raw``: the
+    arguments' values."""
+
+    __slots__ = ("key", "map", "raw", "trace", "tracked")
+
+    def __init__(self, key: Hashable, map_: Map, trace: MapTrace,
+                 tracked: list[tuple[int, _DirectBox]], raw: tuple[Any, ...]) -> None:
+        self.key, self.map, self.trace, self.tracked, self.raw = key, map_, trace, tracked, raw
+
+    def add_gradients(self) -> None:
+        """Adds the log density's gradient into the sources of the tracked arguments."""
+        _, grads = self.map._dist_grads(self.trace)
+        for j, box in self.tracked:
+            grad = grads[j] if j < len(grads) else None
+            box._source.add_direct(box._k, box._idx,
+                                   cast_arg_grad(self.map, self.key, j, grad, self.raw[j]))
+
+
+def _add_choice_gradients(choices: list[_Choice | _Run | _DistMap]) -> None:
     """Adds each choice's log-density gradient into the sources of its tracked arguments,
     in the body's order: a run of at least :data:`MIN_BATCHED_CHOICES` like choices at
-    once, any other choice by itself."""
+    once, a ``Map`` of a distribution as ``Map`` differentiates it, any other choice by
+    itself."""
     for item in choices:
+        if type(item) is _DistMap:
+            item.add_gradients()
+            continue
         if isinstance(item, _Run):
             if len(item) >= MIN_BATCHED_CHOICES:
                 _add_run(item)
@@ -454,8 +487,6 @@ def _add_choice_gradients(choices: list[_Choice | _Run]) -> None:
 
 
 def _add_run(run: _Run) -> None:
-    from gentf.dsl._map_combinator import Map, MapTrace
-
     kernel = Map(run.dist)
     values = kernel._stack_values(run.values)
     n = len(run)

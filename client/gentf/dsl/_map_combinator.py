@@ -98,6 +98,8 @@ class MapTrace(Trace):
 
 
 def _element_count(args: tuple[Any, ...], what: str) -> int:
+    if len(args) == 1 and type(args[0]) is np.ndarray and args[0].ndim:
+        return len(args[0])  # the common case: one array
     if not args:
         raise TypeError(f"{what}: Map needs at least one vector argument")
     lengths = []
@@ -206,7 +208,7 @@ class Map(GenerativeFunction):
         out = []
         for a in args:
             arr = a if isinstance(a, np.ndarray) else np.asarray(a)
-            if arr.dtype == object or arr.ndim == 0:
+            if arr.dtype.kind == "O" or arr.ndim == 0:
                 return None
             out.append(arr)
         return out
@@ -218,7 +220,7 @@ class Map(GenerativeFunction):
         assert isinstance(kernel, ElementwiseDistribution)
         events = (0, *kernel._event_dims(len(batched)))
         inputs = [value, *batched] if value is not None else [None, *batched]
-        ranks = [np.ndim(x) - 1 - e for x, e in zip(inputs, events) if x is not None]
+        ranks = [_ndim(x) - 1 - e for x, e in zip(inputs, events) if x is not None]
         top = max(ranks)
         if min(ranks) == top and (value is None or isinstance(value, np.ndarray)):
             return value, batched  # every element's inputs have one rank: nothing to insert
@@ -292,7 +294,7 @@ class Map(GenerativeFunction):
         if batch is not None:
             assert isinstance(kernel, ElementwiseDistribution)
             v, al, batched = batch
-            full = kernel.batch_shape(v, *al)
+            full: tuple[int, ...] | None = None  # the batch shape, worked out when needed
             events = (0, *kernel._event_dims(len(al)))
             grads = kernel.logpdf_terms_grad(v, *al)
             out: list[Any] = []
@@ -300,12 +302,15 @@ class Map(GenerativeFunction):
                 if g is None or not flag:
                     out.append(None)
                     continue
-                shape = np.shape(x)
+                shape = _shape(x)
+                if full is None:
+                    full = kernel.batch_shape(v, *al)
                 target = full + (shape[len(shape) - e:] if e else ())
-                red = g if np.shape(g) == target == shape else unbroadcast(
+                red = g if _shape(g) == target == shape else unbroadcast(
                     np.broadcast_to(g, target), shape)
-                out.append(red if shape == np.shape(orig) else np.reshape(red, np.shape(orig)))
-            return out[0], tuple(_like_arg(g, a) for g, a in zip(out[1:], args))
+                orig_shape = _shape(orig)
+                out.append(red if shape == orig_shape else np.reshape(red, orig_shape))
+            return out[0], tuple([_like_arg(g, a) for g, a in zip(out[1:], args)])
         per = [kernel.logpdf_grad(values[i], *(a[i] for a in args)) for i in range(n)]
         value_grads = None if not flags[0] else [p[0] for p in per]
         arg_grads = tuple(
@@ -605,10 +610,22 @@ def _sub(choices: ChoiceMap, i: int, where: str) -> ChoiceMap:
     return choices.get_submap(i)
 
 
+def _shape(x: Any) -> tuple[int, ...]:
+    """``np.shape(x)``, read directly from an array."""
+    return x.shape if type(x) is np.ndarray else np.shape(x)
+
+
+def _ndim(x: Any) -> int:
+    """``np.ndim(x)``, read directly from an array."""
+    return x.ndim if type(x) is np.ndarray else np.ndim(x)
+
+
 def _like_arg(grad: Any, arg: Any) -> Any:
     """A batched gradient in the form of its argument: an array, or a list of elements."""
     if grad is None:
         return None
+    if type(grad) is np.ndarray and type(arg) is np.ndarray:
+        return grad.astype(arg.dtype, copy=False) if arg.dtype.kind == "f" else grad
     if isinstance(arg, np.ndarray):
         floating = arg.dtype.kind == "f"  # np.issubdtype(arg.dtype, np.floating), cheaper
         return np.asarray(grad).astype(arg.dtype, copy=False) if floating else np.asarray(grad)

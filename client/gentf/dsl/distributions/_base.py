@@ -164,14 +164,18 @@ class ElementwiseDistribution(Distribution):
 
     def batch_shape(self, value: Any, *args: Any) -> tuple[int, ...]:
         """The broadcast shape of the inputs without their event axes (the terms' shape)."""
-        first: tuple[int, ...] = tuple(np.shape(value))
+        first: tuple[int, ...] = value.shape if type(value) is np.ndarray else tuple(np.shape(value))
+        dims = self.event_dims
         shapes = [first]
-        for a, e in zip(args, self._event_dims(len(args))):
-            s = np.shape(a)
-            shapes.append(s[:len(s) - e] if e else s)
-        if all(s == first for s in shapes):
-            return first
-        return _broadcast_shapes(shapes)
+        same = True
+        for j, a in enumerate(args):
+            s = a.shape if type(a) is np.ndarray else np.shape(a)
+            e = dims[j] if j < len(dims) else 0
+            if e:
+                s = s[:len(s) - e]
+            same = same and s == first
+            shapes.append(s)
+        return first if same else _broadcast_shapes(shapes)
 
     def _logpdf(self, value: Any, *args: Any) -> float:
         return float(np.sum(self.logpdf_terms(value, *args)))

@@ -48,6 +48,10 @@ class Categorical(ElementwiseDistribution):
     _checked: tuple[np.ndarray, int] | None = None
     """The last read-only array of indices found valid for ``K`` classes (a Map's labels,
     read from the same constraints every step), and that ``K``."""
+    _last_at: tuple[np.ndarray, tuple[int, ...], np.ndarray] | None = None
+    """The last read-only array of valid indices (a Map's labels), the probabilities' shape
+    it was picked from, and the flat positions it picks (read-only): scoring and
+    differentiating the same labels at the same shape needs them once."""
 
     def sample(self, rng: np.random.Generator, *args: Any) -> Any:
         """An int (or int array of shape ``probs.shape[:-1]``)."""
@@ -115,18 +119,26 @@ class Categorical(ElementwiseDistribution):
         """``(flat_probs, at, inside)``: probs as (rows, K), the flat position of each row's
         chosen entry (its first entry where the index is invalid) and which are valid
         (None when all are)."""
-        p = np.asarray(probs)
+        p = probs if type(probs) is np.ndarray else np.asarray(probs)
+        last = self._last_at
+        if last is not None and last[0] is value and last[1] == p.shape \
+                and not value.flags.writeable:
+            return p.reshape(-1, p.shape[-1]), last[2], None  # a Map's labels again
         idx, inside = self._indices(value, p)
         k = p.shape[-1]
         flat = p.reshape(-1, k)
         at = _row_starts(flat.shape[0], k) + idx.reshape(-1)
+        if inside is None and type(value) is np.ndarray and value.base is None \
+                and not value.flags.writeable:  # nobody can change it: keep its positions
+            at.flags.writeable = False
+            self._last_at = (value, p.shape, at)
         return flat, at, None if inside is None else inside.reshape(-1)
 
     def logpdf_terms(self, value: Any, *args: Any) -> Any:
         """``log probs[..., value]`` per row; ``-inf`` for an index outside ``0 .. K-1``."""
         flat, at, inside = self._picked(value, args[0])
         shape = np.shape(args[0])[:-1]
-        picked = np.take(flat, at)
+        picked = flat.take(at)
         if inside is None or inside.all():
             return np.log(picked).reshape(shape)
         with np.errstate(divide="ignore"):
@@ -135,14 +147,18 @@ class Categorical(ElementwiseDistribution):
     def logpdf_terms_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
         """``1/probs[..., value]`` at the chosen index of each row, 0 elsewhere."""
         flat, at, inside = self._picked(value, args[0])
-        g = np.zeros(flat.shape, dtype=np.result_type(flat.dtype, np.float32))
-        picked = np.take(flat, at)
+        kind = flat.dtype
+        g = np.zeros(flat.shape, dtype=kind if kind in _FLOATS else np.result_type(kind, np.float32))
+        picked = flat.take(at)
         if inside is None:  # every index valid: one flat gather and scatter
             g.reshape(-1)[at] = 1.0 / picked
         else:
             g.reshape(-1)[at] = np.where(inside, 1.0 / np.where(inside, picked, 1.0), 0.0)
         return None, g.reshape(np.shape(args[0]))
 
+
+_FLOATS = frozenset(map(np.dtype, ("float32", "float64")))
+"""Probabilities of these dtypes have gradients of their own dtype."""
 
 _ROW_STARTS: dict[tuple[int, int], np.ndarray] = {}
 
