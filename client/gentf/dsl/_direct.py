@@ -167,12 +167,14 @@ class _DirectReplay(BodyHandler):
             raise _NeedsTape
         _check_flat_args(key, args)
         tracked = _tracked_args(args)
-        if type(callee) is Map and callee.is_distribution and not callee.kernel.has_output_grad:
+        if type(callee) is Map and isinstance(callee.kernel, Distribution) \
+                and not callee.kernel.has_output_grad:
             # ``Map(dist)(probs) @ addr``: no parameters and a return value without a
             # gradient, so no site; its argument gradients go where a choice's go
             if tracked:
                 raw = tuple([a._value if isinstance(a, Box) else a for a in args])
-                self.choices.append(_DistMap(key, callee, record.subtrace, tracked, raw))
+                self.choices.append(_DistMap(key, callee, record.subtrace,  # type: ignore[arg-type]
+                                             tracked, raw))
             return record.subtrace.get_retval()
         site = _Site(key, callee, record.subtrace, _PARAMS, _NOTHING, self.scale)
         raw = tuple([a._value if isinstance(a, Box) else a for a in args])
@@ -468,7 +470,7 @@ def _add_choice_gradients(choices: list[_Choice | _Run | _DistMap]) -> None:
     once, a ``Map`` of a distribution as ``Map`` differentiates it, any other choice by
     itself."""
     for item in choices:
-        if type(item) is _DistMap:
+        if isinstance(item, _DistMap):
             item.add_gradients()
             continue
         if isinstance(item, _Run):
