@@ -441,7 +441,7 @@ def test_a_loop_over_rows_matches_map_and_the_tape(n: int,
 
 
 def test_an_arrays_data_address_is_where_numpy_says() -> None:
-    from gentf.dsl._array_address import data_address, reads_header
+    from gentf.wire._array_address import data_address, reads_header
 
     assert reads_header(), "numpy's array structure was not recognised: rows are found slowly"
     base = RNG.normal(size=(7, 5))

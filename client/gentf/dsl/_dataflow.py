@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from gentf.dsl._array_address import data_address
+from gentf.wire._array_address import data_address
 
 __all__ = ["Dataflow", "FlowStep", "RowBlock", "Source"]
 

@@ -57,31 +57,42 @@ def _take_fetched(blob_id: str) -> Any:
 add_blob_source(_take_fetched)
 
 
-def request_tensors(method: str, request: Any) -> Iterator[Any]:
+def request_tensors(method: str, request: Any) -> list[Any]:
     """The tensors of a request that may travel as blobs (or be held; see
     :func:`gentf.wire.fill_request_tensor`)."""
-    if method == "Generate":
-        yield from request.args
-    elif method in ("ChoiceGradients", "AccumulateParamGradients"):
-        yield from request.args
-        if request.HasField("retval_grad"):
-            yield request.retval_grad
-    elif method == "RunOp":
-        yield from request.feeds.values()
-    elif method == "Batch":
+    out: list[Any] = []
+    if method == "Batch":
         for call in request.calls:
             kind = call.WhichOneof("call")
             if kind is not None:
-                yield from request_tensors(
-                    {"generate": "Generate", "run_op": "RunOp"}.get(kind, "ChoiceGradients"),
-                    getattr(call, kind))
+                _add_call_tensors(kind, getattr(call, kind), out)
+    elif method in _CALL_KINDS:
+        _add_call_tensors(_CALL_KINDS[method], request, out)
     elif method == "ExtendGraph":
         for node in request.nodes:
             if node.HasField("initial_value"):
-                yield node.initial_value
+                out.append(node.initial_value)
             for attr in node.attrs.values():
                 if attr.HasField("tensor"):
-                    yield attr.tensor
+                    out.append(attr.tensor)
+    return out
+
+
+_CALL_KINDS = {"Generate": "generate", "ChoiceGradients": "choice_gradients",
+               "AccumulateParamGradients": "accumulate_param_gradients", "RunOp": "run_op"}
+"""The calls a Batch carries: method -> its field in ``BatchCall``."""
+
+
+def _add_call_tensors(kind: str, request: Any, out: list[Any]) -> None:
+    """Appends the tensors of one call (a ``BatchCall`` field ``kind``) to ``out``."""
+    if kind == "run_op":
+        if request.feeds:
+            out.extend(request.feeds.values())
+        return
+    if request.args:
+        out.extend(request.args)
+    if kind != "generate" and request.HasField("retval_grad"):
+        out.append(request.retval_grad)
 
 
 def _reply_tensors(method: str, reply: Any) -> Iterator[Any]:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from gentf.v1 import tensor_pb2
+from gentf.wire._array_address import data_address
 from gentf.wire._blobs import hold_outgoing, take_blob
 from gentf.wire._dtypes import DType, as_dtype
 
@@ -36,7 +37,7 @@ array to TensorFlow with no further copy."""
 def aligned_empty(nbytes: int) -> np.ndarray[Any, Any]:
     """A new writable uint8 array of ``nbytes`` whose first byte is 64-byte aligned."""
     raw = np.empty(nbytes + ALIGN_BYTES, dtype=np.uint8)
-    start = -raw.ctypes.data % ALIGN_BYTES
+    start = -data_address(raw) % ALIGN_BYTES
     return raw[start:start + nbytes]
 
 

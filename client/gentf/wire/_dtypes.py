@@ -117,6 +117,14 @@ def as_dtype(value: Any) -> DType:
 
     Raises TypeError naming the value when it is none of these.
     """
+    if type(value) is int:  # the common cases first: a wire enum, a native numpy dtype
+        found = _BY_ENUM.get(value)
+        if found is not None:
+            return found
+    elif isinstance(value, np.dtype):
+        found = _BY_NUMPY.get(value)
+        if found is not None:
+            return found
     if isinstance(value, DType):
         return value
     if isinstance(value, str):

@@ -1,7 +1,8 @@
 """The address of an array's first element, read in a few hundred nanoseconds.
 
-``generate`` tells a row of a tracked array (``probs[i]``, a new view each time) from any
-other array by where its data starts (:mod:`gentf.dsl._dataflow`). numpy offers that
+The modeling layer's ``generate`` tells a row of a tracked array (``probs[i]``, a new view
+each time) from any other array by where its data starts (:mod:`gentf.dsl._dataflow`), and
+:func:`gentf.wire._codec.aligned_empty` aligns a new buffer by its start. numpy offers that
 address only through ``__array_interface__`` or ``.ctypes``, which build a dict or an
 object each time (about 3 us here, as much as the gradient pass saves per row). numpy's
 C structure for an array (``PyArrayObject_fields``, public and unchanged since numpy 1.7)
