@@ -503,6 +503,11 @@ class Session:
     def run_later(self, ops: Any, feed_dict: Mapping[Any, Any] | None = None) -> None:
         """Runs operations (no fetches) with this session's next call, in order, with no
         round trip of their own; errors surface at that call (see :meth:`defer`)."""
+        if feed_dict is None and type(ops) is Operation and ops.graph is self.graph \
+                and ops.name in self._sent:  # one operation the worker has (an update step)
+            self.defer("RunOp", worker_pb2.RunOpRequest(session_id=self.session_id,
+                                                        targets=[ops.name]))
+            return
         request, _ = self._run_request(ops, feed_dict)
         if request.fetches:
             raise TypeError("run_later runs operations only; fetch values with run()")

@@ -9,7 +9,6 @@ garbage, its handle is released with the session's next Generate.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,6 +64,16 @@ class TFTrace(Trace):
     def get_score(self) -> float:
         """Always 0."""
         return 0.0
+
+    def __del__(self) -> None:
+        # Garbage: the worker may forget the trace's arguments (the handle travels with
+        # the session's next Generate). A method, not a weakref.finalize: one object and
+        # registry entry less per call.
+        if self.handle:
+            try:
+                self._gen_fn.session.release_trace(self.handle, self.epoch)
+            except Exception:  # noqa: BLE001, S110 - interpreter shutdown: nothing to tell
+                pass
 
 
 class TFFunction(GenerativeFunction):
@@ -197,13 +206,7 @@ class TFFunction(GenerativeFunction):
         """``trace = simulate(f, args)``: one forward run; the worker keeps the arguments."""
         prepared = self._prepare_args(args)
         retval, handle = self._run_forward(prepared, keep=True)
-        trace = TFTrace(self, prepared, retval, handle)
-        if handle:
-            # the worker forgets the arguments once the trace is garbage (batched into the
-            # session's next Generate)
-            weakref.finalize(trace, self.session.release_trace, handle,
-                             self.session.epoch).atexit = False
-        return trace
+        return TFTrace(self, prepared, retval, handle)  # its handle is released with it
 
     def generate(self, args: tuple[Any, ...], constraints: ChoiceMap) -> tuple[TFTrace, float]:
         """``(trace, 0.0) = generate(f, args, constraints)``; constraints must be empty."""

@@ -12,6 +12,7 @@ server stream (replies). This module holds what both sides share and that needs 
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import threading
 import weakref
@@ -42,6 +43,16 @@ None when the source does not hold it."""
 
 _sources: list[weakref.ref[Any] | Callable[[], Any]] = []
 _sources_lock = threading.Lock()
+
+
+_HELD_PREFIX = secrets.token_hex(8)
+_HELD_COUNT = itertools.count()
+
+
+def _held_id() -> str:
+    """A blob id for a held buffer (32 hex digits): a random prefix of this process and a
+    count, unique without a system call per id."""
+    return f"{_HELD_PREFIX}{next(_HELD_COUNT):016x}"
 
 
 def new_blob_id() -> str:
@@ -91,7 +102,7 @@ def hold_outgoing(data: Any) -> str:
     """Holds ``data`` (a contiguous buffer: a request tensor's elements) until the call that
     carries it is sent; returns the blob id the tensor names it by. The transport sends it
     as a blob (or inline) straight from this buffer, with no copy into the message."""
-    blob_id = new_blob_id()
+    blob_id = _held_id()
     with _outgoing_lock:
         _outgoing[blob_id] = data
     return blob_id
@@ -104,7 +115,7 @@ def hold_again(blob_id: str) -> str | None:
         data = _outgoing.get(blob_id)
         if data is None:
             return None
-        again = new_blob_id()
+        again = _held_id()
         _outgoing[again] = data
         return again
 

@@ -10,6 +10,7 @@ it with no copy.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,9 @@ HELD_TENSOR_BYTES = 64 << 10
 (:func:`fill_request_tensor`) rather than copied into it: sent as a blob, as an attachment
 of a direct call, or copied into the message only as it is sent."""
 
+
+_LITTLE_ENDIAN = sys.byteorder == "little"
+"""Native numpy dtypes are the wire's (little-endian) ones."""
 
 ALIGN_BYTES = 64
 """The alignment of the buffers :func:`decode_tensor` copies into: TensorFlow requires it of
@@ -114,14 +118,15 @@ def decode_tensor(message: tensor_pb2.Tensor) -> np.ndarray[Any, Any]:
     d = as_dtype(int(message.dtype)) if message.dtype else None
     if d is None:
         raise ValueError("tensor has no dtype")
-    shape = tuple(int(s) for s in message.shape)
+    shape = tuple(message.shape)  # ints already
     if d.name == "string":
         values = list(message.string_val)
         out = np.empty(len(values), dtype=object)
         out[:] = values
         return out.reshape(shape)
     npd = d.as_numpy_dtype
-    content = take_blob(message.blob_id) if message.blob_id else message.content
+    blob_id = message.blob_id
+    content = take_blob(blob_id) if blob_id else message.content
     count = math.prod(shape)
     size = memoryview(content).nbytes
     if size != count * npd.itemsize:
@@ -129,9 +134,9 @@ def decode_tensor(message: tensor_pb2.Tensor) -> np.ndarray[Any, Any]:
             f"tensor of dtype {d.name} and shape {list(shape)} needs {count * npd.itemsize} bytes, "
             f"got {size}"
         )
-    wire_dtype = npd.newbyteorder("<") if npd.byteorder == "=" and npd.itemsize > 1 else npd
+    wire_dtype = npd if _LITTLE_ENDIAN or npd.itemsize == 1 else npd.newbyteorder("<")
     arr = np.frombuffer(content, dtype=wire_dtype, count=count)
-    if message.blob_id and arr.flags.writeable and wire_dtype == npd:
+    if blob_id and arr.flags.writeable and wire_dtype == npd:
         return arr.reshape(shape)  # the blob's buffer is this array's alone: no copy
     out = aligned_empty(count * npd.itemsize).view(npd)
     np.copyto(out, arr)  # one copy, into a buffer TensorFlow can take as it is
