@@ -458,10 +458,12 @@ class _DistMap:
     def add_gradients(self) -> None:
         """Adds the log density's gradient into the sources of the tracked arguments."""
         _, grads = self.map._dist_grads(self.trace)
+        args = self.trace.get_args()  # as ``generate`` had them: a cast to them copies nothing
         for j, box in self.tracked:
             grad = grads[j] if j < len(grads) else None
+            like = args[j] if j < len(args) and type(args[j]) is np.ndarray else self.raw[j]
             box._source.add_direct(box._k, box._idx,
-                                   cast_arg_grad(self.map, self.key, j, grad, self.raw[j]))
+                                   cast_arg_grad(self.map, self.key, j, grad, like))
 
 
 def _add_choice_gradients(choices: list[_Choice | _Run | _DistMap]) -> None:
