@@ -133,6 +133,9 @@ class _DirectReplay(BodyHandler):
         self.trace = trace
         self.scale = scale
         self.params = params
+        self.wholes: dict[tuple[int, int], np.ndarray] = {}
+        """Each tracked leaf's whole value, by (id of its source, leaf index): the array
+        whose rows the body's ``leaf[i]`` reads."""
         self.param_boxes = {name: _DirectBox(np.asarray(self.gen_fn.get_param(name)), params, k,
                                              Ellipsis)
                             for k, name in enumerate(param_names)}
@@ -185,6 +188,7 @@ class _DirectReplay(BodyHandler):
         for k, leaf in enumerate(site.leaves):
             value = site.flat[start:start + leaf.size].reshape(leaf.shape)
             vals.append(_DirectBox(value, site, k, Ellipsis))
+            self.wholes[(id(site), k)] = value
             start += leaf.size
         self.leaf_boxes[key] = vals
         return site.rebuild(vals, True)
@@ -288,7 +292,9 @@ def direct_param_gradients(
         return None
     except Exception:  # noqa: BLE001 - the autograd replay raises it with its own notes
         return None
-    _add_choice_gradients(replay.choices)
+    for box in [*(body_args[i] for i in arg_idx), *replay.param_boxes.values()]:
+        replay.wholes[(id(box._source), box._k)] = box._value
+    _add_choice_gradients(replay.choices, replay.wholes)
     for site, tracked, raw in reversed(replay.sites):
         arg_grads = site.backward(None, need_arg_grads=bool(tracked))
         for j, box in tracked:
@@ -444,6 +450,18 @@ class _Run:
 _Choice = tuple[Distribution, Any, list[tuple[int, _DirectBox]], tuple[Any, ...]]
 
 
+def _run_argument(run: _Run, a: int, wholes: dict[tuple[int, int], np.ndarray]) -> np.ndarray:
+    """Argument ``a`` of a run's choices, stacked: the rows of the tracked leaf it reads
+    (``leaf[rows]``, one gather), or the choices' own values when the leaf is not known."""
+    source, k = run.spec[a]
+    whole = wholes.get((id(source), k))
+    if whole is not None:
+        rows: np.ndarray = whole[np.array(run.rows[a])]  # the rows the body's ``leaf[i]`` read
+        return rows
+    # np.array stacks equal-shaped rows as np.stack does, in C (np.stack: a call per row)
+    return np.array([r[a] for r in run.raw])
+
+
 class _DistMap:
     """A ``Map`` call of a distribution at ``key`` with tracked arguments: a vector of
     choices, differentiated as ``Map`` does (its recorded ``trace``); ``raw``: the
@@ -466,7 +484,8 @@ class _DistMap:
                                    cast_arg_grad(self.map, self.key, j, grad, like))
 
 
-def _add_choice_gradients(choices: list[_Choice | _Run | _DistMap]) -> None:
+def _add_choice_gradients(choices: list[_Choice | _Run | _DistMap],
+                          wholes: dict[tuple[int, int], np.ndarray]) -> None:
     """Adds each choice's log-density gradient into the sources of its tracked arguments,
     in the body's order: a run of at least :data:`MIN_BATCHED_CHOICES` like choices at
     once, a ``Map`` of a distribution as ``Map`` differentiates it, any other choice by
@@ -477,7 +496,7 @@ def _add_choice_gradients(choices: list[_Choice | _Run | _DistMap]) -> None:
             continue
         if isinstance(item, _Run):
             if len(item) >= MIN_BATCHED_CHOICES:
-                _add_run(item)
+                _add_run(item, wholes)
                 continue
             singles = item.choices()
         else:
@@ -490,21 +509,20 @@ def _add_choice_gradients(choices: list[_Choice | _Run | _DistMap]) -> None:
                     box._source.add_direct(box._k, box._idx, g)
 
 
-def _add_run(run: _Run) -> None:
+def _add_run(run: _Run, wholes: dict[tuple[int, int], np.ndarray]) -> None:
     kernel = Map(run.dist)
     values = kernel._stack_values(run.values)
     n = len(run)
-    args = tuple(np.stack([r[a] for r in run.raw]) if rows else np.array([want] * n)
-                 for a, (want, rows) in enumerate(zip(run.spec, run.rows)))
+    args = tuple([_run_argument(run, a, wholes) if rows else np.array([want] * n)
+                  for a, (want, rows) in enumerate(zip(run.spec, run.rows))])
     _, arg_grads = kernel._dist_grads(MapTrace(kernel, args, np.zeros(n), values=values))
     for a, grad in enumerate(arg_grads):
         rows_list = run.rows[a]
         if grad is None or not rows_list:
             continue
         source, k = run.spec[a]
-        rows = np.array(rows_list)
-        if len(np.unique(rows)) == len(rows):
-            source.add_direct(k, rows, grad)
+        if len(set(rows_list)) == len(rows_list):  # (ints: a set, not np.unique's sort)
+            source.add_direct(k, np.array(rows_list), grad)
         else:  # a row chosen twice adds twice: one at a time
             for row, g in zip(rows_list, grad):
                 source.add_direct(k, row, g)
