@@ -63,3 +63,27 @@ def test_training_loop_holds_a_bounded_number_of_traces(session: Any,
     assert len(core_session._traces) - base <= 2
     # 30 steps of 0.1 * (sum over the 4 rows of x) = 0.4 each
     assert np.allclose(runtf(net, W), 1.0 + 30 * 0.4)
+
+
+def test_a_trace_freed_while_its_session_holds_the_pending_lock_is_released(
+        session: Any) -> None:
+    """A trace can become garbage while this thread holds the session's pending lock (a
+    collection started by an allocation there); its release must not wait for that lock."""
+    import threading
+
+    net, _ = _net(session)
+    trace, _ = generate(net, (np.ones((2, 3)),), choicemap())
+    handle = trace.handle
+    assert handle
+    holder: list[Any] = [trace]
+    del trace
+
+    def free_under_the_lock() -> None:
+        with session._pending_lock:
+            holder.clear()  # the trace's last reference: released here, in this thread
+
+    t = threading.Thread(target=free_under_the_lock, daemon=True)
+    t.start()
+    t.join(timeout=10)
+    assert not t.is_alive(), "the release waited for a lock its own thread held"
+    assert handle in session.take_released_traces()

@@ -479,7 +479,9 @@ class _DistMap:
         args = self.trace.get_args()  # as ``generate`` had them: a cast to them copies nothing
         for j, box in self.tracked:
             grad = grads[j] if j < len(grads) else None
-            like = args[j] if j < len(args) and type(args[j]) is np.ndarray else self.raw[j]
+            like = self.raw[j]  # the replay's: its shape is checked
+            if j < len(args) and type(args[j]) is np.ndarray and args[j].shape == np.shape(like):
+                like = args[j]
             box._source.add_direct(box._k, box._idx,
                                    cast_arg_grad(self.map, self.key, j, grad, like))
 

@@ -156,7 +156,9 @@ class Session:
             self._transport.use_direct(reply.direct_address)
         self._sent: set[str] = set()
         self._pending: list[tuple[str, Any, Any]] = []
-        self._pending_lock = threading.Lock()
+        # Re-entrant: a garbage trace's release (TFTrace.__del__, run by a collection that
+        # any allocation may start) can come while this thread holds it.
+        self._pending_lock = threading.RLock()
         self._released: list[int] = []
         _OPEN_SESSIONS.add(self)
         self._sync_lock = threading.RLock()
