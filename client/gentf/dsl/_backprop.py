@@ -208,22 +208,15 @@ def cast_arg_grad(callee: GenerativeFunction, key: Hashable, i: int, grad: Any, 
                 f"{callee!r} has no gradient for it (has_argument_grads() is {flags})"
             )
         return np.zeros_like(arg) if isinstance(arg, np.ndarray) else 0.0 * arg
-    if type(grad) is np.ndarray and type(arg) is np.ndarray:  # the common case: one check
-        if grad.shape != arg.shape:
-            raise ValueError(
-                f"{callee!r} at {key!r} returned a gradient of shape {grad.shape} for "
-                f"argument {i}, whose shape is {arg.shape}"
-            )
-        return grad.astype(arg.dtype, copy=False)
-    g = np.asarray(grad)
-    if g.shape != np.shape(arg):
+    g = grad if type(grad) is np.ndarray else np.asarray(grad)
+    is_array = isinstance(arg, np.ndarray)
+    shape = arg.shape if is_array else np.shape(arg)
+    if g.shape != shape:
         raise ValueError(
             f"{callee!r} at {key!r} returned a gradient of shape {g.shape} for "
-            f"argument {i}, whose shape is {np.shape(arg)}"
+            f"argument {i}, whose shape is {shape}"
         )
-    if isinstance(arg, np.ndarray):
-        return g.astype(arg.dtype, copy=False)
-    return float(g)
+    return g.astype(arg.dtype, copy=False) if is_array else float(g)
 
 
 def _is_basic_index(idx: Any) -> bool:

@@ -34,7 +34,7 @@ from gentf.graph._gradients import set_worker_caller
 from gentf.graph._registry import registry
 from gentf.graph._variables import Variable
 from gentf.remote._embedded import embedded_worker
-from gentf.remote._transport import Transport, request_tensors
+from gentf.remote._transport import BATCH_FIELDS, Transport, request_tensors
 from gentf.v1 import worker_pb2
 from gentf.wire import WIRE_VERSION, decode_tensor, fill_request_tensor
 from gentf.wire._blobs import hold_again, hold_outgoing, take_outgoing
@@ -261,7 +261,7 @@ class Session:
             if self.closed:
                 raise FailedPreconditionError(f"{method}: session {self.session_id} is closed")
             _give_request_id(method, request)
-            if method not in _BATCH_FIELDS:
+            if method not in BATCH_FIELDS:
                 self.flush()
                 return self._invoke(method, request, trace_args)
             pending = self._take_pending()
@@ -335,8 +335,8 @@ class Session:
         ``AccumulateParamGradients`` or ``RunOp``); it is sent, in order, with this session's
         next call or :meth:`flush` (or once ``MAX_DEFERRED_CALLS`` are queued). Its errors surface there. ``trace_args``: for a gradient
         call by trace handle, the trace's arguments, resent if the worker dropped the trace."""
-        if method not in _BATCH_FIELDS:
-            raise ValueError(f"{method} cannot be deferred; deferrable: {sorted(_BATCH_FIELDS)}")
+        if method not in BATCH_FIELDS:
+            raise ValueError(f"{method} cannot be deferred; deferrable: {sorted(BATCH_FIELDS)}")
         if self.closed:
             self._transport.discard_held(method, request)
             raise FailedPreconditionError(f"{method}: session {self.session_id} is closed")
@@ -389,7 +389,7 @@ class Session:
         while True:
             request = worker_pb2.BatchRequest(session_id=self.session_id)
             for method, inner, _ in calls:
-                getattr(request.calls.add(), _BATCH_FIELDS[method]).CopyFrom(inner)
+                getattr(request.calls.add(), BATCH_FIELDS[method]).CopyFrom(inner)
             for t in request_tensors("Batch", request):
                 # the copy is sent (and its held buffers taken); a resend copies the calls again
                 again = hold_again(t.blob_id) if t.blob_id else None
@@ -651,13 +651,6 @@ _log = logging.getLogger("gentf")
 
 MAX_DEFERRED_CALLS = 32
 """Deferred calls held at most; the next one sends them (one round trip)."""
-
-_BATCH_FIELDS = {
-    "Generate": "generate",
-    "ChoiceGradients": "choice_gradients",
-    "AccumulateParamGradients": "accumulate_param_gradients",
-    "RunOp": "run_op",
-}
 
 _OPEN_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
 

@@ -38,7 +38,7 @@ from gentf.wire._blobs import (
 from gentf.wire._codec import tensor_nbytes
 from gentf.wire._errors import translate_rpc_error
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "DIRECT_METHODS", "IDEMPOTENT_METHODS", "Transport",
+__all__ = ["BATCH_FIELDS", "DEFAULT_MAX_MESSAGE_BYTES", "DIRECT_METHODS", "IDEMPOTENT_METHODS", "Transport",
            "request_tensors", "retryable"]
 
 DEFAULT_MAX_MESSAGE_BYTES = 256 << 20
@@ -66,8 +66,8 @@ def request_tensors(method: str, request: Any) -> list[Any]:
             kind = call.WhichOneof("call")
             if kind is not None:
                 _add_call_tensors(kind, getattr(call, kind), out)
-    elif method in _CALL_KINDS:
-        _add_call_tensors(_CALL_KINDS[method], request, out)
+    elif method in BATCH_FIELDS:
+        _add_call_tensors(BATCH_FIELDS[method], request, out)
     elif method == "ExtendGraph":
         for node in request.nodes:
             if node.HasField("initial_value"):
@@ -78,9 +78,10 @@ def request_tensors(method: str, request: Any) -> list[Any]:
     return out
 
 
-_CALL_KINDS = {"Generate": "generate", "ChoiceGradients": "choice_gradients",
-               "AccumulateParamGradients": "accumulate_param_gradients", "RunOp": "run_op"}
-"""The calls a Batch carries: method -> its field in ``BatchCall``."""
+BATCH_FIELDS = {"Generate": "generate", "ChoiceGradients": "choice_gradients",
+                "AccumulateParamGradients": "accumulate_param_gradients", "RunOp": "run_op"}
+"""The calls a Batch carries (and a session can defer): method -> its field in
+``BatchCall``."""
 
 
 def _add_call_tensors(kind: str, request: Any, out: list[Any]) -> None:

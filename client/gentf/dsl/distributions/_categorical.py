@@ -45,13 +45,11 @@ class Categorical(ElementwiseDistribution):
     has_output_grad = False
     has_argument_grads = (True,)
     event_dims = (1,)
-    _checked: tuple[np.ndarray, int] | None = None
-    """The last read-only array of indices found valid for ``K`` classes (a Map's labels,
-    read from the same constraints every step), and that ``K``."""
     _last_at: tuple[np.ndarray, tuple[int, ...], np.ndarray] | None = None
-    """The last read-only array of valid indices (a Map's labels), the probabilities' shape
-    it was picked from, and the flat positions it picks (read-only): scoring and
-    differentiating the same labels at the same shape needs them once."""
+    """The last read-only array of valid indices (a Map's labels, read from the same
+    constraints every step), the probabilities' shape it was picked from, and the flat
+    positions it picks (read-only): the same labels at the same shape are checked and
+    picked once."""
 
     def sample(self, rng: np.random.Generator, *args: Any) -> Any:
         """An int (or int array of shape ``probs.shape[:-1]``)."""
@@ -76,16 +74,11 @@ class Categorical(ElementwiseDistribution):
                 f"categorical: probs of shape {probs.shape} need a value of shape "
                 f"{probs.shape[:-1]}; got {v.shape}"
             )
-        checked = self._checked
-        if checked is not None and checked[0] is v and checked[1] == k and not v.flags.writeable:
-            return v.astype(np.int64, copy=False), None  # the same read-only labels again
         kind = v.dtype.kind
         if kind in "iu":
             # the common case, all valid, in one pass: as unsigned, a negative index is huge
             as_unsigned = v.view(_unsigned(v.dtype)) if kind == "i" else v
             if v.size == 0 or as_unsigned.max() < k:
-                if v.base is None and not v.flags.writeable:  # nobody can change it
-                    self._checked = (v, k)
                 return v.astype(np.int64, copy=False), None
             inside = (v >= 0) & (v < k)
         elif kind == "b":
