@@ -304,7 +304,7 @@ class CompiledFunction:
                                                             with_args=with_args)
         with tf.control_dependencies([*arg_grads, *param_grads, check]):
             for acc, g in zip(self._accumulators, param_grads):
-                acc.assign_add(tf.cast(scale, g.dtype) * g)
+                _add_to(acc, tf.cast(scale, g.dtype) * g)
         return arg_grads
 
     def _from_saved_body(self, flat: Sequence[Any], with_args: bool,
@@ -327,7 +327,7 @@ class CompiledFunction:
             for acc, nonzero in zip(self._accumulators, saved.param_nonzero):
                 if nonzero:
                     g = next(grads)
-                    acc.assign_add(tf.cast(scale, g.dtype) * g)
+                    _add_to(acc, tf.cast(scale, g.dtype) * g)
         return arg_grads
 
     # ---- calls -------------------------------------------------------------------------
@@ -425,6 +425,22 @@ def _check_batched(specs: Sequence[tf.TensorSpec], names: Sequence[str],
                 f"batched=True declares row i of the output a function of row i of the inputs, "
                 f"so every input and the output need a leading batch dimension of unknown size "
                 f"(None); {what} has shape {shape}")
+
+
+def _add_to(accumulator: tf.Variable, delta: Any) -> None:
+    """``accumulator += delta`` inside a traced function, the sum written to a new buffer
+    the variable then takes (``AssignVariableOp`` adopts a tensor no one else holds).
+
+    A session keeps references to the values its calls leave, to undo a later call that
+    fails half way (``Session.run_fused``, snapshots); an in-place ``assign_add`` on a
+    buffer so shared first copies the whole buffer (copy on write), then adds. Out of
+    place it is one pass, and the sum is the same bits (one IEEE addition per element
+    either way). Under a ``tf.distribute`` strategy the variable's own ``assign_add``
+    stays, which knows its replicas and devices."""
+    if distribute.strategy() is None:
+        accumulator.assign(accumulator.read_value() + delta)
+    else:
+        accumulator.assign_add(delta)
 
 
 @dataclasses.dataclass(frozen=True)
