@@ -1,46 +1,68 @@
-"""A TFFunction's gradient-descent ParamUpdate writes its step out of place (issue 9: no
-copy-on-write of the buffer the worker keeps to undo a call) and gives the same bits as
-TensorFlow's own kernel, ``ResourceApplyGradientDescent`` on the negated accumulators."""
+"""A TFFunction's ParamUpdate writes its step out of place (issue 9: no copy-on-write of the
+buffers the worker keeps to undo a call) and gives the same bits as TensorFlow's own
+kernels, ``ResourceApplyGradientDescent`` and ``ResourceApplyAdam`` on the negated
+accumulators, run here in the test's process."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import tensorflow as real_tf
-from gentf import FixedStepGradientDescent, GradientDescent, get_param_grad_tf_var, runtf, simulate
+from gentf import ADAM, FixedStepGradientDescent, GradientDescent, get_param_grad_tf_var, runtf, simulate
 
 from tests.worker.small_mlp import INIT, XS, YS, mlp, output_grad
 
 
-def _kernel_step(param: np.ndarray, acc: np.ndarray, step_size: float) -> np.ndarray:
-    """TensorFlow's in-place gradient-descent kernel, in this process."""
-    var = real_tf.Variable(param)
-    real_tf.raw_ops.ResourceApplyGradientDescent(
-        var=var.handle, alpha=real_tf.constant(step_size, dtype=var.dtype), delta=-acc)
-    return var.numpy()
+class KernelReference:
+    """The parameters stepped by TensorFlow's in-place kernels, in this process."""
+
+    def __init__(self, conf, params):
+        self.conf = conf
+        self.vars = [real_tf.Variable(p) for p in params]
+        self.slots = [(real_tf.Variable(np.zeros_like(p)), real_tf.Variable(np.zeros_like(p)))
+                      for p in params]
+
+    def step(self, accs, t):
+        conf = self.conf
+        for var, (m, v), acc in zip(self.vars, self.slots, accs):
+            c = lambda x: real_tf.constant(x, dtype=var.dtype)  # noqa: E731
+            if isinstance(conf, ADAM):
+                real_tf.raw_ops.ResourceApplyAdam(
+                    var=var.handle, m=m.handle, v=v.handle, beta1_power=c(_power(conf.beta1, t)),
+                    beta2_power=c(_power(conf.beta2, t)), lr=c(conf.learning_rate),
+                    beta1=c(conf.beta1), beta2=c(conf.beta2), epsilon=c(conf.epsilon), grad=-acc)
+            else:
+                if isinstance(conf, GradientDescent):
+                    step = conf.step_size_init * (conf.step_size_beta + 1) / (conf.step_size_beta + t)
+                else:
+                    step = conf.step_size
+                real_tf.raw_ops.ResourceApplyGradientDescent(var=var.handle, alpha=c(step), delta=-acc)
+        return [v.numpy() for v in self.vars]
 
 
-@pytest.mark.parametrize("conf", [FixedStepGradientDescent(0.37), GradientDescent(0.3, 2.0)],
-                         ids=["fixed", "schedule"])
-def test_gradient_descent_updates_are_tensorflows_kernel_bit_for_bit(session, conf):
+def _power(beta, t):
+    """beta ** t as the optimizer's float32 power variable holds it (t - 1 float32 products)."""
+    power = np.float32(beta)
+    for _ in range(t - 1):
+        power = np.float32(power * np.float32(beta))
+    return power
+
+
+@pytest.mark.parametrize("conf", [FixedStepGradientDescent(0.37), GradientDescent(0.3, 2.0),
+                                  ADAM(0.05, 0.8, 0.99, 1e-3)], ids=["fixed", "schedule", "adam"])
+def test_updates_are_tensorflows_kernels_bit_for_bit(session, conf):
     f, params, _ = mlp(session, type(conf).__name__)
     updater = f.make_param_updater(conf)
     accs = [get_param_grad_tf_var(f, p) for p in params]
-    before = [runtf(f, p) for p in params]
-    for t, (xs, ys) in enumerate(zip(XS, YS), start=1):
+    reference = KernelReference(conf, INIT)
+    for t, (xs, ys) in enumerate(zip(XS * 2, YS * 2), start=1):
         trace = simulate(f, (xs,))
         f.accumulate_param_gradients_only(trace, output_grad(trace.get_retval(), ys), 0.5)
         acc_values = runtf(f, accs)
         assert all(a.any() for a in acc_values)
         updater.apply()
-        after = runtf(f, params)
-        if isinstance(conf, GradientDescent):
-            step = conf.step_size_init * (conf.step_size_beta + 1) / (conf.step_size_beta + t)
-        else:
-            step = conf.step_size
-        for b, a, got in zip(before, acc_values, after):
-            np.testing.assert_array_equal(got, _kernel_step(b, a, np.float32(step)))
+        expected = reference.step(acc_values, t)
+        for got, want in zip(runtf(f, params), expected):
+            np.testing.assert_array_equal(got, want, err_msg=f"step {t}")
         assert not any(a.any() for a in runtf(f, accs))  # reset after the step
-        before = after
-    assert not np.array_equal(before[0], INIT[0])  # it trained
-
+    assert not np.array_equal(runtf(f, params[0]), INIT[0])  # it trained
