@@ -5,10 +5,19 @@ accumulators, run here in the test's process."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as real_tf
-from gentf import ADAM, FixedStepGradientDescent, GradientDescent, get_param_grad_tf_var, runtf, simulate
+from gentf import (
+    ADAM,
+    FixedStepGradientDescent,
+    GradientDescent,
+    get_param_grad_tf_var,
+    runtf,
+    simulate,
+)
 
 from tests.worker.small_mlp import INIT, XS, YS, mlp, output_grad
 
@@ -25,7 +34,7 @@ class KernelReference:
     def step(self, accs, t):
         conf = self.conf
         for var, (m, v), acc in zip(self.vars, self.slots, accs):
-            c = lambda x: real_tf.constant(x, dtype=var.dtype)  # noqa: E731
+            c = functools.partial(real_tf.constant, dtype=var.dtype)
             if isinstance(conf, ADAM):
                 real_tf.raw_ops.ResourceApplyAdam(
                     var=var.handle, m=m.handle, v=v.handle, beta1_power=c(_power(conf.beta1, t)),

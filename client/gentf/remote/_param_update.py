@@ -16,7 +16,18 @@ import numpy as np
 from gentf.gfi._param_conf import ADAM, FixedStepGradientDescent, GradientDescent
 from gentf.graph._apply import apply_op, constant
 from gentf.graph._core import Operation
-from gentf.graph._ops import add, cast, divide, group, multiply, negative, placeholder, sqrt, square, subtract
+from gentf.graph._ops import (
+    add,
+    cast,
+    divide,
+    group,
+    multiply,
+    negative,
+    placeholder,
+    sqrt,
+    square,
+    subtract,
+)
 from gentf.graph._train import AdamOptimizer
 from gentf.graph._variables import Variable
 
