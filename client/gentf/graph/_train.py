@@ -251,14 +251,6 @@ class AdamOptimizer(Optimizer):
         self._powers: tuple[Variable, Variable] | None = None
 
     def _apply_one(self, grad: Any, var: Variable) -> Operation:
-        m, v, b1p, b2p, scalars = self._state(var)
-        return apply_op("ResourceApplyAdam",
-                        [var.handle, m.handle, v.handle, b1p.value(), b2p.value(), *scalars, grad])
-
-    def _state(self, var: Variable) -> tuple[Variable, Variable, Variable, Variable, list[Any]]:
-        """``var``'s slots ``m`` and ``v``, the beta powers (made at the first variable of a
-        dtype) and the hyperparameters (learning rate, beta1, beta2, epsilon) as constants
-        of ``var``'s dtype."""
         npd = var.dtype.as_numpy_dtype
         if self._powers is None or self._powers[0].dtype is not var.dtype:
             self._powers = (Variable(np.asarray(self.beta1, npd), name="beta1_power", trainable=False),
@@ -268,7 +260,8 @@ class AdamOptimizer(Optimizer):
         b1p, b2p = self._powers
         scalars = [constant(np.asarray(x, npd)) for x in
                    (self.learning_rate, self.beta1, self.beta2, self.epsilon)]
-        return m, v, b1p, b2p, scalars
+        return apply_op("ResourceApplyAdam",
+                        [var.handle, m.handle, v.handle, b1p.value(), b2p.value(), *scalars, grad])
 
     def _finish(self, updates: list[Operation], variables: list[Variable]) -> Operation:
         assert self._powers is not None

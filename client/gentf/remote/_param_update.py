@@ -16,18 +16,7 @@ import numpy as np
 from gentf.gfi._param_conf import ADAM, FixedStepGradientDescent, GradientDescent
 from gentf.graph._apply import apply_op, constant
 from gentf.graph._core import Operation
-from gentf.graph._ops import (
-    add,
-    cast,
-    divide,
-    group,
-    multiply,
-    negative,
-    placeholder,
-    sqrt,
-    square,
-    subtract,
-)
+from gentf.graph._ops import add, cast, group, multiply, negative, placeholder
 from gentf.graph._train import AdamOptimizer
 from gentf.graph._variables import Variable
 
@@ -59,8 +48,8 @@ class WorkerParamUpdater:
                 step = group(*[_ascend(p, a, cast(self._step_size, p.dtype)) for a, p in zip(accs, params)])
             elif isinstance(conf, ADAM):
                 ascent = [(negative(a), p) for a, p in zip(accs, params)]
-                step = _OutOfPlaceAdam(conf.learning_rate, conf.beta1, conf.beta2,
-                                       conf.epsilon).apply_gradients(ascent)
+                step = AdamOptimizer(conf.learning_rate, conf.beta1, conf.beta2,
+                                     conf.epsilon).apply_gradients(ascent)
             else:
                 raise TypeError(f"unsupported parameter update configuration {conf!r} for a TFFunction")
             resets = [apply_op("AssignVariableOp",
@@ -94,21 +83,3 @@ def _ascend(param: Variable, accumulator: Variable, step_size: Any) -> Operation
     whole first (copy on write)."""
     new = add(param.read_value(), multiply(accumulator.read_value(), step_size))
     return apply_op("AssignVariableOp", [param.handle, new], {"dtype": param.dtype, "validate_shape": True})
-
-
-class _OutOfPlaceAdam(AdamOptimizer):
-    """TensorFlow 1's Adam (the same variables, names and bits as ``AdamOptimizer``, whose
-    ``ResourceApplyAdam`` kernel it spells out in its order of operations), writing the
-    new ``m``, ``v`` and parameter to new buffers the variables take, for the reason
-    :func:`_ascend` gives (three buffers a parameter, all kept by the worker)."""
-
-    def _apply_one(self, grad: Any, var: Variable) -> Operation:
-        m, v, b1p, b2p, (lr, beta1, beta2, epsilon) = self._state(var)
-        one = constant(np.asarray(1, var.dtype.as_numpy_dtype))
-        alpha = divide(multiply(lr, sqrt(subtract(one, b2p.value()))), subtract(one, b1p.value()))
-        m_value, v_value = m.read_value(), v.read_value()
-        new_m = add(m_value, multiply(subtract(grad, m_value), subtract(one, beta1)))
-        new_v = add(v_value, multiply(subtract(square(grad), v_value), subtract(one, beta2)))
-        new_var = subtract(var.read_value(), divide(multiply(new_m, alpha), add(sqrt(new_v), epsilon)))
-        return group(*[apply_op("AssignVariableOp", [x.handle, value], {"dtype": x.dtype, "validate_shape": True})
-                       for x, value in ((m, new_m), (v, new_v), (var, new_var))])
