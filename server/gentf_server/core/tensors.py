@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from gentf.wire._array_address import data_address
 from gentf.wire._codec import ALIGN_BYTES, aligned_empty
 
-__all__ = ["ALIGN_BYTES", "SHARED_ARRAY_BYTES", "aligned_empty", "scalar_float64", "to_array",
-           "to_numpy", "to_tensor"]
+__all__ = ["ALIGN_BYTES", "SHARED_ARRAY_BYTES", "aligned_empty", "element_count", "scalar_float64",
+           "to_array", "to_numpy", "to_tensor"]
 
 _SHARED_DTYPES = frozenset(np.dtype(t) for t in (
     np.float16, np.float32, np.float64, np.complex64, np.complex128, np.bool_,
@@ -50,7 +51,7 @@ def to_tensor(value: Any) -> Any:
         return tf.constant(value)
     array = value
     if not (array.flags.c_contiguous and array.flags.writeable
-            and array.ctypes.data % ALIGN_BYTES == 0):
+            and data_address(array) % ALIGN_BYTES == 0):
         array = _aligned_copy(array)
     return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
 
@@ -58,6 +59,17 @@ def to_tensor(value: Any) -> Any:
 SHARED_ARRAY_BYTES = 1 << 20
 """Result tensors of at least this many bytes are viewed by numpy (:func:`to_array`)
 rather than copied."""
+
+_MAX_ITEMSIZE = max(d.itemsize for d in _SHARED_DTYPES)
+"""The widest element viewed (complex128): fewer elements than ``SHARED_ARRAY_BYTES`` over
+it are below the threshold whatever the dtype."""
+
+
+def element_count(tensor: Any) -> int:
+    """How many elements an eager tensor holds (an eager tensor answers without building a
+    ``TensorShape``, a few times faster; other tensors through their static shape)."""
+    count = getattr(tensor, "_num_elements", None)
+    return int(count() if count is not None else tensor.shape.num_elements())
 
 
 class _Exported:
@@ -77,10 +89,12 @@ def to_array(tensor: Any) -> Any:
     """A numpy array of an eager tensor's value (``tensor.numpy()``): a big numeric tensor
     on the CPU is viewed read-only, with no copy; anything else is copied. Scalar strings
     come back as bytes, as from ``numpy()``."""
+    if element_count(tensor) * _MAX_ITEMSIZE < SHARED_ARRAY_BYTES:
+        return tensor.numpy()  # small, whatever its dtype: copied (most results, every step)
     dtype = tensor.dtype
     if (dtype != tf.string and dtype.is_numpy_compatible
             and np.dtype(dtype.as_numpy_dtype) in _SHARED_DTYPES
-            and tensor.shape.num_elements() * dtype.size >= SHARED_ARRAY_BYTES
+            and element_count(tensor) * dtype.size >= SHARED_ARRAY_BYTES
             and "CPU" in tensor.device):
         try:
             return np.from_dlpack(_Exported(tensor))
