@@ -1,8 +1,9 @@
-"""A TFFunction's ParamUpdate gives the same bits as TensorFlow's own kernels,
-``ResourceApplyGradientDescent`` and ``ResourceApplyAdam`` on the negated accumulators, run
-here in the test's process. Gradient descent writes its step out of place (issue 9: no
-copy-on-write of the buffer the worker keeps to undo a call); ADAM runs the kernel itself
-(spelled out in ten elementwise ops it cost more than the three copies it saved)."""
+"""A TFFunction's ParamUpdate, and TensorFlow 1's GradientDescentOptimizer, give the same bits
+as TensorFlow's own kernels (``ResourceApplyGradientDescent``, ``ResourceApplyAdam`` on the
+negated accumulators; a ``tf.compat.v1.Session``), run here in the test's process. The worker
+writes gradient descent's step out of place (``core/out_of_place.py``, issue 9: no
+copy-on-write of the buffer it keeps to undo a call); ADAM runs the kernel itself (spelled
+out in ten elementwise ops it cost more than the three copies it saved)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def _power(beta, t):
 
 @pytest.mark.parametrize("conf", [FixedStepGradientDescent(0.37), GradientDescent(0.3, 2.0),
                                   ADAM(0.05, 0.8, 0.99, 1e-3)], ids=["fixed", "schedule", "adam"])
-def test_updates_are_tensorflows_kernels_bit_for_bit(session, conf):
+def test_updates_are_tensorflows_kernels_bit_for_bit(session, core_session, conf):
     f, params, _ = mlp(session, type(conf).__name__)
     updater = f.make_param_updater(conf)
     accs = [get_param_grad_tf_var(f, p) for p in params]
@@ -76,3 +77,46 @@ def test_updates_are_tensorflows_kernels_bit_for_bit(session, conf):
             np.testing.assert_array_equal(got, want, err_msg=f"step {t}")
         assert not any(a.any() for a in runtf(f, accs))  # reset after the step
     assert not np.array_equal(runtf(f, params[0]), INIT[0])  # it trained
+    ops = {node.op for runner in core_session._runners.values()
+           for node in runner._importer.graph_def.node}
+    if isinstance(conf, ADAM):
+        assert "ResourceApplyAdam" in ops
+    else:  # the worker ran the step out of place (core/out_of_place.py)
+        assert "ResourceApplyGradientDescent" not in ops and "AssignVariableOp" in ops
+
+
+def test_tf1_gradient_descent_trains_as_tensorflow_does(session):
+    """A TensorFlow 1 training loop (``GradientDescentOptimizer.minimize``, one ``sess.run``
+    a step) against the same graph in TensorFlow's own ``tf.compat.v1.Session``: the same
+    bits after every step."""
+    from gentf import tf as gtf
+
+    rng = np.random.default_rng(5)
+    w0 = rng.normal(size=(6, 3)).astype(np.float32)
+    batches = [(rng.normal(size=(8, 6)).astype(np.float32), rng.normal(size=(8, 3)).astype(np.float32))
+               for _ in range(5)]
+
+    def build(api):
+        x = api.placeholder(api.float32, shape=(None, 6), name="x")
+        y = api.placeholder(api.float32, shape=(None, 3), name="y")
+        w = api.Variable(w0, name="w")
+        loss = api.reduce_mean(api.square(api.matmul(x, w) - y))
+        train = api.train.GradientDescentOptimizer(0.3).minimize(loss)
+        return x, y, w, train
+
+    x, y, w, train = build(gtf)
+    session.run(gtf.global_variables_initializer())
+    mine = []
+    for xs, ys in batches:
+        session.run(train, feed_dict={x: xs, y: ys})
+        mine.append(session.run(w))
+    v1 = real_tf.compat.v1
+    graph = v1.Graph()
+    with graph.as_default():
+        x, y, w, train = build(v1)
+        with v1.Session(graph=graph) as ref:
+            ref.run(v1.global_variables_initializer())
+            for (xs, ys), got in zip(batches, mine):
+                ref.run(train, feed_dict={x: xs, y: ys})
+                np.testing.assert_array_equal(got, ref.run(w))
+    assert not np.array_equal(mine[-1], w0)

@@ -1,9 +1,8 @@
 """Gen's parameter update rules for a TFFunction, run on the worker.
 
-Each rule becomes one worker operation built once: the step up the accumulated gradients
-(gradient descent's, written out of place; ADAM's, TensorFlow's optimizer on the NEGATED
-accumulators, since TensorFlow optimizers descend), then zeroing those accumulators,
-ordered after the step. ``apply()`` is one RunOp call.
+Each rule becomes one worker operation built once: the optimizer step on the NEGATED
+accumulators (TensorFlow optimizers descend; accumulated gradients point uphill), then
+zeroing those accumulators, ordered after the step. ``apply()`` is one RunOp call.
 """
 
 from __future__ import annotations
@@ -16,8 +15,8 @@ import numpy as np
 from gentf.gfi._param_conf import ADAM, FixedStepGradientDescent, GradientDescent
 from gentf.graph._apply import apply_op, constant
 from gentf.graph._core import Operation
-from gentf.graph._ops import add, cast, group, multiply, negative, placeholder
-from gentf.graph._train import AdamOptimizer
+from gentf.graph._ops import cast, group, negative, placeholder
+from gentf.graph._train import AdamOptimizer, GradientDescentOptimizer
 from gentf.graph._variables import Variable
 
 if TYPE_CHECKING:
@@ -40,14 +39,15 @@ class WorkerParamUpdater:
         self._step_size = None
         with graph.as_default(), graph.name_scope("ParamUpdate"):
             accs = [fn.param_grad_var(p) for p in params]
+            ascent = [(negative(a), p) for a, p in zip(accs, params)]
             if isinstance(conf, FixedStepGradientDescent):
-                step = group(*[_ascend(p, a, constant(np.asarray(conf.step_size, p.dtype.as_numpy_dtype)))
-                               for a, p in zip(accs, params)])
+                step = GradientDescentOptimizer(conf.step_size).apply_gradients(ascent)
             elif isinstance(conf, GradientDescent):
                 self._step_size = placeholder("float64", shape=(), name="step_size")
-                step = group(*[_ascend(p, a, cast(self._step_size, p.dtype)) for a, p in zip(accs, params)])
+                updates = [apply_op("ResourceApplyGradientDescent",
+                                    [p.handle, cast(self._step_size, p.dtype), g]) for g, p in ascent]
+                step = group(*updates)
             elif isinstance(conf, ADAM):
-                ascent = [(negative(a), p) for a, p in zip(accs, params)]
                 step = AdamOptimizer(conf.learning_rate, conf.beta1, conf.beta2,
                                      conf.epsilon).apply_gradients(ascent)
             else:
@@ -71,15 +71,3 @@ class WorkerParamUpdater:
             step = conf.step_size_init * (conf.step_size_beta + 1) / (conf.step_size_beta + self._t)
             feed = {self._step_size: np.float64(step)}
         self._fn.session.run_later(self.op, feed_dict=feed)
-
-
-def _ascend(param: Variable, accumulator: Variable, step_size: Any) -> Operation:
-    """``param += step_size * accumulator``, written to a new buffer the variable takes.
-
-    The same bits as TensorFlow's ``ResourceApplyGradientDescent`` on the negated
-    accumulator (``param - (-acc) * step_size``: a negation and a subtraction of a negation
-    are exact), but not in place: the worker keeps the value a call leaves, to undo the
-    next call if it fails half way, and an in-place update of that shared buffer copies it
-    whole first (copy on write)."""
-    new = add(param.read_value(), multiply(accumulator.read_value(), step_size))
-    return apply_op("AssignVariableOp", [param.handle, new], {"dtype": param.dtype, "validate_shape": True})

@@ -14,8 +14,9 @@ from typing import Any
 
 import tensorflow as tf
 
-from gentf_server.core import errors
+from gentf_server.core import distribute, errors
 from gentf_server.core.graph import PLACEHOLDER, VARIABLE, SessionGraph, parse_input, tensor_name
+from gentf_server.core.out_of_place import gradient_descent_out_of_place
 
 __all__ = ["SubgraphImporter"]
 
@@ -62,6 +63,8 @@ class SubgraphImporter:
         self._variables = {n: variables[n] for n in self.variable_nodes}
         mapped = set(self.placeholders) | set(self.variable_nodes)
         self.graph_def = graph.subgraph_def(needed, mapped)
+        if distribute.coordinator() is None:  # values are kept to undo: no in-place step
+            self.graph_def = gradient_descent_out_of_place(self.graph_def)
         referenced: set[str] = set()
         for node in self.graph_def.node:
             for text in node.input:

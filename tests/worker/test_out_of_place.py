@@ -1,0 +1,57 @@
+"""The worker's rewrite of ``ResourceApplyGradientDescent`` into an out-of-place step
+(``core/out_of_place.py``, issue 9): the same bits as the kernel, the node's name, control
+inputs and device kept, a graph without the op untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+
+def _apply_graph():
+    graph = tf.Graph()
+    with graph.as_default():
+        var = tf.compat.v1.get_variable("v", initializer=np.linspace(-3, 3, 1001).astype(np.float32),
+                                        use_resource=True)
+        alpha = tf.constant(np.float32(0.0123), name="alpha")
+        delta = tf.constant(np.sin(np.arange(1001)).astype(np.float32), name="delta")
+        first = tf.no_op(name="first")
+        with tf.control_dependencies([first]):
+            tf.raw_ops.ResourceApplyGradientDescent(var=var.handle, alpha=alpha, delta=delta,
+                                                    name="apply")
+    return graph.as_graph_def()
+
+
+def _run(graph_def):
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.graph_util.import_graph_def(graph_def, name="")
+        with tf.compat.v1.Session(graph=graph) as sess:
+            sess.run("v/Assign")
+            for _ in range(3):
+                sess.run("apply")
+            return sess.run("v/Read/ReadVariableOp:0")
+
+
+def test_the_rewrite_gives_the_kernels_bits_and_keeps_the_node():
+    from gentf_server.core.out_of_place import gradient_descent_out_of_place
+
+    original = _apply_graph()
+    rewritten = gradient_descent_out_of_place(original)
+    nodes = {n.name: n for n in rewritten.node}
+    assert nodes["apply"].op == "AssignVariableOp"
+    assert "^first" in nodes["apply"].input
+    assert "^first" in nodes["apply/_gentf_out_of_place/read"].input
+    assert not any(n.op == "ResourceApplyGradientDescent" for n in rewritten.node)
+    np.testing.assert_array_equal(_run(rewritten), _run(original))
+    assert not np.array_equal(_run(original), np.linspace(-3, 3, 1001).astype(np.float32))
+
+
+def test_a_graph_without_the_op_is_returned_as_it_is():
+    from gentf_server.core.out_of_place import gradient_descent_out_of_place
+
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.constant(1.0, name="c")
+    graph_def = graph.as_graph_def()
+    assert gradient_descent_out_of_place(graph_def) is graph_def
