@@ -55,3 +55,16 @@ def test_a_graph_without_the_op_is_returned_as_it_is():
         tf.constant(1.0, name="c")
     graph_def = graph.as_graph_def()
     assert gradient_descent_out_of_place(graph_def) is graph_def
+
+
+def test_an_apply_node_of_another_form_is_left_for_tensorflow_to_judge():
+    """Two data inputs (a graph the worker's checks refuse anyway): copied as it is."""
+    from gentf_server.core.out_of_place import gradient_descent_out_of_place
+    from tensorflow.core.framework import graph_pb2
+
+    graph_def = graph_pb2.GraphDef()
+    node = graph_def.node.add(name="apply", op="ResourceApplyGradientDescent", input=["v", "alpha"])
+    node.attr["T"].type = tf.float32.as_datatype_enum
+    out = gradient_descent_out_of_place(graph_def)
+    assert [(n.name, n.op, list(n.input)) for n in out.node] == [
+        ("apply", "ResourceApplyGradientDescent", ["v", "alpha"])]

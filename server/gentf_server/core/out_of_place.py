@@ -43,12 +43,22 @@ def gradient_descent_out_of_place(graph_def: graph_pb2.GraphDef) -> graph_pb2.Gr
     out.versions.CopyFrom(graph_def.versions)
     out.library.CopyFrom(graph_def.library)
     for node in graph_def.node:
-        if node.op != "ResourceApplyGradientDescent" or any(
-                name.startswith(node.name + _SUFFIX + "/") for name in names):
+        if _rewritable(node, names):
+            out.node.extend(_rewritten(node))
+        else:
             out.node.add().CopyFrom(node)
-            continue
-        out.node.extend(_rewritten(node))
     return out
+
+
+def _rewritable(node: node_def_pb2.NodeDef, names: set[str]) -> bool:
+    """A ``ResourceApplyGradientDescent`` of the usual form (three data inputs, its dtype),
+    whose new nodes' names are free."""
+    if node.op != "ResourceApplyGradientDescent" or "T" not in node.attr:
+        return False
+    if sum(1 for text in node.input if not text.startswith("^")) != 3:
+        return False  # (the graph's checks refuse it; left for TensorFlow to report)
+    prefix = node.name + _SUFFIX + "/"
+    return not any(name.startswith(prefix) for name in names)
 
 
 def _rewritten(node: node_def_pb2.NodeDef) -> list[node_def_pb2.NodeDef]:
