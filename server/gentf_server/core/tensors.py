@@ -89,12 +89,13 @@ def to_array(tensor: Any) -> Any:
     """A numpy array of an eager tensor's value (``tensor.numpy()``): a big numeric tensor
     on the CPU is viewed read-only, with no copy; anything else is copied. Scalar strings
     come back as bytes, as from ``numpy()``."""
-    if element_count(tensor) * _MAX_ITEMSIZE < SHARED_ARRAY_BYTES:
+    count = element_count(tensor)
+    if count * _MAX_ITEMSIZE < SHARED_ARRAY_BYTES:
         return tensor.numpy()  # small, whatever its dtype: copied (most results, every step)
     dtype = tensor.dtype
     if (dtype != tf.string and dtype.is_numpy_compatible
             and np.dtype(dtype.as_numpy_dtype) in _SHARED_DTYPES
-            and element_count(tensor) * dtype.size >= SHARED_ARRAY_BYTES
+            and count * dtype.size >= SHARED_ARRAY_BYTES
             and "CPU" in tensor.device):
         try:
             return np.from_dlpack(_Exported(tensor))
