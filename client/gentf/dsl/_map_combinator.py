@@ -49,7 +49,7 @@ class MapTrace(Trace):
         self.scores = scores
         self.values = values
         self.subtraces = subtraces
-        self._score = float(scores.sum())
+        self._score = float(np.add.reduce(scores))  # scores.sum() without its wrapper
         self._choices: ChoiceMap | None = None
         self._batch = batch  # the aligned inputs the scores came from, for the gradients
 

@@ -176,7 +176,7 @@ class TFFunction(GenerativeFunction):
             for handle in released:
                 self.session.release_trace(handle)
             raise
-        return decode_tensor(reply.retval), int(reply.trace_handle)
+        return decode_tensor(reply.retval, aligned=False), int(reply.trace_handle)
 
     def _gradient_call(self, method: str, trace: TFTrace, retval_grad: Any, scale: float) -> tuple[np.ndarray[Any, Any], ...]:
         grad = prepare_value(retval_grad, self.output_dtype, "retval_grad")

@@ -252,7 +252,6 @@ class Transport:
         budget = timeout or self.timeout
         deadline = time.monotonic() + budget
         delay = 0.05
-        repeat = retryable(method, request)
         while True:
             self.calls[method] += 1
             moved: list[tuple[Any, Any]] = []
@@ -276,8 +275,8 @@ class Transport:
                     self._leave_direct(method, request, moved, exc)
                     continue
                 left = deadline - time.monotonic()
-                if (repeat and exc.code() == grpc.StatusCode.UNAVAILABLE
-                        and left > delay):
+                if (exc.code() == grpc.StatusCode.UNAVAILABLE and left > delay
+                        and retryable(method, request)):
                     for tensor, data in moved:  # a blob is used once: send it again
                         tensor.content = b""
                         tensor.blob_id = hold_outgoing(data)

@@ -77,21 +77,22 @@ def take_blob(blob_id: str) -> Any:
 
     Raises ValueError when no source holds it (never sent, already used, or freed).
     """
-    with _sources_lock:
-        live = []
-        for ref in _sources:
-            if ref() is not None:
-                live.append(ref)
-        _sources[:] = live
-    for ref in live:
+    buf, dead = None, False
+    for ref in tuple(_sources):  # (a copy: a source may register while one is asked)
         source = ref()
         if source is None:
+            dead = True
             continue
         buf = source(blob_id)
         if buf is not None:
-            return buf
-    raise ValueError(f"blob {blob_id!r} is not on this side of the wire (never sent, "
-                     "already used by another call, or freed with its session)")
+            break
+    if dead:
+        with _sources_lock:
+            _sources[:] = [ref for ref in _sources if ref() is not None]
+    if buf is None:
+        raise ValueError(f"blob {blob_id!r} is not on this side of the wire (never sent, "
+                         "already used by another call, or freed with its session)")
+    return buf
 
 
 _outgoing: dict[str, Any] = {}

@@ -18,7 +18,7 @@ import numpy as np
 from gentf.v1 import tensor_pb2
 from gentf.wire._array_address import data_address
 from gentf.wire._blobs import hold_outgoing, take_blob
-from gentf.wire._dtypes import DType, as_dtype
+from gentf.wire._dtypes import DTYPES, DType, as_dtype
 
 __all__ = ["ALIGN_BYTES", "HELD_TENSOR_BYTES", "aligned_empty", "decode_tensor", "encode_tensor", "fill_request_tensor",
            "fill_tensor", "tensor_nbytes", "wire_order"]
@@ -108,39 +108,56 @@ def tensor_nbytes(message: tensor_pb2.Tensor) -> int:
         return 0
 
 
-def decode_tensor(message: tensor_pb2.Tensor) -> np.ndarray[Any, Any]:
-    """Returns a writable numpy array with the message's dtype, shape and elements (in a
-    64-byte aligned buffer, native byte order).
+def decode_tensor(message: tensor_pb2.Tensor, aligned: bool = True) -> np.ndarray[Any, Any]:
+    """Returns a writable numpy array with the message's dtype, shape and elements (native
+    byte order; in a 64-byte aligned buffer unless ``aligned`` is False: a worker hands the
+    array to TensorFlow, a client only reads it).
 
     With ``blob_id`` set, the elements come from that blob (taken, so a blob decodes once).
     Raises ValueError when the byte count does not match the shape or the blob is unknown.
     """
-    d = as_dtype(int(message.dtype)) if message.dtype else None
-    if d is None:
-        raise ValueError("tensor has no dtype")
+    types = _NUMERIC.get(message.dtype)
+    if types is None:
+        return _decode_other(message)
+    npd, wire_dtype = types
     shape = tuple(message.shape)  # ints already
-    if d.name == "string":
-        values = list(message.string_val)
-        out = np.empty(len(values), dtype=object)
-        out[:] = values
-        return out.reshape(shape)
-    npd = d.as_numpy_dtype
     blob_id = message.blob_id
     content = take_blob(blob_id) if blob_id else message.content
     count = math.prod(shape)
     size = memoryview(content).nbytes
     if size != count * npd.itemsize:
         raise ValueError(
-            f"tensor of dtype {d.name} and shape {list(shape)} needs {count * npd.itemsize} bytes, "
-            f"got {size}"
+            f"tensor of dtype {as_dtype(npd).name} and shape {list(shape)} needs "
+            f"{count * npd.itemsize} bytes, got {size}"
         )
-    wire_dtype = npd if _LITTLE_ENDIAN or npd.itemsize == 1 else npd.newbyteorder("<")
     arr = np.frombuffer(content, dtype=wire_dtype, count=count)
     if blob_id and arr.flags.writeable and wire_dtype == npd:
         return arr.reshape(shape)  # the blob's buffer is this array's alone: no copy
+    if not aligned:
+        return np.array(arr, dtype=npd).reshape(shape)  # one copy, wherever numpy puts it
     out = aligned_empty(count * npd.itemsize).view(npd)
     np.copyto(out, arr)  # one copy, into a buffer TensorFlow can take as it is
     return out.reshape(shape)
+
+
+_NUMERIC: dict[int, tuple[np.dtype[Any], np.dtype[Any]]] = {
+    d.enum: (d._np, d._np if _LITTLE_ENDIAN or d._np.itemsize == 1 else d._np.newbyteorder("<"))
+    for d in DTYPES.values() if d._np is not None and d.name != "string"}
+"""Wire enum -> (native numpy dtype, the wire's little-endian one) of the numeric types."""
+
+
+def _decode_other(message: tensor_pb2.Tensor) -> np.ndarray[Any, Any]:
+    """:func:`decode_tensor` of a string tensor; ValueError or TypeError for a tensor with
+    no dtype, an unknown one or one that carries no data."""
+    d = as_dtype(int(message.dtype)) if message.dtype else None
+    if d is None:
+        raise ValueError("tensor has no dtype")
+    if d.name != "string":  # resource, variant
+        raise TypeError(f"dtype {d.name} has no numpy equivalent")
+    values = list(message.string_val)
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out.reshape(tuple(message.shape))
 
 
 def _as_array(value: Any, dtype: DType | None) -> np.ndarray[Any, Any]:

@@ -121,12 +121,18 @@ def attachment_frames(attachments: Sequence[tuple[str, Buffer]]) -> list[Buffer]
     return frames
 
 
+_EMPTY_META = json.dumps({"message": "", "metadata": []}).encode()
+"""The metadata frame of a reply with no message and no metadata (most of them), as any
+JSON encoder writes it; read by comparison, not parsed."""
+
+
 def encode_reply_frames(code: str, message: str, metadata: list[tuple[str, str]],
                         reply: bytes, attachments: Sequence[tuple[str, Buffer]] = ()
                         ) -> list[Buffer]:
     """The frames of a reply: header, metadata JSON, reply bytes (an unknown status is
     sent as INTERNAL), then the attachments its tensors name, if any."""
-    meta = json.dumps({"message": message, "metadata": metadata}).encode()
+    meta = (json.dumps({"message": message, "metadata": metadata}).encode()
+            if message or metadata else _EMPTY_META)
     status = _STATUS_INDEX.get(code, _STATUS_INDEX["INTERNAL"])
     header = REPLY_HEADER.pack(status | ATTACHED if attachments else status,
                                len(meta), len(reply))
@@ -139,8 +145,10 @@ def decode_reply_meta(header: bytes, meta: bytes) -> tuple[str, str, list[tuple[
     """(status name, message, metadata) from a reply's header and metadata frames."""
     status, _, _ = REPLY_HEADER.unpack(header)
     status &= ~ATTACHED
-    doc = json.loads(meta)
     name = STATUS_NAMES[status] if status < len(STATUS_NAMES) else "UNKNOWN"
+    if meta == _EMPTY_META:  # most replies: no JSON to parse
+        return name, "", []
+    doc = json.loads(meta)
     return name, doc["message"], [tuple(kv) for kv in doc["metadata"]]
 
 

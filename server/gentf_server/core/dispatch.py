@@ -97,6 +97,9 @@ def _output_info(dtype: tf.DType, shape: tf.TensorShape) -> graph_pb2.OutputInfo
     return graph_pb2.OutputInfo(dtype=dtype.as_datatype_enum, shape=shape_from_tf(shape))
 
 
+_NO_QUOTA = 1 << 62
+"""``max_reply_bytes`` when ``--max-reply-mb`` is unset: no reply can reach it."""
+
 _WRITING_METHODS = frozenset(("AccumulateParamGradients", "RunOp", "Batch", "RestoreCheckpoint"))
 """Methods that may change a session's variables."""
 
@@ -122,7 +125,7 @@ class Dispatcher:
                  batching: Any = None) -> None:
         self.sessions = sessions
         self.max_message_bytes = max_message_bytes
-        self.max_reply_bytes = (1 << 62) if max_reply_bytes is None else max_reply_bytes
+        self.max_reply_bytes = _NO_QUOTA if max_reply_bytes is None else max_reply_bytes
         """The per-call reply quota (``--max-reply-mb``), blobs included: no call returns
         more. Unset: no quota but the session's blob bound."""
         if max_blob_bytes is None:
@@ -382,16 +385,25 @@ class Dispatcher:
 
     def _Batch(self, request: Any) -> worker_pb2.BatchResponse:
         session = self.sessions.get(request.session_id)
+        fused_tried = self.max_reply_bytes >= _NO_QUOTA
+        if fused_tried:
+            # No per-call quota to outgrow, and a fused Batch undoes itself when it fails:
+            # no reply bound to work out, no transaction around it (a training step's path)
+            fused = self._batch_fused(session, request)
+            if fused is not None:
+                return fused
         bound: int | None = 0
         for call in request.calls:
             kind = call.WhichOneof("call")
             one = None if kind is None else self._bound(session, _BOUND_KIND[kind],
                                                         getattr(call, kind))
             bound = None if bound is None or one is None else bound + one + 16
-        return self._guarded(session, "Batch", bound, lambda: self._batch(session, request))
+        return self._guarded(session, "Batch", bound,
+                             lambda: self._batch(session, request, not fused_tried))
 
-    def _batch(self, session: Session, request: Any) -> worker_pb2.BatchResponse:
-        fused = self._batch_fused(session, request)
+    def _batch(self, session: Session, request: Any,
+               try_fused: bool = True) -> worker_pb2.BatchResponse:
+        fused = self._batch_fused(session, request) if try_fused else None
         if fused is not None:
             return fused
         reply = worker_pb2.BatchResponse()
