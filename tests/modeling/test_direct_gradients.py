@@ -19,6 +19,7 @@ import pytest
 from gentf import (
     Map,
     accumulate_param_gradients,
+    accumulate_param_gradients_only,
     categorical,
     choicemap,
     gen,
@@ -372,3 +373,78 @@ def test_cut_runs_of_choices_equal_the_tape(monkeypatch: pytest.MonkeyPatch) -> 
     for d, t in zip(direct, tape):
         np.testing.assert_allclose(d, t, rtol=TOL, atol=TOL)
     assert all(np.any(d != 0) for d in direct)
+
+
+def test_calls_into_maps_skip_the_replay_and_pass_the_same_bits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``accumulate_param_gradients_only`` of a body whose calls read only its arguments and
+    whose ``Map`` calls of a distribution read those calls' whole return values (the digits
+    model's shape) skips building the replay: each network gets the same return-value
+    cotangent, bit for bit and of the same dtype, in the same order, with the same scale,
+    as through the replay; a network nothing reads gets zeros. Other shapes decline."""
+    w_pos = np.abs(W) + 0.1
+    x_pos = np.abs(X) + 0.2
+    probs = _softmax_rows(RNG.normal(size=(4, 3)))
+    counts = {i: int(c) for i, c in enumerate(RNG.integers(0, 5, 6))}
+    labels = {i: int(v) for i, v in enumerate(LABELS)}
+    taken: list[bool] = []
+    original = _direct._calls_into_maps
+
+    def watching(*args: Any) -> bool:
+        taken.append(original(*args))
+        return taken[-1]
+
+    monkeypatch.setattr(_direct, "_calls_into_maps", watching)
+
+    def run(model: Any, cm: Any, nets: list[Linear], fast: bool) -> list[Any]:
+        with monkeypatch.context() as m:
+            if not fast:
+                m.setattr(_direct, "_calls_into_maps", lambda *a: False)
+            trace, _ = generate(model, (x_pos, probs), cm)
+            accumulate_param_gradients_only(trace, None, 0.3)
+        return [(g.dtype, g.tobytes()) if g is not None else None
+                for net in nets for g in net.retval_grads] + [net.scales for net in nets]
+
+    def digits(fast: bool) -> list[Any]:
+        a, b, idle = Linear(w_pos, np.float32), Linear(w_pos[::-1]), Linear(W)
+
+        @gen
+        def model(x: Any, p: Any) -> None:
+            rates = a(x) @ "a"
+            more = b(x) @ "b"
+            idle(x) @ "idle"  # read by nothing: zeros
+            Map(poisson)(rates) @ "y"
+            Map(categorical)(p) @ "arg"  # the function's argument: untracked here
+            Map(poisson)(more) @ "z"
+
+        cm = choicemap({"y": counts, "z": counts, "arg": labels})
+        return run(model, cm, [a, b, idle], fast)
+
+    fast = digits(True)
+    assert taken == [True]
+    assert fast == digits(False)
+    assert fast[0][0] == np.float32 and fast[2][0] == np.float64  # each network's own dtype
+    assert np.frombuffer(fast[2][1]).tolist() == [0.0] * 6
+
+    def declined(body: Callable[[Any], Any], cm: Any) -> None:
+        def once(fast: bool) -> list[Any]:
+            net = Linear(w_pos)
+
+            @gen
+            def model(x: Any, p: Any) -> None:
+                body(net(x) @ "net")
+
+            return run(model, cm, [net], fast)
+
+        taken.clear()
+        got = once(True)
+        assert taken == [False]
+        assert got == once(False)
+
+    declined(lambda r: (Map(poisson)(r) @ "y", Map(poisson)(r) @ "again"),
+             choicemap({"y": counts, "again": counts}))  # read twice
+    declined(lambda r: (Map(poisson)(r) @ "y", poisson(r) @ "all"),
+             choicemap({"y": counts, "all": np.array(list(counts.values()))}))  # a choice
+    chain = Linear(np.abs(RNG.normal(size=(2, 6))) + 0.1)
+    declined(lambda r: (Map(poisson)(r) @ "y", Map(poisson)(chain(r) @ "chain") @ "c"),
+             choicemap({"y": counts, "c": {0: 1, 1: 3}}))  # a call on a call's value

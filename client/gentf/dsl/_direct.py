@@ -32,6 +32,7 @@ from autograd.tracer import Box, Node, notrace_primitives
 from gentf.dsl._backprop import (
     _PARAMS,
     _check_flat_args,
+    _flatten,
     _is_basic_index,
     _Site,
     cast_arg_grad,
@@ -279,6 +280,9 @@ def direct_param_gradients(
     for k, i in enumerate(arg_idx):
         body_args[i] = _DirectBox(np.asarray(args[i]), source, k, Ellipsis)
     param_names = gen_fn.get_params()
+    if flow is not None and not arg_idx and not param_names \
+            and _calls_into_maps(trace, flow, scale):
+        return (None,) * len(args)
     params = _Source([np.shape(gen_fn.get_param(name)) for name in param_names])
     replay = _DirectReplay(trace, scale, params, param_names)
     try:
@@ -307,6 +311,77 @@ def direct_param_gradients(
         arg, g = args[i], source.grad(k)
         out[i] = g.astype(arg.dtype) if isinstance(arg, np.ndarray) else float(g)
     return tuple(out)
+
+
+def _calls_into_maps(trace: GenTrace, flow: list[FlowStep | RowBlock], scale: float) -> bool:
+    """What the replay does, without building it, for the dataflow of most models: calls of
+    generative functions on untracked arguments, and ``Map`` calls of a distribution that
+    read whole return values of those calls (``probs = net(xs) @ "net";
+    Map(categorical)(probs) @ "y"``). Each ``Map``'s argument gradients (as ``Map``
+    differentiates them) become the return-value cotangents of the calls they read, then the
+    calls accumulate in reverse order: the same values, casts and callee calls as the
+    replay's (its float64 copy of each return value is never read on this path). False,
+    having changed nothing, for any other dataflow (a choice, a row, a call on another
+    call's value, a value read twice, a tuple returned) or a gradient that fails: the
+    replay then decides."""
+    records = trace.records
+    calls: list[tuple[Hashable, GenerativeFunction, Any]] = []
+    whole: dict[Hashable, np.ndarray] = {}  # call -> its return value, one float array
+    maps: list[tuple[Hashable, Map, Any, list[tuple[int, Hashable]]]] = []  # (j, call read)
+    read: set[Hashable] = set()
+    for step in flow:
+        if type(step) is RowBlock:
+            return False
+        key, callee, _, sources = step  # type: ignore[misc]
+        record = records.get(key)
+        if type(record) is not CallRecord or record.callee is not callee:
+            return False
+        if type(callee) is Map and isinstance(callee.kernel, Distribution) \
+                and not callee.kernel.has_output_grad:
+            reading = []
+            for j, source in enumerate(sources or ()):
+                if source is None or source[0] == "arg":
+                    continue  # untracked (the function's arguments are, here)
+                if source[0] != "leaf" or source[2] != 0 or source[1] not in whole \
+                        or source[1] in read:
+                    return False
+                read.add(source[1])
+                reading.append((j, source[1]))
+            if reading:
+                maps.append((key, callee, record.subtrace, reading))
+            continue
+        if isinstance(callee, Distribution) or any(
+                s is not None and s[0] != "arg" for s in sources or ()):
+            return False
+        if callee.accepts_output_grad():
+            retval = record.subtrace.get_retval()
+            if type(retval) is np.ndarray and retval.dtype.kind == "f":
+                whole[key] = retval
+            elif _flatten(retval)[0]:
+                return False  # several leaves, or a float scalar
+        calls.append((key, callee, record.subtrace))
+    cotangents: dict[Hashable, np.ndarray] = {}
+    try:
+        for key, map_, subtrace, reading in maps:  # (as _DistMap.add_gradients, in order)
+            _, grads = map_._dist_grads(subtrace)
+            margs = subtrace.get_args()
+            for j, of in reading:
+                leaf = whole[of]
+                like = margs[j] if j < len(margs) else None
+                if type(like) is not np.ndarray or like.shape != leaf.shape:
+                    return False
+                grad = cast_arg_grad(map_, key, j, grads[j] if j < len(grads) else None, like)
+                # the replay's site adds it to nothing in float64, then casts to the leaf's
+                cotangents[of] = np.reshape(np.array(grad, dtype=np.float64).ravel(),
+                                            leaf.shape).astype(leaf.dtype)
+    except Exception:  # noqa: BLE001 - the replay raises it (nothing was changed here)
+        return False
+    for key, callee, subtrace in reversed(calls):  # (as each _Site.backward)
+        g = cotangents.get(key)
+        if g is None and key in whole:  # nothing flowed into it: zeros
+            g = np.zeros(whole[key].shape, dtype=whole[key].dtype)
+        callee.accumulate_param_gradients_only(subtrace, g, scale)
+    return True
 
 
 MIN_BATCHED_CHOICES = 8
