@@ -530,3 +530,51 @@ def test_random_bodies_over_rows_match_the_tape(seed: int,
     assert noted == all(_ACCESSORS[how][1] for _, how, _, _ in program), program
     for d, t in zip(direct, tape):
         np.testing.assert_allclose(d, t, rtol=TOL, atol=TOL)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_consecutive_rows_resolve_as_each_row_alone_would(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The note takes ``dist(a[i + 1])`` after ``dist(a[i])`` by a few comparisons
+    (``_Rows.is_next``); the resolved steps (blocks, keys, rows, sources) must be those of
+    looking every row up (``_Rows.source``), over random orders of rows of: two leaves,
+    two leaves sharing one buffer, a float32 leaf, an argument, and two distributions."""
+    from gentf.dsl import _dataflow
+
+    rng = np.random.default_rng(seed)
+    shared = rng.random((12, 3))
+    arrays = {"a": rng.random((6, 3)), "b": rng.random((6, 3)), "c": shared[:6],
+              "d": shared[6:], "f": rng.random((6, 3)).astype(np.float32)}
+    xs = rng.random((6, 3))
+    dists = (object(), object())
+    program = []
+    while len(program) < 40:
+        name = str(rng.choice([*arrays, "xs"]))
+        start, length = int(rng.integers(0, 6)), int(rng.integers(1, 7))
+        dist = dists[int(rng.integers(0, 2))]
+        program += [(name, i, dist) for i in range(start, min(6, start + length))]
+
+    def resolved() -> list[Any]:
+        flow = _dataflow.Dataflow((xs,))
+        for name, a in arrays.items():
+            flow.returned(name, a, True)
+        for n, (name, i, dist) in enumerate(program):
+            row = (xs if name == "xs" else arrays[name])[i]
+            assert flow.call(("c", n), dist, (row,))
+        steps = flow.steps()
+        assert steps is not None
+        return [(type(s).__name__, s.keys, s.rows, s.of, s.at, s.dist)
+                if isinstance(s, _dataflow.RowBlock) else s[:2] + s[3:] for s in steps]
+
+    looked_at: list[bool] = []
+    is_next = _dataflow._Rows.is_next
+
+    def watching(self: Any, a: Any, i: int) -> bool:
+        looked_at.append(is_next(self, a, i))
+        return looked_at[-1]
+
+    monkeypatch.setattr(_dataflow._Rows, "is_next", watching)
+    fast = resolved()
+    assert True in looked_at and False in looked_at  # both ways were taken
+    monkeypatch.setattr(_dataflow._Rows, "is_next", lambda self, a, i: False)
+    assert fast == resolved()

@@ -166,8 +166,17 @@ class Dataflow:
         rows: _Rows | None = None
         resolved: list[FlowStep | RowBlock] = []
         block: RowBlock | None = None
+        following: int | None = None  # the row the next ``dist(a[i])`` continues the block with
         for step in steps:
             key, dist, args, sources = step
+            if following is not None and sources is _ONE_LATER and block is not None \
+                    and block.dist is dist and rows is not None \
+                    and rows.is_next(args[0], following):  # (what source() would find)
+                block.keys.append(key)
+                block.rows.append(following)
+                following += 1
+                continue
+            following = None
             if sources is not None:
                 if rows is None and _LATER in sources:
                     rows = _Rows(self.known)
@@ -177,6 +186,8 @@ class Dataflow:
                         return None
                     if found is not None and found[0] == "row":
                         of = found[1]
+                        if sources[0] is _LATER and rows.last is not None:
+                            following = found[2] + 1  # (rows.last is this row's array)
                         if (block is not None and block.dist is dist and block.at == 0
                                 and len(block.args) == 1  # (joins(), without its loop)
                                 and (block.of is of or block.of == of)):
@@ -235,6 +246,11 @@ class Dataflow:
 class _Rows:
     """Tells which noted array an array is a row of, by where its data lies."""
 
+    last: tuple[Any, ...] | None = None
+    """(owner, start, row stride, rows, row shape, row strides, dtype) of the array the
+    last :meth:`source` call found a row of, when it is the only noted array of its
+    memory's owner; else None."""
+
     def __init__(self, known: dict[int, tuple[Any, Source]]) -> None:
         # id of the memory owner a row of a noted array has as its base -> (that owner,
         # [(where the array's data starts, its rows' stride, count, shape, strides and
@@ -252,7 +268,9 @@ class _Rows:
 
     def source(self, a: np.ndarray) -> Source:
         """``("row", source, i)`` when ``a`` is row ``i`` of exactly one noted array, None
-        when that array is plain or ``a`` holds no floats, else ``_LATER`` (unknown)."""
+        when that array is plain or ``a`` holds no floats, else ``_LATER`` (unknown).
+        Sets :attr:`last` for :meth:`is_next`."""
+        self.last = None
         base = a.base
         entry = None if base is None else self.owners.get(id(base))
         found: Source = _LATER
@@ -268,4 +286,15 @@ class _Rows:
             found = row  # (or again: one parameter read twice is one source)
         if found is _LATER and a.dtype.kind not in "fO":
             return None  # integers, bools: plain, as in the replay
+        if found is not _LATER and found is not None and len(entry[1]) == 1:  # type: ignore[index]
+            self.last = (base, *entry[1][0][:6])  # type: ignore[index]
         return found
+
+    def is_next(self, a: np.ndarray, i: int) -> bool:
+        """Whether ``a`` is row ``i`` of the array :meth:`source` last found ``a`` row of
+        (the only noted array with its memory's owner): what :meth:`source` would say,
+        in a few comparisons."""
+        base, start, step, n, row_shape, row_strides, row_dtype = self.last  # type: ignore[misc]
+        return (a.base is base and i < n and data_address(a) == start + i * step
+                and a.shape == row_shape and a.strides == row_strides
+                and (a.dtype is row_dtype or a.dtype == row_dtype))
