@@ -535,8 +535,8 @@ def test_random_bodies_over_rows_match_the_tape(seed: int,
 @pytest.mark.parametrize("seed", range(25))
 def test_consecutive_rows_resolve_as_each_row_alone_would(
         seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The note takes ``dist(a[i + 1])`` after ``dist(a[i])`` by a few comparisons
-    (``_Rows.is_next``); the resolved steps (blocks, keys, rows, sources) must be those of
+    """The note takes ``dist(a[i + 1])`` after ``dist(a[i])`` by a few comparisons (no
+    ``_Rows.source`` lookup); the resolved steps (blocks, keys, rows, sources) must be those of
     looking every row up (``_Rows.source``), over random orders of rows of: two leaves,
     two leaves sharing one buffer, a float32 leaf, an argument, and two distributions."""
     from gentf.dsl import _dataflow
@@ -566,15 +566,21 @@ def test_consecutive_rows_resolve_as_each_row_alone_would(
         return [(type(s).__name__, s.keys, s.rows, s.of, s.at, s.dist)
                 if isinstance(s, _dataflow.RowBlock) else s[:2] + s[3:] for s in steps]
 
-    looked_at: list[bool] = []
-    is_next = _dataflow._Rows.is_next
+    looked_up: list[int] = []
+    source = _dataflow._Rows.source
 
-    def watching(self: Any, a: Any, i: int) -> bool:
-        looked_at.append(is_next(self, a, i))
-        return looked_at[-1]
+    def counting(self: Any, a: Any) -> Any:
+        looked_up.append(1)
+        return source(self, a)
 
-    monkeypatch.setattr(_dataflow._Rows, "is_next", watching)
+    monkeypatch.setattr(_dataflow._Rows, "source", counting)
     fast = resolved()
-    assert True in looked_at and False in looked_at  # both ways were taken
-    monkeypatch.setattr(_dataflow._Rows, "is_next", lambda self, a, i: False)
+    assert 0 < len(looked_up) < len(program)  # rows continued without a lookup, and with
+
+    def alone(self: Any, a: Any) -> Any:
+        found = source(self, a)
+        self.last = None  # no row continues from this one: each is looked up
+        return found
+
+    monkeypatch.setattr(_dataflow._Rows, "source", alone)
     assert fast == resolved()

@@ -167,15 +167,21 @@ class Dataflow:
         resolved: list[FlowStep | RowBlock] = []
         block: RowBlock | None = None
         following: int | None = None  # the row the next ``dist(a[i])`` continues the block with
+        at = step_bytes = count = 0
+        owner: Any = None
+        shape_strides_dtype: tuple[Any, ...] = ()
         for step in steps:
             key, dist, args, sources = step
             if following is not None and sources is _ONE_LATER and block is not None \
-                    and block.dist is dist and rows is not None \
-                    and rows.is_next(args[0], following):  # (what source() would find)
-                block.keys.append(key)
-                block.rows.append(following)
-                following += 1
-                continue
+                    and block.dist is dist:
+                a = args[0]  # what source() would find, in a few comparisons: row ``following``
+                at += step_bytes  # of the array it found last, the only one noted in its buffer
+                if a.base is owner and following < count and data_address(a) == at \
+                        and (a.shape, a.strides, a.dtype) == shape_strides_dtype:
+                    block.keys.append(key)
+                    block.rows.append(following)
+                    following += 1
+                    continue
             following = None
             if sources is not None:
                 if rows is None and _LATER in sources:
@@ -188,6 +194,9 @@ class Dataflow:
                         of = found[1]
                         if sources[0] is _LATER and rows.last is not None:
                             following = found[2] + 1  # (rows.last is this row's array)
+                            owner, start, step_bytes, count, *rest = rows.last
+                            shape_strides_dtype = tuple(rest)
+                            at = start + found[2] * step_bytes
                         if (block is not None and block.dist is dist and block.at == 0
                                 and len(block.args) == 1  # (joins(), without its loop)
                                 and (block.of is of or block.of == of)):
@@ -249,7 +258,7 @@ class _Rows:
     last: tuple[Any, ...] | None = None
     """(owner, start, row stride, rows, row shape, row strides, dtype) of the array the
     last :meth:`source` call found a row of, when it is the only noted array of its
-    memory's owner; else None."""
+    memory's owner (so the next row of it is that array's and no other's); else None."""
 
     def __init__(self, known: dict[int, tuple[Any, Source]]) -> None:
         # id of the memory owner a row of a noted array has as its base -> (that owner,
@@ -269,7 +278,7 @@ class _Rows:
     def source(self, a: np.ndarray) -> Source:
         """``("row", source, i)`` when ``a`` is row ``i`` of exactly one noted array, None
         when that array is plain or ``a`` holds no floats, else ``_LATER`` (unknown).
-        Sets :attr:`last` for :meth:`is_next`."""
+        Sets :attr:`last`."""
         self.last = None
         base = a.base
         entry = None if base is None else self.owners.get(id(base))
@@ -290,11 +299,3 @@ class _Rows:
             self.last = (base, *entry[1][0][:6])  # type: ignore[index]
         return found
 
-    def is_next(self, a: np.ndarray, i: int) -> bool:
-        """Whether ``a`` is row ``i`` of the array :meth:`source` last found ``a`` row of
-        (the only noted array with its memory's owner): what :meth:`source` would say,
-        in a few comparisons."""
-        base, start, step, n, row_shape, row_strides, row_dtype = self.last  # type: ignore[misc]
-        return (a.base is base and i < n and data_address(a) == start + i * step
-                and a.shape == row_shape and a.strides == row_strides
-                and (a.dtype is row_dtype or a.dtype == row_dtype))

@@ -90,6 +90,9 @@ class Categorical(ElementwiseDistribution):
 
     def _logpdf(self, value: Any, *args: Any) -> float:
         (probs,) = args
+        if type(value) is int and type(probs) is np.ndarray and probs.ndim == 1:
+            # a loop's ``categorical(probs[i]) @ addr``: what the lines below do, sooner
+            return float(np.log(probs[value])) if 0 <= value < probs.shape[0] else -np.inf
         p = probs if type(probs) is np.ndarray else np.asarray(probs)
         i = _one_index(value) if p.ndim == 1 else None
         if i is not None:  # the common case, one label: index directly
