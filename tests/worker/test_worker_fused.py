@@ -32,7 +32,7 @@ def _net(session, tag):
     return f, W, b, f.make_param_updater(FixedStepGradientDescent(0.1))
 
 
-def _train(f, updater):
+def _train(f, updater, scale=0.5):
     """Three deferred steps (each step's accumulate and update travel in one Batch with the
     next step's generate), then a flush; returns the return values seen."""
     retvals = []
@@ -41,21 +41,24 @@ def _train(f, updater):
         retvals.append(trace.get_retval())
         grad = -trace.get_retval()
         grad[np.arange(len(ys)), ys] += 1.0
-        f.accumulate_param_gradients_only(trace, grad, 0.5)
+        f.accumulate_param_gradients_only(trace, grad, scale)
         updater.apply()
     f.session.flush()
     return retvals
 
 
-def test_fused_batches_give_exactly_the_calls_one_by_one(session, core_session):
+@pytest.mark.parametrize("scale", [0.5, 1.0])  # 1.0: traced with no multiplication
+def test_fused_batches_give_exactly_the_calls_one_by_one(session, core_session, scale):
     fused, W1, b1, up1 = _net(session, "fused")
     plain, W2, b2, up2 = _net(session, "plain")
     assert not core_session._fused
-    retvals_fused = _train(fused, up1)
+    retvals_fused = _train(fused, up1, scale)
     # each later step was one fused call (accumulate, update, generate); so was the flush
     assert sorted(len(k) for k in core_session._fused) == [2, 3]
+    assert all(step[2] == (scale == 1.0) for k in core_session._fused for step in k
+               if step[0].startswith("accumulate"))
     core_session.fuse_batches = False
-    retvals_plain = _train(plain, up2)
+    retvals_plain = _train(plain, up2, scale)
     assert len(core_session._fused) == 2
     for a, b in zip(retvals_fused, retvals_plain):
         np.testing.assert_array_equal(a, b)
@@ -244,3 +247,31 @@ def test_a_fused_step_after_fused_steps_is_undone_to_the_values_they_left(sessio
     np.testing.assert_array_equal(states[0][0], (W0 + np.float32(1)) + np.float32(2))  # no NaN
     for a, c in zip(*states):
         np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64", "complex64"])
+def test_a_unit_scale_leaves_a_real_gradient_as_the_product_would(dtype):
+    """A fused accumulation whose scale is 1 adds the gradient as it is: for every value of
+    a real float type (signed zeros, infinities, NaN, subnormals, the largest) that is the
+    product ``1.0 * g`` bit for bit; a complex gradient is still multiplied (there
+    ``(a + bi)(1 + 0i)`` differs from ``a + bi``)."""
+    import tensorflow as real_tf
+    from gentf_server.core.functions import _scaled
+
+    d = real_tf.as_dtype(dtype)
+    values = [0.0, -0.0, 1.0, -2.5, float("inf"), float("-inf"), float("nan"), 1e-40, -1e-45,
+              3e38, 6e4, 1e-7]
+    g = real_tf.cast(real_tf.constant(values, real_tf.float64), d)
+    if d.is_complex:
+        g = real_tf.complex(real_tf.constant(values, real_tf.float32),
+                            real_tf.constant(values[::-1], real_tf.float32))
+    one = real_tf.constant(1.0, real_tf.float64)
+    product = real_tf.cast(one, d) * g
+    got = _scaled(g, one, unit=True)
+    assert (got is g) == (not d.is_complex)
+
+    def bits(t):
+        return real_tf.bitcast(t, real_tf.uint8).numpy().tobytes() if not d.is_complex \
+            else t.numpy().tobytes()
+
+    assert bits(got) == bits(product)

@@ -294,7 +294,8 @@ class CompiledFunction:
     def _accumulate_params_body(self, *args_grad_scale: Any) -> Any:
         return self._accumulate_body(*args_grad_scale, with_args=False)
 
-    def _accumulate_body(self, *args_grad_scale: Any, with_args: bool = True) -> Any:
+    def _accumulate_body(self, *args_grad_scale: Any, with_args: bool = True,
+                         unit: bool = False) -> Any:
         *args, grad, scale = args_grad_scale
         if self._replicated is not None:
             arg_grads, param_grads = self._replicated_gradients(args, grad, True, with_args)
@@ -304,11 +305,11 @@ class CompiledFunction:
                                                             with_args=with_args)
         with tf.control_dependencies([*arg_grads, *param_grads, check]):
             for acc, g in zip(self._accumulators, param_grads):
-                _add_to(acc, tf.cast(scale, g.dtype) * g)
+                _add_to(acc, _scaled(g, scale, unit))
         return arg_grads
 
     def _from_saved_body(self, flat: Sequence[Any], with_args: bool,
-                         with_params: bool) -> list[Any]:
+                         with_params: bool, unit: bool = False) -> list[Any]:
         """From ``(*args, *saved, grad[, scale])``: with ``with_params``, adds ``scale *
         param gradient`` to the accumulators; returns the argument gradients (zeros where
         structurally zero) when ``with_args``, else nothing."""
@@ -327,7 +328,7 @@ class CompiledFunction:
             for acc, nonzero in zip(self._accumulators, saved.param_nonzero):
                 if nonzero:
                     g = next(grads)
-                    _add_to(acc, tf.cast(scale, g.dtype) * g)
+                    _add_to(acc, _scaled(g, scale, unit))
         return arg_grads
 
     # ---- calls -------------------------------------------------------------------------
@@ -390,10 +391,11 @@ class CompiledFunction:
         """The forward's graph, built into the function being traced."""
         return self._forward_body(*args)
 
-    def accumulate_params_body(self, args: Sequence[Any], grad: Any, scale: Any) -> None:
+    def accumulate_params_body(self, args: Sequence[Any], grad: Any, scale: Any,
+                               unit: bool = False) -> None:
         """The accumulation's graph without argument gradients, built into the function
-        being traced."""
-        self._accumulate_body(*args, grad, scale, with_args=False)
+        being traced (``unit``: the scale is known to be 1, see :func:`_scaled`)."""
+        self._accumulate_body(*args, grad, scale, with_args=False, unit=unit)
 
     def forward_saving_body(self, args: Sequence[Any]) -> list[Any]:
         """:meth:`forward_saving`'s graph, built into the function being traced: the return
@@ -403,10 +405,10 @@ class CompiledFunction:
         return [out[0], *out]
 
     def accumulate_saved_body(self, args: Sequence[Any], saved: Sequence[Any], grad: Any,
-                              scale: Any) -> None:
+                              scale: Any, unit: bool = False) -> None:
         """:meth:`accumulate_saved`'s graph without argument gradients, built into the
-        function being traced."""
-        self._from_saved_body([*args, *saved, grad, scale], False, True)
+        function being traced (``unit``: the scale is known to be 1)."""
+        self._from_saved_body([*args, *saved, grad, scale], False, True, unit=unit)
 
     def grad_spec(self) -> tf.TensorSpec:
         """The signature of a return-value gradient."""
@@ -425,6 +427,17 @@ def _check_batched(specs: Sequence[tf.TensorSpec], names: Sequence[str],
                 f"batched=True declares row i of the output a function of row i of the inputs, "
                 f"so every input and the output need a leading batch dimension of unknown size "
                 f"(None); {what} has shape {shape}")
+
+
+def _scaled(g: Any, scale: Any, unit: bool) -> Any:
+    """``scale * g`` (``scale`` a float64 scalar tensor). With ``unit`` (a call whose scale
+    is 1, the usual one) a real floating-point gradient comes back as it is: ``x * 1.0`` is
+    ``x`` for every value of every real float type, so the bits are the product's, one
+    pass over the gradient fewer. Complex gradients are multiplied still: ``(a + bi)(1 +
+    0i)`` is not ``a + bi`` when ``b`` is infinite or a signed zero."""
+    if unit and g.dtype.is_floating:
+        return g
+    return tf.cast(scale, g.dtype) * g
 
 
 def _add_to(accumulator: tf.Variable, delta: Any) -> None:
@@ -454,6 +467,9 @@ class FusedStep:
     kind: str
     function: CompiledFunction | None = None
     runner: Any = None
+    unit_scale: bool = False
+    """An accumulation whose scale is 1 (the fused call is traced for it: see
+    :func:`_scaled`)."""
 
 
 class FusedCall:
@@ -513,11 +529,13 @@ class FusedCall:
             at += n
             if step.kind == "accumulate":
                 assert step.function is not None
-                step.function.accumulate_params_body(part[:-2], part[-2], part[-1])
+                step.function.accumulate_params_body(part[:-2], part[-2], part[-1],
+                                                     unit=step.unit_scale)
             elif step.kind == "accumulate_saved":
                 assert step.function is not None
                 n = len(step.function.input_specs)
-                step.function.accumulate_saved_body(part[:n], part[n:-2], part[-2], part[-1])
+                step.function.accumulate_saved_body(part[:n], part[n:-2], part[-2], part[-1],
+                                                    unit=step.unit_scale)
             elif step.kind == "run":
                 step.runner.build(part)
             elif step.kind == "forward_saving":

@@ -598,15 +598,18 @@ class Session:
                     kind = "accumulate_saved" if self._saved(fn, record) else "accumulate"
                     flat += [*record.args, *(record.saved if kind == "accumulate_saved" else ()),
                              to_tensor(call.retval_grad), scalar_float64(call.scale)]
-                else:
-                    fn.check_args(call.args)
-                    released.update(call.release)
-                    args = tuple(to_tensor(a) for a in call.args)
-                    flat += args
-                    saving = (call.keep_trace and fn.saved is not None and self.save_forwards
-                              and i > last_write)
-                    kind = "forward_saving" if saving else "forward"
-                    gen_args.append((args, len(fn.saved.saved_specs) if fn.saved and saving else 0))
+                    unit = call.scale == 1.0
+                    steps.append(FusedStep(kind, function=fn, unit_scale=unit))
+                    key.append((kind, call.function_id, unit))
+                    continue
+                fn.check_args(call.args)
+                released.update(call.release)
+                args = tuple(to_tensor(a) for a in call.args)
+                flat += args
+                saving = (call.keep_trace and fn.saved is not None and self.save_forwards
+                          and i > last_write)
+                kind = "forward_saving" if saving else "forward"
+                gen_args.append((args, len(fn.saved.saved_specs) if fn.saved and saving else 0))
                 steps.append(FusedStep(kind, function=fn))
                 key.append((kind, call.function_id))
         except errors.CoreError:
