@@ -119,7 +119,7 @@ def decode_tensor(message: tensor_pb2.Tensor, aligned: bool = True) -> np.ndarra
     types = _NUMERIC.get(message.dtype)
     if types is None:
         return _decode_other(message)
-    npd, wire_dtype = types
+    npd, wire_dtype, name = types
     shape = tuple(message.shape)  # ints already
     blob_id = message.blob_id
     content = take_blob(blob_id) if blob_id else message.content
@@ -127,7 +127,7 @@ def decode_tensor(message: tensor_pb2.Tensor, aligned: bool = True) -> np.ndarra
     size = memoryview(content).nbytes
     if size != count * npd.itemsize:
         raise ValueError(
-            f"tensor of dtype {as_dtype(npd).name} and shape {list(shape)} needs "
+            f"tensor of dtype {name} and shape {list(shape)} needs "
             f"{count * npd.itemsize} bytes, got {size}"
         )
     arr = np.frombuffer(content, dtype=wire_dtype, count=count)
@@ -140,10 +140,12 @@ def decode_tensor(message: tensor_pb2.Tensor, aligned: bool = True) -> np.ndarra
     return out.reshape(shape)
 
 
-_NUMERIC: dict[int, tuple[np.dtype[Any], np.dtype[Any]]] = {
-    d.enum: (d._np, d._np if _LITTLE_ENDIAN or d._np.itemsize == 1 else d._np.newbyteorder("<"))
+_NUMERIC: dict[int, tuple[np.dtype[Any], np.dtype[Any], str]] = {
+    d.enum: (d._np, d._np if _LITTLE_ENDIAN or d._np.itemsize == 1 else d._np.newbyteorder("<"),
+             d.name)
     for d in DTYPES.values() if d._np is not None and d.name != "string"}
-"""Wire enum -> (native numpy dtype, the wire's little-endian one) of the numeric types."""
+"""Wire enum -> (native numpy dtype, the wire's little-endian one, the name) of the numeric
+types."""
 
 
 def _decode_other(message: tensor_pb2.Tensor) -> np.ndarray[Any, Any]:
