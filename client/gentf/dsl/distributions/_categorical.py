@@ -90,13 +90,11 @@ class Categorical(ElementwiseDistribution):
 
     def _logpdf(self, value: Any, *args: Any) -> float:
         (probs,) = args
-        if type(value) is int and type(probs) is np.ndarray and probs.ndim == 1:
-            # a loop's ``categorical(probs[i]) @ addr``: what the lines below do, sooner
-            return float(np.log(probs[value])) if 0 <= value < probs.shape[0] else -np.inf
         p = probs if type(probs) is np.ndarray else np.asarray(probs)
-        i = _one_index(value) if p.ndim == 1 else None
-        if i is not None:  # the common case, one label: index directly
-            return float(np.log(p[i])) if 0 <= i < p.shape[0] else -np.inf
+        if p.ndim == 1:  # the common case, one label (a loop's ``categorical(probs[i])``)
+            i = value if type(value) is int else _one_index(value)
+            if i is not None:  # index directly
+                return float(np.log(p[i])) if 0 <= i < p.shape[0] else -np.inf
         return super()._logpdf(value, p)
 
     def _logpdf_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
