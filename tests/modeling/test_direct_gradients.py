@@ -31,7 +31,7 @@ from gentf import (
     zero_param_grad,
 )
 from gentf.dsl import _direct
-from numpy_gen_fn import Linear
+from numpy_gen_fn import Linear, LinearTrace
 
 TOL = 1e-12
 RNG = np.random.default_rng(7)
@@ -448,3 +448,97 @@ def test_calls_into_maps_skip_the_replay_and_pass_the_same_bits(
     chain = Linear(np.abs(RNG.normal(size=(2, 6))) + 0.1)
     declined(lambda r: (Map(poisson)(r) @ "y", Map(poisson)(chain(r) @ "chain") @ "c"),
              choicemap({"y": counts, "c": {0: 1, 1: 3}}))  # a call on a call's value
+
+
+class _RowsNet(Linear):
+    """``x`` (n, 3) -> positive rows (n, 6), each summing to 1 (a softmax of ``x @ W.T``)."""
+
+    def _run(self, args: tuple[Any, ...]) -> LinearTrace:
+        (x,) = args
+        z = np.asarray(x, dtype=np.float64) @ self.W.T
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return LinearTrace(self, args, (e / e.sum(axis=1, keepdims=True)).astype(self.dtype))
+
+    def _grads(self, trace: Any, retval_grad: Any) -> tuple[np.ndarray, np.ndarray]:
+        (x,) = trace.get_args()
+        g = np.asarray(retval_grad, dtype=np.float64)
+        self.retval_grads.append(retval_grad)
+        return (g @ self.W).astype(self.dtype), g.T @ np.asarray(x, dtype=np.float64)
+
+
+def test_loops_over_rows_of_calls_skip_the_replay_and_pass_the_same_bits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loop of choices on the rows of a network's output (``categorical(probs[i]) @ ("y",
+    i)``, the per-address digits model) skips the replay as the ``Map`` model does: each
+    network gets the same return-value cotangent, bit for bit and of the same dtype, as
+    through the replay (float32 and float64 networks, a distribution with a plain float
+    argument and array values, a network nothing reads). Loops the replay would not
+    differentiate as one run decline."""
+    rows = 10
+    x = RNG.normal(size=(rows, 3))
+    w = RNG.normal(size=(6, 3))
+    labels = RNG.integers(0, 6, rows)
+    obs = RNG.normal(size=(rows, 6))
+    taken: list[bool] = []
+    original = _direct._calls_into_maps
+
+    def watching(*args: Any) -> bool:
+        taken.append(original(*args))
+        return taken[-1]
+
+    monkeypatch.setattr(_direct, "_calls_into_maps", watching)
+
+    def run(body: Callable[..., None], cm: Any, dtypes: list[Any], fast: bool) -> list[Any]:
+        nets = [_RowsNet(w * (k + 1), dtype) for k, dtype in enumerate(dtypes)]
+
+        @gen
+        def model(xs: Any) -> None:
+            body(*[net(xs) @ f"net{k}" for k, net in enumerate(nets)])
+
+        with monkeypatch.context() as m:
+            if not fast:
+                m.setattr(_direct, "_calls_into_maps", lambda *a: False)
+            trace, _ = generate(model, (x,), cm)
+            accumulate_param_gradients_only(trace, None, 0.3)
+        return [(g.dtype, g.tobytes()) for net in nets for g in net.retval_grads] + \
+            [net.scales for net in nets]
+
+    def both(body: Callable[..., None], cm: Any, dtypes: list[Any], skips: bool) -> list[Any]:
+        taken.clear()
+        got = run(body, cm, dtypes, True)
+        assert taken == [skips]
+        assert got == run(body, cm, dtypes, False)
+        return got
+
+    def digits(probs: Any, rates: Any, idle: Any) -> None:
+        for i in range(rows):
+            categorical(probs[i]) @ ("y", i)
+        for i in range(rows):
+            normal(rates[i], 0.5) @ ("z", i)
+
+    cm = choicemap({**{("y", i): int(v) for i, v in enumerate(labels)},
+                    **{("z", i): obs[i] for i in range(rows)}})
+    got = both(digits, cm, [np.float32, np.float64, np.float64], True)
+    assert [dtype for dtype, _ in got[:3]] == [np.float32, np.float64, np.float64]
+    probs = _RowsNet(w, np.float32)._run((x,)).retval
+    expect = np.zeros((rows, 6))
+    expect[np.arange(rows), labels] = 1.0 / probs[np.arange(rows), labels].astype(np.float64)
+    assert got[0][1] == expect.astype(np.float32).tobytes()  # d log p / d probs, by hand
+    assert np.frombuffer(got[2][1]).tolist() == [0.0] * rows * 6
+    assert got[3:] == [[0.3], [0.3], [0.3]]
+
+    def loop(rows_of: Callable[[int], int], n: int = rows) -> Callable[..., None]:
+        def body(probs: Any) -> None:
+            for i in range(n):
+                categorical(probs[rows_of(i)]) @ ("y", i)
+        return body
+
+    ys = choicemap({("y", i): int(v) for i, v in enumerate(labels)})
+    both(loop(lambda i: i, 5), ys, [np.float32], False)  # too few rows for one run
+    both(loop(lambda i: i // 2), ys, [np.float32], False)  # a row read twice
+    mixed = choicemap({("y", i): (np.int64(v) if i % 2 else int(v)) for i, v in enumerate(labels)})
+    both(loop(lambda i: i), mixed, [np.float32], False)  # values of two types
+    both(lambda p: (loop(lambda i: i)(p), Map(categorical)(p) @ "all"),
+         choicemap({**{("y", i): int(v) for i, v in enumerate(labels)},
+                    "all": {i: int(v) for i, v in enumerate(labels)}}),
+         [np.float32], False)  # read twice

@@ -317,21 +317,28 @@ def _calls_into_maps(trace: GenTrace, flow: list[FlowStep | RowBlock], scale: fl
     """What the replay does, without building it, for the dataflow of most models: calls of
     generative functions on untracked arguments, and ``Map`` calls of a distribution that
     read whole return values of those calls (``probs = net(xs) @ "net";
-    Map(categorical)(probs) @ "y"``). Each ``Map``'s argument gradients (as ``Map``
-    differentiates them) become the return-value cotangents of the calls they read, then the
-    calls accumulate in reverse order: the same values, casts and callee calls as the
-    replay's (its float64 copy of each return value is never read on this path). False,
-    having changed nothing, for any other dataflow (a choice, a row, a call on another
-    call's value, a value read twice, a tuple returned) or a gradient that fails: the
-    replay then decides."""
+    Map(categorical)(probs) @ "y"``), or loops of choices on rows of them
+    (``categorical(probs[i]) @ ("y", i)``, one :class:`RowBlock`). Each ``Map``'s argument
+    gradients (as ``Map`` differentiates them) become the return-value cotangents of the
+    calls they read, as does each block's, differentiated as the replay's run of it is
+    (:func:`_run_gradients` on the rows of the replay's float64 copy); then the calls
+    accumulate in reverse order: the same values, casts and callee calls as the replay's.
+    False, having changed nothing, for any other dataflow (a lone choice, a block the
+    replay would not make one run, a call on another call's value, a value read twice, a
+    tuple returned) or a gradient that fails: the replay then decides."""
     records = trace.records
     calls: list[tuple[Hashable, GenerativeFunction, Any]] = []
     whole: dict[Hashable, np.ndarray] = {}  # call -> its return value, one float array
     maps: list[tuple[Hashable, Map, Any, list[tuple[int, Hashable]]]] = []  # (j, call read)
     read: set[Hashable] = set()
+    runs: list[tuple[Hashable, RowBlock, list[Any]]] = []  # (call read, its rows, values)
     for step in flow:
         if type(step) is RowBlock:
-            return False
+            values = _run_of_call_rows(step, records, whole, read)
+            if values is None:
+                return False
+            runs.append((step.of[1], step, values))
+            continue
         key, callee, _, sources = step  # type: ignore[misc]
         record = records.get(key)
         if type(record) is not CallRecord or record.callee is not callee:
@@ -374,6 +381,16 @@ def _calls_into_maps(trace: GenTrace, flow: list[FlowStep | RowBlock], scale: fl
                 # the replay's site adds it to nothing in float64, then casts to the leaf's
                 cotangents[of] = np.reshape(np.array(grad, dtype=np.float64).ravel(),
                                             leaf.shape).astype(leaf.dtype)
+        for of, block, values in runs:  # (as _add_run, then each _Site.backward)
+            leaf, at, n = whole[of], block.at, len(values)
+            rows = np.array(block.rows)
+            full = np.ravel(leaf).astype(np.float64).reshape(leaf.shape)  # the site's copy
+            grad = _run_gradients(block.dist, values, tuple(
+                [full[rows] if m == at else np.array([a] * n) for m, a in enumerate(block.args)]))[at]
+            if grad is not None:
+                cotangent = np.zeros(leaf.shape)
+                cotangent[rows] += grad
+                cotangents[of] = cotangent.astype(leaf.dtype)
     except Exception:  # noqa: BLE001 - the replay raises it (nothing was changed here)
         return False
     for key, callee, subtrace in reversed(calls):  # (as each _Site.backward)
@@ -382,6 +399,36 @@ def _calls_into_maps(trace: GenTrace, flow: list[FlowStep | RowBlock], scale: fl
             g = np.zeros(whole[key].shape, dtype=whole[key].dtype)
         callee.accumulate_param_gradients_only(subtrace, g, scale)
     return True
+
+
+def _run_of_call_rows(block: RowBlock, records: dict[Hashable, Any],
+                      whole: dict[Hashable, np.ndarray], read: set[Hashable]) -> list[Any] | None:
+    """The choices' values when the replay would differentiate ``block`` as one run of
+    rows of the return value of a call in ``whole`` that nothing else reads (marked read):
+    an elementwise distribution, at least :data:`MIN_BATCHED_CHOICES` distinct rows, plain
+    arguments that are Python numbers, values of one type and shape. None otherwise."""
+    of = block.of
+    if (of[0] != "leaf" or of[2] != 0 or of[1] not in whole or of[1] in read
+            or not isinstance(block.dist, ElementwiseDistribution)
+            or len(block.rows) < MIN_BATCHED_CHOICES
+            or len(set(block.rows)) != len(block.rows)):
+        return None
+    for m, a in enumerate(block.args):
+        if m != block.at and type(a) not in (int, float):
+            return None
+    values = []
+    for key in block.keys:
+        record = records.get(key)
+        if type(record) is not ChoiceRecord and not isinstance(record, ChoiceRecord):
+            return None
+        values.append(record.value)
+    vtype = type(values[0])
+    vshape = values[0].shape if isinstance(values[0], np.ndarray) else None
+    for value in values:
+        if type(value) is not vtype or (vshape is not None and value.shape != vshape):
+            return None
+    read.add(of[1])
+    return values
 
 
 MIN_BATCHED_CHOICES = 8
@@ -586,13 +633,19 @@ def _add_choice_gradients(choices: list[_Choice | _Run | _DistMap],
                     box._source.add_direct(box._k, box._idx, g)
 
 
+def _run_gradients(dist: Distribution, values: list[Any], args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The argument gradients of choices ``dist(*row) @ ...`` with ``values``, each argument
+    stacked over the choices (``args``), as ``Map(dist)`` differentiates them."""
+    kernel = Map(dist)
+    stacked = kernel._stack_values(values)
+    return kernel._dist_grads(MapTrace(kernel, args, np.zeros(len(values)), values=stacked))[1]
+
+
 def _add_run(run: _Run, wholes: dict[tuple[int, int], np.ndarray]) -> None:
-    kernel = Map(run.dist)
-    values = kernel._stack_values(run.values)
     n = len(run)
     args = tuple([_run_argument(run, a, wholes) if rows else np.array([want] * n)
                   for a, (want, rows) in enumerate(zip(run.spec, run.rows))])
-    _, arg_grads = kernel._dist_grads(MapTrace(kernel, args, np.zeros(n), values=values))
+    arg_grads = _run_gradients(run.dist, run.values, args)
     for a, grad in enumerate(arg_grads):
         rows_list = run.rows[a]
         if grad is None or not rows_list:
