@@ -212,6 +212,35 @@ def test_random_choices_at_hierarchical_addresses_and_overlaps() -> None:
         simulate(twice, ())
 
 
+def test_an_unhashable_address_is_a_type_error_naming_it() -> None:
+    """``dist(args) @ addr`` with an unhashable ``addr`` raises a TypeError naming the
+    address, in every interface operation, before and after a path(...) was visited."""
+
+    @gen
+    def first() -> None:
+        normal(0.0, 1.0) @ ["y", 1]
+
+    @gen
+    def after_a_path() -> None:
+        normal(0.0, 1.0) @ path("x", 1)
+        normal(0.0, 1.0) @ {"y": 1}
+
+    for model, shown in ((first, r"list \['y', 1\]"), (after_a_path, r"dict \{'y': 1\}")):
+        with pytest.raises(TypeError, match="address must be hashable.*got " + shown):
+            simulate(model, ())
+        with pytest.raises(TypeError, match="address must be hashable.*got " + shown):
+            generate(model, (), choicemap())
+
+    @gen
+    def flip(bad: bool) -> None:
+        normal(0.0, 1.0) @ (["y"] if bad else "y")
+
+    trace = simulate(flip, (False,))
+    with pytest.raises(TypeError, match=r"address must be hashable.*got list \['y'\]"):
+        update(trace, (True,), (UnknownChange,), choicemap())
+    assert trace["y"] == trace.get_choices()["y"]  # the trace is as it was
+
+
 # ---- short forms and diffs ---------------------------------------------------------------
 
 

@@ -63,12 +63,18 @@ class BodyHandler:
 
     def traced_call(self, callee: Any, args: tuple[Any, ...], key: Address) -> Any:
         """Dispatches ``callee(args) @ key`` to :meth:`visit_choice` or :meth:`visit_call`."""
-        if self._paths or isinstance(key, Path):
-            self._visit(key)
-        elif key in self.visited:  # one key, the common case: it clashes only with itself
-            self._visit(key)  # raises, naming the clash
-        else:
-            self.visited.add(key)
+        try:
+            if self._paths or isinstance(key, Path):
+                self._visit(key)
+            elif key in self.visited:  # one key, the common case: it clashes only with itself
+                self._visit(key)  # raises, naming the clash
+            else:
+                self.visited.add(key)
+        except TypeError:  # (a Path's keys are hashable: checked when it was made)
+            raise TypeError(
+                f"a traced call's address must be hashable (a string, number or tuple) or a "
+                f"path(...); got {type(key).__name__} {key!r}"
+            ) from None
         if isinstance(callee, Distribution):
             return self.visit_choice(key, callee, args)
         if isinstance(callee, GenerativeFunction):

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["generate_gen", "leaf_constraint"]
 
+_MISSING = object()
 _new_record = tuple.__new__  # ChoiceRecord(dist, value, score) without NamedTuple's own __new__
 
 
@@ -51,6 +52,7 @@ class _Generate(BodyHandler):
                  args: tuple[Any, ...]) -> None:
         super().__init__(gen_fn)
         self.constraints = constraints
+        self._value_at = constraints._values_by_key().get  # (key, default): a leaf's value
         self.records: dict[Hashable, Record] = {}
         self.weight = 0.0
         self.flow: Dataflow | None = Dataflow(args)  # None once a source is unknown
@@ -66,13 +68,15 @@ class _Generate(BodyHandler):
         plain = flow is not None and flow.call(key, dist, args)  # no box, no container
         if flow is not None and not plain:
             self.flow = None
-        constrained, value = self.constraints.lookup_value(key)
+        value = self._value_at(key, _MISSING)  # the common case: a key holding a value
+        constrained = value is not _MISSING
         if not constrained:
             constrained, value = leaf_constraint(self.constraints, key, "generate")  # checks
             if not constrained:
                 value = dist.sample(get_rng(), *args)
-        if plain and not isinstance(value, Box):
-            score = float(dist._logpdf(value, *args))  # what logpdf would call
+        if plain and not isinstance(value, Box):  # what logpdf would call (one argument: no
+            score = float(dist._logpdf(value, args[0]) if len(args) == 1  # star call's tuple)
+                          else dist._logpdf(value, *args))
         else:
             score = float(dist.logpdf(value, *args))
         if constrained:

@@ -64,6 +64,11 @@ class ChoiceMap:
         sub = self._subs.get(key)
         return sub is not None and sub.has_value(rest)
 
+    def _values_by_key(self) -> Mapping[Hashable, Any]:
+        """The values at this map's own keys (not under a path), live and not a copy: for
+        the modeling layer's per-choice lookup, which must not write to it."""
+        return self._leaves
+
     def lookup_value(self, addr: Address) -> tuple[bool, Any]:
         """``(True, value)`` when ``addr`` holds a value, else ``(False, None)`` (nothing
         there, or a submap): ``has_value`` and ``get_value`` in one lookup."""

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from gentf.gfi._choicemap import ChoiceMap, EmptyChoiceMap
 from gentf.gfi._diffs import Diff, NoChange, UnknownChange
 from gentf.gfi._param_conf import ParamConf
-from gentf.gfi._pending import PendingCall, active_handler, pending_constructor
+from gentf.gfi._pending import active_handler, pending_call
 from gentf.gfi._selection import Selection
 
 __all__ = [
@@ -210,7 +210,6 @@ class GenerativeFunction(ABC):
         """``retval = gen_fn.untraced_call(args)``: run and return the return value only."""
         return self.simulate(tuple(args)).get_retval()
 
-    @pending_constructor
     def __call__(self, *args: Any) -> Any:
         """The untraced call: run the function and return its return value only.
 
@@ -221,7 +220,7 @@ class GenerativeFunction(ABC):
         """
         handler = active_handler()
         if handler is not None:
-            return PendingCall(self, tuple(args), handler)
+            return pending_call(self, tuple(args), handler)
         return self.untraced_call(tuple(args))
 
 

@@ -31,9 +31,9 @@ import sys
 from types import CodeType, FrameType
 from typing import Any, NoReturn, Protocol
 
-from gentf.gfi._address import Address, Path
+from gentf.gfi._address import Address
 
-__all__ = ["CallHandler", "PendingCall", "active_handler", "pending_constructor", "pop_handler",
+__all__ = ["CallHandler", "PendingCall", "active_handler", "pending_call", "pop_handler",
            "push_handler"]
 
 
@@ -84,26 +84,10 @@ _SITES: dict[tuple[int, int], tuple[CodeType, str]] = {}
 _INSTRUCTIONS: dict[CodeType, list[dis.Instruction]] = {}
 
 
-_CONSTRUCTORS: set[CodeType] = set()
-"""Code of the library's ``__call__`` methods that make ``PendingCall(self, ...)``."""
-
-
-def pending_constructor(method: Any) -> Any:
-    """Marks ``method``, a ``__call__`` that makes ``PendingCall(self, ...)`` itself, so
-    that reading a call site skips its frame without reading its locals (a dict built per
-    call); returns ``method``."""
-    _CONSTRUCTORS.add(method.__code__)
-    return method
-
-
-def _call_site(callee: Any) -> FrameType | None:
-    """The frame of the code that called ``callee``: past PendingCall's own frame, the
-    ``__call__`` that created it, and any ``__call__`` of ``callee`` above that (a
-    subclass calling ``super().__call__``)."""
-    # 0: this function, 1: _site_kind, 2: PendingCall.__new__, 3: whoever constructed it.
-    frame: FrameType | None = sys._getframe(3)
-    if frame is not None and frame.f_code in _CONSTRUCTORS:
-        frame = frame.f_back  # its ``self`` is ``callee``: it passed itself
+def _call_site(callee: Any, frame: FrameType | None) -> FrameType | None:
+    """The frame of the code that called ``callee``, from ``frame`` (the caller of the
+    ``__call__`` that made the PendingCall): past any ``__call__`` of ``callee`` (a subclass
+    calling ``super().__call__``). Locals are read only where a frame is a ``__call__``."""
     while (frame is not None and frame.f_code.co_name == "__call__"
            and frame.f_locals.get("self") is callee):
         frame = frame.f_back
@@ -167,17 +151,9 @@ def _inside(inner: Span, outer: Span) -> bool:
     return outer[0] <= inner[0] and inner[1] <= outer[1]
 
 
-def _site_kind(callee: Any) -> str:
-    """The kind of the call site that is creating a PendingCall for ``callee``."""
-    # 0: this function, 1: PendingCall.__new__, 2: whoever constructed it. The common
-    # case, a library ``__call__`` called from a body, is read without calling _call_site.
-    frame: FrameType | None = sys._getframe(2)
-    if frame is not None and frame.f_code in _CONSTRUCTORS:
-        frame = frame.f_back
-        if frame is not None and frame.f_code.co_name == "__call__":
-            frame = _call_site(callee)
-    else:
-        frame = _call_site(callee)
+def _site_kind(callee: Any, frame: FrameType | None) -> str:
+    """The kind of the call site of ``callee`` at or above ``frame`` (see _call_site)."""
+    frame = _call_site(callee, frame)
     if frame is None:
         return _UNKNOWN
     # Keyed by the code object's id (hashing a code object hashes its bytecode); the entry
@@ -187,6 +163,17 @@ def _site_kind(callee: Any) -> str:
     if entry is None or entry[0] is not code:
         entry = _SITES[(id(code), offset)] = (code, _classify(code, offset))
     return entry[1]
+
+
+def pending_call(callee: Any, args: tuple[Any, ...], handler: CallHandler) -> Any:
+    """What ``callee.__call__(*args)`` returns inside a body, ``handler`` the innermost:
+    ``PendingCall(callee, args, handler)``, or the untraced call's value where the call site
+    is not ``f(args) @ addr`` or ``f(args).untraced()``. Called by the library's
+    ``__call__`` methods themselves (it reads their caller's frame, two above its own, and
+    so makes no frame object for the ``__call__``)."""
+    if _site_kind(callee, sys._getframe(2)) == _UNTRACED:
+        return _run_untraced(handler, callee, tuple(args))
+    return _new_pending(callee, args, handler)
 
 
 def _needs_address(self: PendingCall, *_: Any, **__: Any) -> NoReturn:
@@ -217,26 +204,13 @@ class PendingCall:
     _used: bool
 
     def __new__(cls, callee: Any, args: tuple[Any, ...], handler: CallHandler) -> Any:
-        if _site_kind(callee) == _UNTRACED:
+        if _site_kind(callee, sys._getframe(1)) == _UNTRACED:  # 1: whoever constructed it
             return _run_untraced(handler, callee, tuple(args))
-        self = object.__new__(cls)
-        self.callee = callee
-        self.args = args
-        self._handler = handler
-        self._used = False
-        return self
+        return _new_pending(callee, args, handler)
 
     def __matmul__(self, addr: Address) -> Any:
         if self._used:
             raise RuntimeError(f"{self!r} was already traced; a call is traced once")
-        if not isinstance(addr, Path):
-            try:
-                hash(addr)
-            except TypeError:
-                raise TypeError(
-                    f"a traced call's address must be hashable (a string, number or tuple) "
-                    f"or a path(...); got {type(addr).__name__} {addr!r}"
-                ) from None
         if _STACK and _STACK[-1] is not self._handler:
             raise RuntimeError(
                 f"{self!r} was created in one model body and traced in another"
@@ -265,3 +239,12 @@ class PendingCall:
     __truediv__ = __rtruediv__ = __pow__ = __rpow__ = __neg__ = _needs_address
     __getitem__ = __iter__ = __float__ = __int__ = __bool__ = __len__ = _needs_address
     __array__ = __lt__ = __le__ = __gt__ = __ge__ = _needs_address
+
+
+def _new_pending(callee: Any, args: tuple[Any, ...], handler: CallHandler) -> PendingCall:
+    self = object.__new__(PendingCall)
+    self.callee = callee
+    self.args = args
+    self._handler = handler
+    self._used = False
+    return self

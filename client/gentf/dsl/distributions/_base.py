@@ -18,7 +18,7 @@ from autograd.extend import defvjp_argnums, primitive
 from autograd.tracer import Box
 
 from gentf.dsl._rng import get_rng
-from gentf.gfi._pending import _STACK, PendingCall, pending_constructor
+from gentf.gfi._pending import _STACK, pending_call
 
 __all__ = ["Distribution", "ElementwiseDistribution", "unbroadcast"]
 
@@ -108,11 +108,10 @@ class Distribution:
         """``value = dist.untraced_call(args)``: a draw from the modeling layer's generator."""
         return self.sample(get_rng(), *args)
 
-    @pending_constructor
     def __call__(self, *args: Any) -> Any:
         """A pending random choice inside a model body; a sample outside one."""
         if _STACK:  # inside a body (``active_handler()``, without the call)
-            return PendingCall(self, args, _STACK[-1])
+            return pending_call(self, args, _STACK[-1])
         return self.untraced_call(args)
 
     def __repr__(self) -> str:
