@@ -212,6 +212,36 @@ def test_random_choices_at_hierarchical_addresses_and_overlaps() -> None:
         simulate(twice, ())
 
 
+def test_generate_keeps_the_score_the_trace_would_sum() -> None:
+    """The score ``generate`` keeps while recording is, bit for bit, the one the trace sums
+    from its records (choices constrained or drawn, calls, a Map's float32 scores)."""
+    from gentf import Map, categorical
+    from gentf.dsl._trace import GenTrace
+
+    @gen
+    def inner(mu: float) -> float:
+        return normal(mu, 0.3) @ "x"
+
+    @gen
+    def model(probs: Any) -> None:
+        a = normal(0.1, 1.0) @ "a"
+        inner(a) @ "call"
+        Map(categorical)(probs) @ "labels"
+        for i in range(3):
+            normal(a * i, 2.0) @ ("n", i)
+
+    probs = np.full((5, 4), 0.25, dtype=np.float32)
+    for cm in (choicemap(), choicemap({"a": 0.7, ("n", 1): -0.2, "labels": {0: 3, 4: 1}})):
+        trace, _ = generate(model, (probs,), cm)
+        summed = GenTrace(model, (probs,), trace.records, None).get_score()
+        assert trace.get_score() == summed and type(trace.get_score()) is float
+        a = trace["a"]
+        by_hand = (st.norm.logpdf(a, 0.1, 1.0) + st.norm.logpdf(trace[path("call", "x")], a, 0.3)
+                   + 5 * np.log(0.25)
+                   + sum(st.norm.logpdf(trace[("n", i)], a * i, 2.0) for i in range(3)))
+        assert trace.get_score() == pytest.approx(by_hand, rel=1e-7)  # (float32 labels)
+
+
 def test_an_unhashable_address_is_a_type_error_naming_it() -> None:
     """``dist(args) @ addr`` with an unhashable ``addr`` raises a TypeError naming the
     address, in every interface operation, before and after a path(...) was visited."""

@@ -119,12 +119,14 @@ class Dataflow:
         """Notes the call (or choice) at ``key``; False, noting nothing, when an argument's
         source is unknown. True means every argument is an array, a Python float or a
         plain value (no autograd box, no container)."""
-        if len(self._steps) >= MAX_NOTED_CALLS:  # type: ignore[arg-type]
+        steps = self._steps
+        if len(steps) >= MAX_NOTED_CALLS:  # type: ignore[arg-type]
             return False
-        if len(args) == 1 and type(args[0]) is np.ndarray:  # ``dist(probs[i])``: no list
-            entry = self.known.get(id(args[0]))
-            if entry is None or entry[0] is not args[0]:
-                self._steps.append((key, callee, args, _ONE_LATER))  # type: ignore[union-attr]
+        if len(args) == 1:  # ``dist(probs[i])``: no list
+            a = args[0]
+            # (an entry holds its object, so no other live object has the entry's id)
+            if type(a) is np.ndarray and id(a) not in self.known:
+                steps.append((key, callee, args, _ONE_LATER))  # type: ignore[union-attr]
                 return True
         sources: list[Source] | None = None
         for j, a in enumerate(args):

@@ -55,6 +55,7 @@ class _Generate(BodyHandler):
         self._value_at = constraints._values_by_key().get  # (key, default): a leaf's value
         self.records: dict[Hashable, Record] = {}
         self.weight = 0.0
+        self.score: Any = 0  # the records' scores summed as GenTrace would (``sum``, from 0)
         self.flow: Dataflow | None = Dataflow(args)  # None once a source is unknown
 
     def read_param(self, name: str) -> Any:
@@ -81,6 +82,7 @@ class _Generate(BodyHandler):
             score = float(dist.logpdf(value, *args))
         if constrained:
             self.weight += score
+        self.score += score
         self.records[key] = _new_record(ChoiceRecord, (dist, value, score))
         return value
 
@@ -91,6 +93,7 @@ class _Generate(BodyHandler):
         sub = call_constraints(self.constraints, key, "generate")
         subtrace, weight = callee.generate(args, sub)
         self.weight += float(weight)
+        self.score += subtrace.get_score()
         self.records[key] = CallRecord(callee, subtrace)
         retval = subtrace.get_retval()
         if flow is not None:
@@ -106,7 +109,7 @@ def generate_gen(
         raise TypeError(f"generate: constraints must be a ChoiceMap; got {type(constraints).__name__}")
     handler = _Generate(gen_fn, constraints, args)
     retval = run_body(gen_fn, handler, args)
-    trace = GenTrace(gen_fn, args, handler.records, retval)
+    trace = GenTrace(gen_fn, args, handler.records, retval, handler.score)
     if handler.flow is not None:
         trace.flow = handler.flow
     return trace, handler.weight

@@ -43,7 +43,9 @@ class GenTrace(Trace):
     record, in execution order. ``trace[addr]`` is the value of the choice at ``addr``, or
     the return value of the call at ``addr`` (as in Gen); an address below a call's
     address looks inside that call (``trace[path("data", 3, "y")]`` for the call at
-    ``path("data", 3)``); ``trace[()]`` is the return value.
+    ``path("data", 3)``); ``trace[()]`` is the return value. ``score``, where the maker
+    kept it while recording, is ``sum`` of the records' scores in their order (each
+    call's its subtrace's); None sums them here.
     """
 
     def __init__(
@@ -52,15 +54,16 @@ class GenTrace(Trace):
         args: tuple[Any, ...],
         records: dict[Hashable, Record],
         retval: Any,
+        score: Any = None,
     ) -> None:
         self._gen_fn = gen_fn
         self._args = args
         self.records = records
         self._retval = retval
-        self._score = float(
-            sum(r.score if isinstance(r, ChoiceRecord) else r.subtrace.get_score()
-                for r in records.values())
-        )
+        if score is None:  # (else the caller summed the records' scores, as here, in order)
+            score = sum(r.score if isinstance(r, ChoiceRecord) else r.subtrace.get_score()
+                        for r in records.values())
+        self._score = float(score)
         self._choices: ChoiceMap | None = None
         self.flow: Dataflow | None = None
         """The traced calls with their arguments' sources, when ``generate`` could note

@@ -153,9 +153,12 @@ def _inside(inner: Span, outer: Span) -> bool:
 
 def _site_kind(callee: Any, frame: FrameType | None) -> str:
     """The kind of the call site of ``callee`` at or above ``frame`` (see _call_site)."""
-    frame = _call_site(callee, frame)
     if frame is None:
         return _UNKNOWN
+    if frame.f_code.co_name == "__call__":  # (the common case, a body, needs no walk)
+        frame = _call_site(callee, frame)
+        if frame is None:
+            return _UNKNOWN
     # Keyed by the code object's id (hashing a code object hashes its bytecode); the entry
     # holds the code object, so the id is not reused while the entry lives.
     code, offset = frame.f_code, frame.f_lasti
@@ -173,7 +176,9 @@ def pending_call(callee: Any, args: tuple[Any, ...], handler: CallHandler) -> An
     so makes no frame object for the ``__call__``)."""
     if _site_kind(callee, sys._getframe(2)) == _UNTRACED:
         return _run_untraced(handler, callee, tuple(args))
-    return _new_pending(callee, args, handler)
+    self = _make(PendingCall)
+    self.callee, self.args, self._handler, self._used = callee, args, handler, False
+    return self
 
 
 def _needs_address(self: PendingCall, *_: Any, **__: Any) -> NoReturn:
@@ -242,9 +247,9 @@ class PendingCall:
 
 
 def _new_pending(callee: Any, args: tuple[Any, ...], handler: CallHandler) -> PendingCall:
-    self = object.__new__(PendingCall)
-    self.callee = callee
-    self.args = args
-    self._handler = handler
-    self._used = False
+    self = _make(PendingCall)
+    self.callee, self.args, self._handler, self._used = callee, args, handler, False
     return self
+
+
+_make = object.__new__

@@ -11,6 +11,8 @@ from gentf.dsl.distributions._support import NEG_INF
 
 __all__ = ["Categorical", "categorical"]
 
+_log = np.log
+
 
 def _one_index(value: Any) -> int | None:
     """The index for an integer scalar ``value`` (not a bool), else None."""
@@ -94,7 +96,7 @@ class Categorical(ElementwiseDistribution):
         if p.ndim == 1:  # the common case, one label (a loop's ``categorical(probs[i])``)
             i = value if type(value) is int else _one_index(value)
             if i is not None:  # index directly
-                return float(np.log(p[i])) if 0 <= i < p.shape[0] else -np.inf
+                return float(_log(p[i])) if 0 <= i < len(p) else NEG_INF
         return super()._logpdf(value, p)
 
     def _logpdf_grad(self, value: Any, *args: Any) -> tuple[Any, ...]:
