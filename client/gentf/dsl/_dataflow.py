@@ -168,23 +168,11 @@ class Dataflow:
         rows: _Rows | None = None
         resolved: list[FlowStep | RowBlock] = []
         block: RowBlock | None = None
-        following: int | None = None  # the row the next ``dist(a[i])`` continues the block with
-        at = step_bytes = count = 0
-        owner: Any = None
-        shape_strides_dtype: tuple[Any, ...] = ()
-        for step in steps:
+        n, at = len(steps), 0
+        while at < n:
+            step = steps[at]
             key, dist, args, sources = step
-            if following is not None and sources is _ONE_LATER and block is not None \
-                    and block.dist is dist:
-                a = args[0]  # what source() would find, in a few comparisons: row ``following``
-                at += step_bytes  # of the array it found last, the only one noted in its buffer
-                if a.base is owner and following < count and data_address(a) == at \
-                        and (a.shape, a.strides, a.dtype) == shape_strides_dtype:
-                    block.keys.append(key)
-                    block.rows.append(following)
-                    following += 1
-                    continue
-            following = None
+            at += 1
             if sources is not None:
                 if rows is None and _LATER in sources:
                     rows = _Rows(self.known)
@@ -194,19 +182,16 @@ class Dataflow:
                         return None
                     if found is not None and found[0] == "row":
                         of = found[1]
-                        if sources[0] is _LATER and rows.last is not None:
-                            following = found[2] + 1  # (rows.last is this row's array)
-                            owner, start, step_bytes, count, *rest = rows.last
-                            shape_strides_dtype = tuple(rest)
-                            at = start + found[2] * step_bytes
                         if (block is not None and block.dist is dist and block.at == 0
                                 and len(block.args) == 1  # (joins(), without its loop)
                                 and (block.of is of or block.of == of)):
                             block.keys.append(key)
                             block.rows.append(found[2])
-                            continue
-                        block = RowBlock(key, dist, args, 0, of, found[2])
-                        resolved.append(block)
+                        else:
+                            block = RowBlock(key, dist, args, 0, of, found[2])
+                            resolved.append(block)
+                        if sources[0] is _LATER and rows.last is not None:
+                            at = _following_rows(steps, at, block, found[2] + 1, rows.last)
                         continue
                     step = (key, dist, args, None if found is None else (found,))
                 elif rows is not None:
@@ -301,3 +286,27 @@ class _Rows:
             self.last = (base, *entry[1][0][:6])  # type: ignore[index]
         return found
 
+
+def _following_rows(steps: list[FlowStep], start: int, block: RowBlock, row: int,
+                    last: tuple[Any, ...]) -> int:
+    """Adds to ``block`` the steps from ``start`` on that are ``block.dist(a[row])``,
+    ``a[row + 1]``, ... of the array whose row was found last (``last``: its buffer's
+    owner, where its rows start, their step in bytes, their count, shape, strides and
+    type; it is the only noted array of its buffer): what :meth:`_Rows.source` would find
+    for each, told in a few comparisons. Returns the first step it did not add."""
+    owner, first, step_bytes, count, shape, strides, dtype = last
+    dist, add_key, add_row = block.dist, block.keys.append, block.rows.append
+    at = first + row * step_bytes
+    for s in range(start, len(steps)):
+        key, d, args, sources = steps[s]
+        if sources is not _ONE_LATER or d is not dist or row >= count:
+            return s
+        a = args[0]
+        if a.base is not owner or data_address(a) != at or a.strides != strides \
+                or a.shape != shape or a.dtype != dtype:
+            return s
+        add_key(key)
+        add_row(row)
+        row += 1
+        at += step_bytes
+    return len(steps)
