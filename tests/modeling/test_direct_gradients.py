@@ -375,6 +375,19 @@ def test_cut_runs_of_choices_equal_the_tape(monkeypatch: pytest.MonkeyPatch) -> 
     assert all(np.any(d != 0) for d in direct)
 
 
+def _watch_calls_into_maps(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The answers of every ``_calls_into_maps`` call from now on, in order."""
+    taken: list[bool] = []
+    original = _direct._calls_into_maps
+
+    def watching(*args: Any) -> bool:
+        taken.append(original(*args))
+        return taken[-1]
+
+    monkeypatch.setattr(_direct, "_calls_into_maps", watching)
+    return taken
+
+
 def test_calls_into_maps_skip_the_replay_and_pass_the_same_bits(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """``accumulate_param_gradients_only`` of a body whose calls read only its arguments and
@@ -387,14 +400,7 @@ def test_calls_into_maps_skip_the_replay_and_pass_the_same_bits(
     probs = _softmax_rows(RNG.normal(size=(4, 3)))
     counts = {i: int(c) for i, c in enumerate(RNG.integers(0, 5, 6))}
     labels = {i: int(v) for i, v in enumerate(LABELS)}
-    taken: list[bool] = []
-    original = _direct._calls_into_maps
-
-    def watching(*args: Any) -> bool:
-        taken.append(original(*args))
-        return taken[-1]
-
-    monkeypatch.setattr(_direct, "_calls_into_maps", watching)
+    taken = _watch_calls_into_maps(monkeypatch)
 
     def run(model: Any, cm: Any, nets: list[Linear], fast: bool) -> list[Any]:
         with monkeypatch.context() as m:
@@ -479,14 +485,7 @@ def test_loops_over_rows_of_calls_skip_the_replay_and_pass_the_same_bits(
     w = RNG.normal(size=(6, 3))
     labels = RNG.integers(0, 6, rows)
     obs = RNG.normal(size=(rows, 6))
-    taken: list[bool] = []
-    original = _direct._calls_into_maps
-
-    def watching(*args: Any) -> bool:
-        taken.append(original(*args))
-        return taken[-1]
-
-    monkeypatch.setattr(_direct, "_calls_into_maps", watching)
+    taken = _watch_calls_into_maps(monkeypatch)
 
     def run(body: Callable[..., None], cm: Any, dtypes: list[Any], fast: bool) -> list[Any]:
         nets = [_RowsNet(w * (k + 1), dtype) for k, dtype in enumerate(dtypes)]
