@@ -211,7 +211,9 @@ class PendingCall:
     def __new__(cls, callee: Any, args: tuple[Any, ...], handler: CallHandler) -> Any:
         if _site_kind(callee, sys._getframe(1)) == _UNTRACED:  # 1: whoever constructed it
             return _run_untraced(handler, callee, tuple(args))
-        return _new_pending(callee, args, handler)
+        self = _make(cls)
+        self.callee, self.args, self._handler, self._used = callee, args, handler, False
+        return self
 
     def __matmul__(self, addr: Address) -> Any:
         if self._used:
@@ -246,10 +248,4 @@ class PendingCall:
     __array__ = __lt__ = __le__ = __gt__ = __ge__ = _needs_address
 
 
-def _new_pending(callee: Any, args: tuple[Any, ...], handler: CallHandler) -> PendingCall:
-    self = _make(PendingCall)
-    self.callee, self.args, self._handler, self._used = callee, args, handler, False
-    return self
-
-
-_make = object.__new__
+_make = object.__new__  # a PendingCall's fields are set by whoever makes one
