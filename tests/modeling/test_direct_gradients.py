@@ -509,22 +509,26 @@ def test_loops_over_rows_of_calls_skip_the_replay_and_pass_the_same_bits(
         assert got == run(body, cm, dtypes, False)
         return got
 
-    def digits(probs: Any, rates: Any, idle: Any) -> None:
+    def digits(probs: Any, rates: Any, scales: Any, idle: Any) -> None:
         for i in range(rows):
             categorical(probs[i]) @ ("y", i)
         for i in range(rows):
             normal(rates[i], 0.5) @ ("z", i)
+        for i in range(rows):
+            normal(0.25, scales[i]) @ ("s", i)  # the row is the second argument
 
     cm = choicemap({**{("y", i): int(v) for i, v in enumerate(labels)},
-                    **{("z", i): obs[i] for i in range(rows)}})
-    got = both(digits, cm, [np.float32, np.float64, np.float64], True)
-    assert [dtype for dtype, _ in got[:3]] == [np.float32, np.float64, np.float64]
+                    **{("z", i): obs[i] for i in range(rows)},
+                    **{("s", i): obs[i] + 0.5 for i in range(rows)}})
+    got = both(digits, cm, [np.float32, np.float64, np.float64, np.float64], True)
+    assert [dtype for dtype, _ in got[:4]] == [np.float32, np.float64, np.float64, np.float64]
     probs = _RowsNet(w, np.float32)._run((x,)).retval
     expect = np.zeros((rows, 6))
     expect[np.arange(rows), labels] = 1.0 / probs[np.arange(rows), labels].astype(np.float64)
     assert got[0][1] == expect.astype(np.float32).tobytes()  # d log p / d probs, by hand
-    assert np.frombuffer(got[2][1]).tolist() == [0.0] * rows * 6
-    assert got[3:] == [[0.3], [0.3], [0.3]]
+    assert np.frombuffer(got[2][1]).any()  # the scales' rows got their gradient
+    assert np.frombuffer(got[3][1]).tolist() == [0.0] * rows * 6
+    assert got[4:] == [[0.3], [0.3], [0.3], [0.3]]
 
     def loop(rows_of: Callable[[int], int], n: int = rows) -> Callable[..., None]:
         def body(probs: Any) -> None:
