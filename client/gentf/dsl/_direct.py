@@ -384,7 +384,7 @@ def _calls_into_maps(trace: GenTrace, flow: list[FlowStep | RowBlock], scale: fl
         for of, block, values in runs:  # (as _add_run, then each _Site.backward)
             leaf, at, n = whole[of], block.at, len(values)
             rows = np.array(block.rows)
-            full = np.ravel(leaf).astype(np.float64).reshape(leaf.shape)  # the site's copy
+            full = leaf.astype(np.float64)  # the values of the replay site's float64 copy
             grad = _run_gradients(block.dist, values, tuple(
                 [full[rows] if m == at else np.array([a] * n) for m, a in enumerate(block.args)]))[at]
             if grad is not None:
