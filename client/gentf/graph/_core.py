@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from gentf.graph._worker import worker_link
 from gentf.v1 import graph_pb2
 from gentf.wire._dtypes import DType
 
@@ -27,7 +28,6 @@ __all__ = [
     "Tensor",
     "get_default_graph",
     "reset_default_graph",
-    "set_default_runner",
 ]
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -105,7 +105,7 @@ class Operation:
     def run(self, feed_dict: Any = None, session: Any = None) -> None:
         """``op.run(feed_dict=None, session=None)``: runs this operation in ``session``, else in
         the default session; ValueError when there is none."""
-        _DEFAULT_RUNNER[0](self, feed_dict, session, f"Operation.run({self.name!r})")
+        _run(self, feed_dict, session, f"Operation.run({self.name!r})")
 
     def __repr__(self) -> str:
         return f"<gentf Operation {self.name!r} type={self.type}>"
@@ -158,7 +158,7 @@ class Tensor:
     def eval(self, feed_dict: Any = None, session: Any = None) -> Any:
         """``t.eval(feed_dict=None, session=None)``: this tensor's value (numpy), computed in
         ``session``, else in the default session; ValueError when there is none."""
-        return _DEFAULT_RUNNER[0](self, feed_dict, session, f"Tensor.eval({self.name!r})")
+        return _run(self, feed_dict, session, f"Tensor.eval({self.name!r})")
 
     def __repr__(self) -> str:
         return f"<gentf Tensor {self.name!r} shape={self._shape} dtype={self.dtype.name}>"
@@ -346,17 +346,11 @@ _DEFAULT = _DefaultGraph()
 _GLOBAL_GRAPH = [Graph()]
 
 
-def _no_runner(fetches: Any, feed_dict: Any, session: Any, what: str) -> Any:
-    raise ValueError(f"{what}: no session is available (import gentf.tf)")
-
-
-_DEFAULT_RUNNER: list[Any] = [_no_runner]
-
-
-def set_default_runner(runner: Any) -> None:
-    """Installs ``runner(fetches, feed_dict, session, what)``, used by ``Tensor.eval`` and
-    ``Operation.run`` (``gentf.remote`` installs one that runs in the default session)."""
-    _DEFAULT_RUNNER[0] = runner
+def _run(fetches: Any, feed_dict: Any, session: Any, what: str) -> Any:
+    link = worker_link()
+    if link is None:
+        raise ValueError(f"{what}: no session is available (import gentf.tf)")
+    return link.run(fetches, feed_dict, session, what)
 
 
 def get_default_graph() -> Graph:

@@ -8,25 +8,17 @@ TensorFlow.jl builds gradients the same way, through Python's TensorFlow.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from gentf.graph._apply import convert_to_tensor
 from gentf.graph._core import Graph, Operation, Tensor, get_default_graph
 from gentf.graph._registry import registry
+from gentf.graph._worker import worker_link
 from gentf.v1 import graph_pb2, worker_pb2
 from gentf.wire._dtypes import as_dtype
 
-__all__ = ["gradients", "set_worker_caller"]
-
-WorkerCaller = Callable[[Graph, str, Any], Any]
-_CALLER: list[WorkerCaller] = []
-
-
-def set_worker_caller(caller: WorkerCaller) -> None:
-    """Installs ``caller(graph, method, request) -> reply``, the worker that builds gradients
-    for ``graph`` (``gentf.remote`` installs one: the graph's session, else the default worker)."""
-    _CALLER[:] = [caller]
+__all__ = ["gradients"]
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -90,7 +82,8 @@ def gradients(
     for t in [*y_list, *x_list, *gy_list, *stops]:
         if t.graph is not graph:
             raise ValueError(f"tf.gradients: tensor {t.name!r} belongs to another graph than the default graph")
-    if not _CALLER:
+    link = worker_link()
+    if link is None:
         raise RuntimeError("tf.gradients needs a worker: import gentf.tf (it installs one)")
     needed = _ancestors([t.op for t in [*y_list, *x_list, *gy_list, *stops]])
     scope = graph.unique_scope(name or "gradients")
@@ -98,7 +91,7 @@ def gradients(
         ys=[t.name for t in y_list], xs=[t.name for t in x_list],
         grad_ys=[t.name for t in gy_list], stop_gradients=[t.name for t in stops], name_scope=scope)
     request.nodes.extend(_wire(op) for op in graph.operations if op.name in needed)
-    reply = _CALLER[0](graph, "AddGradients", request)
+    reply = link.call(graph, "AddGradients", request)
     _mirror(graph, reply)
     return [graph.get_tensor_by_name(g) if g else None for g in reply.grads]
 

@@ -28,6 +28,7 @@ from gentf.errors import InvalidArgumentError
 from gentf.graph._apply import apply_op
 from gentf.graph._core import Operation, Tensor
 from gentf.graph._registry import registry
+from gentf.graph._worker import worker_link
 from gentf.v1 import graph_pb2
 from gentf.wire import as_dtype
 
@@ -270,10 +271,10 @@ def import_op(op_name: str, session: Any = None, positional: bool = True) -> Cal
     InvalidArgumentError if the worker has no such op either.
     """
     if op_name not in registry():
-        from gentf.remote._session import get_default_session
         from gentf.v1 import worker_pb2
 
-        sess = session or get_default_session()
+        link = worker_link()
+        sess = session or (None if link is None else link.default_session())
         if sess is None:
             raise InvalidArgumentError(f"unknown op {op_name!r}, and no session to ask a worker")
         reply = sess.call("GetOpRegistry", worker_pb2.GetOpRegistryRequest(names=[op_name]))

@@ -9,6 +9,7 @@ import numpy as np
 
 from gentf.graph._apply import _default_dtype, apply_op, constant, convert_to_tensor
 from gentf.graph._core import DefaultName, Operation, Tensor, get_default_graph
+from gentf.graph._worker import worker_link
 from gentf.wire import as_dtype
 from gentf.wire._dtypes import DType
 
@@ -214,16 +215,8 @@ _VARIABLES: dict[int, list[Variable]] = {}
 
 def _shape_from_worker(graph: Any, tensor: Tensor) -> tuple[int | None, ...] | None:
     """The worker's static shape of ``tensor``, via the session running ``graph`` (if any)."""
-    from gentf.graph._gradients import _CALLER
-
-    if not _CALLER:
-        return tensor.shape
-    try:
-        from gentf.remote._session import session_for_graph
-
-        session = session_for_graph(graph)
-    except ImportError:  # pragma: no cover - gentf.remote is part of the package
-        return tensor.shape
+    link = worker_link()
+    session = None if link is None else link.session_for_graph(graph)
     if session is not None:
         session.sync([tensor.op])
     return tensor.shape

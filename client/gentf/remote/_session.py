@@ -29,10 +29,10 @@ from gentf.errors import (
     NotFoundError,
     WireVersionError,
 )
-from gentf.graph._core import Graph, Operation, Tensor, get_default_graph, set_default_runner
-from gentf.graph._gradients import set_worker_caller
+from gentf.graph._core import Graph, Operation, Tensor, get_default_graph
 from gentf.graph._registry import registry
 from gentf.graph._variables import Variable
+from gentf.graph._worker import WorkerLink, set_worker_link
 from gentf.remote._embedded import embedded_worker
 from gentf.remote._transport import BATCH_FIELDS, Transport, request_tensors
 from gentf.v1 import worker_pb2
@@ -643,8 +643,9 @@ def _run_in_default_session(fetches: Any, feed_dict: Any, session: Any, what: st
     return sess.run(fetches, feed_dict=feed_dict)
 
 
-set_worker_caller(_graph_worker_call)
-set_default_runner(_run_in_default_session)
+set_worker_link(WorkerLink(run=_run_in_default_session, call=_graph_worker_call,
+                           session_for_graph=session_for_graph,
+                           default_session=get_default_session))
 
 
 _log = logging.getLogger("gentf")
