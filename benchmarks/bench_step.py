@@ -65,6 +65,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from _bench_goals import model_verdicts, print_verdicts
 from _bench_servers import (
     ECHO_METHOD,
     SIZED_METHOD,
@@ -716,6 +717,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         first = first_calls(launched["gentf"].address, xs, args.first_calls) if want_first else None
 
     report(results, contenders, bulk, first, args)
+    results["goals"] = model_verdicts(results)
+    print_verdicts(results["goals"])
     results["wall_s"] = time.perf_counter() - t_start
     if args.json:
         with open(args.json, "w") as f:
@@ -895,6 +898,7 @@ def report(results: dict[str, Any], contenders: list[Contender], bulk: list[Cont
                         out[f"ratio {key}{d} {mib} MiB"] = r
                         print(f"  gentf ({label}) / bare gRPC, {d} {mib} MiB: {r:.2f}x")
         results["bulk"] = out
+        results["bulk_samples_us"] = {c.name: c.samples for c in bulk if c.samples}
     if first:
         steady = results["models"].get("softmax", {}).get("median_us", {}).get("gentf.forward")
         fc = statistics.median(first["first_call_us"])

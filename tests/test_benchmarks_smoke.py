@@ -67,6 +67,33 @@ def test_bench_step_quick_prints_every_contender(tmp_path: Path) -> None:
     # The echo carries exactly the bytes gentf's one-round-trip step sent and received.
     (method, request, reply), = softmax["wire_bytes"]["step_1rt"]
     assert method == "Batch" and request > 100 * 784 * 4 and reply > 100 * 10 * 4
+    # The goals' verdicts, paired by round, come with the run (and from the saved JSON alike).
+    (step_floor,) = [v for v in results["goals"]["softmax"] if v["goal"].startswith("1. step / floor")]
+    assert step_floor["rounds"] >= 1 and 0 < step_floor["paired_min"] <= step_floor["paired_max"]
+    assert "goals, softmax" in text and "goals, bulk" in text, text
+
+
+def test_goal_verdicts_pair_the_rounds_and_count_those_meeting_the_limit() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _bench_goals import Goal, model_verdicts, verdict
+
+    samples = {"a": [10.0, 30.0, 12.0], "b": [4.0, 10.0, 5.0], "c": [4.0, 10.0, 5.0]}
+    v = verdict(Goal("a / (b + c)", "a", ("b", "c"), 1.25), samples)
+    assert v is not None
+    assert [v["paired_min"], v["paired_median"], v["paired_max"]] == [1.2, 1.25, 1.5]
+    assert v["ratio_of_medians"] == 12.0 / 10.0 and (v["rounds_met"], v["rounds"]) == (2, 3)
+    # a rate: steps/s ratios are the inverse of the per-step times', met when at least
+    r = verdict(Goal("rate", "a", ("b",), 0.35, at_least=True, rate=True), samples)
+    assert r is not None and r["paired_median"] == pytest.approx(0.4) and r["rounds_met"] == 2
+    assert verdict(Goal("missing", "a", ("nope",), 1.0), samples) is None
+    run = {"models": {"softmax": {"samples_us": {
+        "gentf_direct.step_1rt": [2.0, 2.0], "gentf_direct.bare_1rt": [1.0, 2.0]}}},
+        "bulk_samples_us": {"bulk.gentf_up_64": [100.0], "bulk.grpc_up_64": [90.0]}}
+    out = model_verdicts(run)
+    (map_bare,) = out["softmax"]
+    assert map_bare["goal"] == "3. Map model / bare step" and map_bare["rounds_met"] == 1
+    (bulk,) = out["bulk"]
+    assert bulk["paired_median"] == pytest.approx(0.9) and bulk["rounds_met"] == 1
 
 
 @pytest.mark.slow
