@@ -118,9 +118,8 @@ def test_service_knows_grpc_not_tensorflow_and_supervisor_loads_core_only_in_a_s
     for part in ("service", "supervisor"):
         for path in _modules(SERVER / part):
             for module, line, nested in _imports(path):
-                where = f"{path.relative_to(ROOT)}:{line} imports {module}"
-                if module.split(".")[0] == "tensorflow":
-                    wrong.append(where)
-                elif module.startswith("gentf_server.core") and (part == "service" or not nested):
-                    wrong.append(where)
+                tensorflow = module.split(".")[0] == "tensorflow"
+                core = module.startswith("gentf_server.core") and (part == "service" or not nested)
+                if tensorflow or core:
+                    wrong.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
     assert wrong == []
