@@ -27,6 +27,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from gentf_server.core.fastcall import call_flat
 from gentf_server.core.snapshots import restore, snapshot
 
 __all__ = ["STRATEGIES", "call", "colocated", "colocation", "colocation_groups", "configure",
@@ -144,13 +145,10 @@ def call(function: Any, args: Sequence[Any], rows: int = 0,
 
 def _call_flat(function: Any, args: Sequence[Any]) -> Any:
     """``function(*args)`` without TensorFlow's per-call binding of the arguments to the
-    signature (about 20 us an argument, 190 us for a fused training step's 8): every
-    argument the worker passes is a tensor it already checked against the signature. A
-    TensorFlow without the flat entry point gets the ordinary call."""
-    flat = getattr(function, "_call_flat", None)
-    if flat is None:
-        return function(*args)
-    return flat(list(args), function.captured_inputs)
+    signature (about 20 us an argument, 190 us for a fused training step's 8) nor its other
+    Python layers (:mod:`gentf_server.core.fastcall`): every argument the worker passes is
+    a tensor it already checked against the signature."""
+    return call_flat(function, args)
 
 
 def _row_split(rowwise: Sequence[Any], parts: int) -> list[int] | None:
