@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 tf = pytest.importorskip("tensorflow")
+from gentf_server.core import tensors
 from gentf_server.core.tensors import ALIGN_BYTES, aligned_empty, to_tensor
 
 DTYPES = [np.float16, np.float32, np.float64, np.complex64, np.complex128, np.bool_, np.int8,
@@ -119,3 +120,12 @@ def test_scalar_float64_is_exact_shared_and_keeps_the_sign_of_zero() -> None:
         assert float(t) == v and np.signbit(float(t)) == np.signbit(v)
         assert scalar_float64(v) is t  # made once, shared
     assert scalar_float64(-0.0) is not scalar_float64(0.0)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64, tf.int8, tf.complex128, tf.bool,
+                                   tf.string])
+def test_tensor_nbytes_is_elements_times_tensorflows_element_size(dtype: Any) -> None:
+    value = tf.zeros((3, 5), dtype) if dtype != tf.string else tf.constant([["ab"] * 5] * 3)
+    for _ in range(2):  # the element size is looked up once, then kept
+        assert tensors.tensor_nbytes(value) == 15 * dtype.size
+    assert tensors.tensor_nbytes(tf.zeros((0, 4), dtype)) == 0

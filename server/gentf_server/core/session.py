@@ -31,7 +31,7 @@ from gentf_server.core.limits import SessionLimits
 from gentf_server.core.registry import OpRegistry
 from gentf_server.core.runner import Runner
 from gentf_server.core.snapshots import restore, snapshot
-from gentf_server.core.tensors import element_count, scalar_float64, to_numpy, to_tensor
+from gentf_server.core.tensors import scalar_float64, tensor_nbytes, to_numpy, to_tensor
 from gentf_server.core.traces import TraceRecord, TraceStore
 
 _log = logging.getLogger("gentf_server")
@@ -364,7 +364,7 @@ class Session:
                     saved: tuple[Any, ...]) -> int:
         """Keeps a trace (with its saved tensors when they fit the store); its handle, or 0."""
         nbytes = sum(int(a.nbytes) for a in args)
-        saved_bytes = sum(element_count(t) * t.dtype.size for t in saved)
+        saved_bytes = sum(tensor_nbytes(t) for t in saved)
         handle = self._traces.put(TraceRecord(function_id, tensors, tuple(retval.shape),
                                               nbytes, saved, saved_bytes, self._epoch))
         if handle and self._transaction is not None:

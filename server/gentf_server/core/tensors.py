@@ -27,7 +27,7 @@ from gentf.wire._array_address import data_address
 from gentf.wire._codec import ALIGN_BYTES, aligned_empty
 
 __all__ = ["ALIGN_BYTES", "SHARED_ARRAY_BYTES", "aligned_empty", "element_count", "scalar_float64",
-           "to_array", "to_numpy", "to_tensor"]
+           "tensor_nbytes", "to_array", "to_numpy", "to_tensor"]
 
 _SHARED_DTYPES = frozenset(np.dtype(t) for t in (
     np.float16, np.float32, np.float64, np.complex64, np.complex128, np.bool_,
@@ -70,6 +70,19 @@ def element_count(tensor: Any) -> int:
     ``TensorShape``, a few times faster; other tensors through their static shape)."""
     count = getattr(tensor, "_num_elements", None)
     return int(count() if count is not None else tensor.shape.num_elements())
+
+
+_ITEMSIZES: dict[Any, int] = {}
+
+
+def tensor_nbytes(tensor: Any) -> int:
+    """Bytes of a tensor's elements (``DType.size`` per element, as TensorFlow counts them:
+    1 for strings and resources), its element size looked up once per dtype."""
+    dtype = tensor.dtype
+    size = _ITEMSIZES.get(dtype)
+    if size is None:
+        size = _ITEMSIZES[dtype] = int(dtype.size)
+    return element_count(tensor) * size
 
 
 class _Exported:
