@@ -38,7 +38,10 @@ Also bulk MiB/s (64 and 256 MiB through ``generate`` and a fetch, through the fr
 and through the direct door, against bare gRPC upload and download) and the first call of a new function against a steady call.
 
 Every contender runs in turns (round-robin, the order rotated each round), many short slices,
-medians over rounds; a loaded machine slows them alike, so read the ratios.
+medians over rounds; a loaded machine slows them alike, so read the ratios. The run ends
+with issue 9's goals paired by round (``_bench_goals.py``: each goal's ratio within every
+round, its median, lowest and highest, and the rounds meeting the limit; in the JSON as
+``goals``).
 
     python benchmarks/bench_step.py [--quick] [--rounds N] [--models softmax,mlp]
                                     [--only NAME,...] [--json PATH]
