@@ -151,7 +151,7 @@ class _DirectReplay(BodyHandler):
 
     def visit_choice(self, key: Hashable, dist: Distribution, args: tuple[Any, ...]) -> Any:
         record = self.trace.records.get(key)
-        if type(record) is not ChoiceRecord and not isinstance(record, ChoiceRecord):
+        if not isinstance(record, ChoiceRecord):
             raise _NeedsTape  # the autograd replay reports the divergence
         value = record.value
         run = self.run
@@ -229,7 +229,7 @@ class _DirectReplay(BodyHandler):
         values = []
         for key in keys:
             record = records.get(key)
-            if type(record) is not ChoiceRecord and not isinstance(record, ChoiceRecord):
+            if not isinstance(record, ChoiceRecord):
                 raise _NeedsTape  # the autograd replay reports the divergence
             values.append(record.value)
         if self.run is not None and self.run.takes_rows(dist, values, block.args, at, a, rows):
@@ -419,7 +419,7 @@ def _run_of_call_rows(block: RowBlock, records: dict[Hashable, Any],
     values = []
     for key in block.keys:
         record = records.get(key)
-        if type(record) is not ChoiceRecord and not isinstance(record, ChoiceRecord):
+        if not isinstance(record, ChoiceRecord):
             return None
         values.append(record.value)
     vtype = type(values[0])

@@ -174,7 +174,13 @@ def pending_call(callee: Any, args: tuple[Any, ...], handler: CallHandler) -> An
     is not ``f(args) @ addr`` or ``f(args).untraced()``. Called by the library's
     ``__call__`` methods themselves (it reads their caller's frame, two above its own, and
     so makes no frame object for the ``__call__``)."""
-    if _site_kind(callee, sys._getframe(2)) == _UNTRACED:
+    return _pending(callee, args, handler, sys._getframe(2))
+
+
+def _pending(callee: Any, args: tuple[Any, ...], handler: CallHandler,
+             frame: FrameType | None) -> Any:
+    """A PendingCall, or the untraced call's value when the site above ``frame`` says so."""
+    if _site_kind(callee, frame) == _UNTRACED:
         return _run_untraced(handler, callee, tuple(args))
     self = _make(PendingCall)
     self.callee, self.args, self._handler, self._used = callee, args, handler, False
@@ -209,11 +215,7 @@ class PendingCall:
     _used: bool
 
     def __new__(cls, callee: Any, args: tuple[Any, ...], handler: CallHandler) -> Any:
-        if _site_kind(callee, sys._getframe(1)) == _UNTRACED:  # 1: whoever constructed it
-            return _run_untraced(handler, callee, tuple(args))
-        self = _make(cls)
-        self.callee, self.args, self._handler, self._used = callee, args, handler, False
-        return self
+        return _pending(callee, args, handler, sys._getframe(1))  # 1: whoever constructed it
 
     def __matmul__(self, addr: Address) -> Any:
         if self._used:

@@ -119,8 +119,8 @@ def call(function: Any, args: Sequence[Any], rows: int = 0,
     output is the parts' outputs concatenated in order. The function may add into
     ``written`` variables (accumulators) from every part; when any part fails, they are
     restored to their values before the call."""
-    if _coordinator is None:
-        return _call_flat(function, args)
+    if _coordinator is None:  # here: through TensorFlow's innermost entry (core.fastcall)
+        return call_flat(function, args)
     parts = _workers if rows else 1
     sizes = _row_split(args[:rows], parts) if parts > 1 else None
     with _schedule_lock:
@@ -141,14 +141,6 @@ def call(function: Any, args: Sequence[Any], rows: int = 0,
                 _coordinator.join()
             restore(saved)
             raise
-
-
-def _call_flat(function: Any, args: Sequence[Any]) -> Any:
-    """``function(*args)`` without TensorFlow's per-call binding of the arguments to the
-    signature (about 20 us an argument, 190 us for a fused training step's 8) nor its other
-    Python layers (:mod:`gentf_server.core.fastcall`): every argument the worker passes is
-    a tensor it already checked against the signature."""
-    return call_flat(function, args)
 
 
 def _row_split(rowwise: Sequence[Any], parts: int) -> list[int] | None:
