@@ -129,3 +129,53 @@ def test_tensor_nbytes_is_elements_times_tensorflows_element_size(dtype: Any) ->
     for _ in range(2):  # the element size is looked up once, then kept
         assert tensors.tensor_nbytes(value) == 15 * dtype.size
     assert tensors.tensor_nbytes(tf.zeros((0, 4), dtype)) == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_result_view_is_a_read_only_view_with_numpys_values(dtype: Any) -> None:
+    from gentf_server.core.tensors import result_view
+
+    t = tf.constant((np.arange(12).reshape(3, 4) % 5).astype(dtype))
+    got = result_view(t)
+    assert got.dtype == t.numpy().dtype and got.shape == (3, 4)
+    np.testing.assert_array_equal(got, t.numpy())
+    assert not got.flags.writeable and not got.flags.owndata  # no copy, and none can write
+    with pytest.raises(ValueError):
+        got[0, 0] = 1
+
+
+def test_a_result_view_of_a_variable_value_stays_as_it_was_after_updates() -> None:
+    """A fused call may return a variable's value: small ones are viewed too, and
+    TensorFlow copies the shared buffer before the next write."""
+    from gentf_server.core.tensors import result_view
+
+    v = tf.Variable(tf.ones([4, 3], tf.float32))
+    view = result_view(v.read_value())
+    v.assign_add(tf.ones([4, 3], tf.float32))
+    v.assign(tf.zeros([4, 3], tf.float32))
+    assert float(view.min()) == float(view.max()) == 1.0
+    assert float(v[0, 0]) == 0.0
+
+
+def test_fits_agrees_with_check_value() -> None:
+    """The fast check of a compiled function's arguments accepts exactly what the full
+    check accepts."""
+    from gentf_server.core import errors
+    from gentf_server.core.checks import check_value, expected, fits
+
+    specs = [(tf.float32, tf.TensorShape([None, 3])), (tf.int64, tf.TensorShape([2])),
+             (tf.float64, tf.TensorShape(None)), (tf.float32, (4, 3)), (tf.string, tf.TensorShape([]))]
+    values = [np.zeros((5, 3), np.float32), np.zeros((5, 4), np.float32), np.zeros((3,), np.float32),
+              np.zeros((2,), np.int64), np.zeros((2,), np.int32), np.zeros((4, 3), np.float32),
+              np.zeros((2, 2, 2), np.float64), np.array(b"x", dtype=object)]
+    for dtype, shape in specs:
+        for value in values:
+            try:
+                check_value(value, dtype, shape, "x")
+                accepted = True
+            except errors.InvalidArgument:
+                accepted = False
+            if dtype != tf.string:  # strings always take the full check
+                assert fits(value, expected(dtype, shape)) == accepted, (dtype, shape, value.shape)
+            else:
+                assert not fits(value, expected(dtype, shape))

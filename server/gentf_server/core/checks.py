@@ -9,14 +9,14 @@ import tensorflow as tf
 
 from gentf_server.core import errors
 
-__all__ = ["check_value"]
+__all__ = ["check_value", "expected", "fits"]
 
 _Expected = tuple["np.dtype[Any] | None", "tuple[int | None, ...] | None"]
 _EXPECTED: dict[tuple[Any, Any], _Expected] = {}
 _MAX_EXPECTED = 4096
 
 
-def _expected(dtype: tf.DType, shape: tf.TensorShape | tuple[int, ...]) -> _Expected:
+def expected(dtype: tf.DType, shape: tf.TensorShape | tuple[int, ...]) -> _Expected:
     """(numpy dtype or None for strings, dims or None for an unknown rank), kept per
     (dtype, shape): TensorFlow's own DType and TensorShape comparisons are Python code that
     would otherwise run on every argument of every call."""
@@ -39,16 +39,27 @@ def check_value(value: np.ndarray[Any, Any], dtype: tf.DType,
                 shape: tf.TensorShape | tuple[int, ...], what: str) -> None:
     """InvalidArgument naming ``what`` unless ``value`` has exactly ``dtype`` and a shape
     compatible with ``shape`` (a TensorShape, or a tuple of ints that must match exactly)."""
-    np_dtype, dims = _expected(dtype, shape)
-    if np_dtype is not None and value.dtype == np_dtype:
-        if dims is None:
-            return
-        got_shape = value.shape
-        if len(got_shape) == len(dims) and all(
-                d is None or d == g for d, g in zip(dims, got_shape)):
-            return
+    if fits(value, expected(dtype, shape)):
+        return
     _check_slowly(value, dtype, tf.TensorShape(shape) if isinstance(shape, tuple) else shape,
                   what)
+
+
+def fits(value: np.ndarray[Any, Any], want: _Expected) -> bool:
+    """Whether numeric ``value`` has ``want``'s dtype and a shape its dims allow (what
+    :func:`expected` gave); False for a string ``want`` (those take the slow check)."""
+    np_dtype, dims = want
+    if np_dtype is None or value.dtype != np_dtype:
+        return False
+    if dims is None:
+        return True
+    shape = value.shape
+    if len(shape) != len(dims):
+        return False
+    for d, g in zip(dims, shape):
+        if d is not None and d != g:
+            return False
+    return True
 
 
 def _check_slowly(value: np.ndarray[Any, Any], dtype: tf.DType, shape: tf.TensorShape,

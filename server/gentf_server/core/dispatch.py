@@ -448,15 +448,16 @@ class Dispatcher:
                     if inner.request_id in session.applied:
                         return None  # a retry: the call-by-call path applies it at most once
                     request_ids.append(inner.request_id)
+                # (a tensor that does not decode fails the call one by one, which says so)
                 if kind == "generate":
                     calls.append(FusedRequest(
-                        "generate", inner.function_id, _decode_all(inner.args, "argument"),
+                        "generate", inner.function_id, [decode_tensor(a) for a in inner.args],
                         inner.keep_trace, list(inner.release_trace_handles)))
                 elif kind == "accumulate_param_gradients":
                     if not (inner.trace_handle and inner.skip_arg_grads
                             and inner.HasField("retval_grad")):
                         return None
-                    (grad,) = _decode_all([inner.retval_grad], "retval_grad")
+                    grad = decode_tensor(inner.retval_grad)
                     calls.append(FusedRequest("accumulate", inner.function_id,
                                               trace_handle=inner.trace_handle,
                                               retval_grad=grad, scale=inner.scale_factor))

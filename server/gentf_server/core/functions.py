@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from gentf_server.core import distribute, errors
-from gentf_server.core.checks import check_value
+from gentf_server.core.checks import check_value, expected, fits
 from gentf_server.core.graph import PLACEHOLDER, VARIABLE, SessionGraph, parse_input
 from gentf_server.core.importer import SubgraphImporter
 from gentf_server.core.registry import has_effects
@@ -98,6 +98,8 @@ class CompiledFunction:
                 f"output {output!r} is a {out_dtype.name} handle; use the variable's value")
         self.output_dtype: tf.DType = out_dtype
         self.output_shape: tf.TensorShape = out_shape
+        self._arg_wants = [expected(spec.dtype, spec.shape) for spec in self.input_specs]
+        self._grad_dtype = expected(out_dtype, ())[0]  # (None for strings: never equal)
         self.string_inputs = any(spec.dtype == tf.string for spec in self.input_specs)
         """Whether an argument is a string tensor."""
         self.uses_strings = self.string_inputs or out_dtype == tf.string
@@ -335,6 +337,9 @@ class CompiledFunction:
 
     def check_args(self, args: Sequence[np.ndarray[Any, Any]]) -> None:
         """InvalidArgument unless ``args`` match the inputs in number, dtype and shape."""
+        wants = self._arg_wants
+        if len(args) == len(wants) and all(map(fits, args, wants)):
+            return
         if len(args) != len(self.input_specs):
             raise errors.InvalidArgument(
                 f"function {self.function_id} takes {len(self.input_specs)} argument(s), got {len(args)}")
@@ -343,6 +348,8 @@ class CompiledFunction:
 
     def check_retval_grad(self, grad: np.ndarray[Any, Any], retval_shape: tuple[int, ...] | None) -> None:
         """InvalidArgument unless ``grad`` has the return value's dtype and shape."""
+        if grad.dtype == self._grad_dtype and grad.shape == retval_shape:
+            return
         shape = self.output_shape if retval_shape is None else tuple(retval_shape)
         check_value(grad, self.output_dtype, shape, "retval_grad")
 

@@ -31,7 +31,13 @@ from gentf_server.core.limits import SessionLimits
 from gentf_server.core.registry import OpRegistry
 from gentf_server.core.runner import Runner
 from gentf_server.core.snapshots import restore, snapshot
-from gentf_server.core.tensors import scalar_float64, tensor_nbytes, to_numpy, to_tensor
+from gentf_server.core.tensors import (
+    result_view,
+    scalar_float64,
+    tensor_nbytes,
+    to_numpy,
+    to_tensor,
+)
 from gentf_server.core.traces import TraceRecord, TraceStore
 
 _log = logging.getLogger("gentf_server")
@@ -188,23 +194,31 @@ class Session:
         if self.closed:
             raise errors.FailedPrecondition(f"session {self.session_id} is closed")
 
-    @contextlib.contextmanager
-    def _call(self, writes: bool = True) -> Iterator[None]:
-        """The session's lock for one call: open sessions only; a session closed while the
-        call ran is freed when the call ends. A call that ``writes`` (any but the opening
-        of a transaction, whose calls enter on their own) forgets the values the last
-        fused call left: they may go stale."""
-        with self._lock:
+    def _call(self, writes: bool = True) -> _SessionCall:
+        """``with self._call():`` the session's lock for one call: open sessions only; a
+        session closed while the call ran is freed when the call ends. A call that
+        ``writes`` (any but the opening of a transaction, whose calls enter on their own)
+        forgets the values the last fused call left: they may go stale."""
+        return _SessionCall(self, writes)
+
+    def _enter_call(self, writes: bool) -> None:
+        self._lock.acquire()
+        try:
             self._check_open()
             if writes:
                 self._left_by_fused = None
                 self._epoch += 1
                 self._traces.drop_saved_before(self._epoch - 1)
-            try:
-                yield
-            finally:
-                if self.closed:
-                    self._free()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _exit_call(self) -> None:
+        try:
+            if self.closed:
+                self._free()
+        finally:
+            self._lock.release()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -363,8 +377,8 @@ class Session:
                     retval: np.ndarray[Any, Any], args: Sequence[np.ndarray[Any, Any]],
                     saved: tuple[Any, ...]) -> int:
         """Keeps a trace (with its saved tensors when they fit the store); its handle, or 0."""
-        nbytes = sum(int(a.nbytes) for a in args)
-        saved_bytes = sum(tensor_nbytes(t) for t in saved)
+        nbytes = sum([a.nbytes for a in args])
+        saved_bytes = sum([tensor_nbytes(t) for t in saved])
         handle = self._traces.put(TraceRecord(function_id, tensors, tuple(retval.shape),
                                               nbytes, saved, saved_bytes, self._epoch))
         if handle and self._transaction is not None:
@@ -506,16 +520,7 @@ class Session:
             prepared = self._prepare_fused(calls)
             if prepared is None:
                 return None
-            key, steps, flat, records = prepared
-            fused = self._fused.get(key)
-            if fused is None:
-                try:
-                    fused = FusedCall(steps, jit_compile=self.jit_compile)
-                except Exception:  # noqa: BLE001  (not fusable after all: one by one will tell)
-                    return None
-                if len(self._fused) >= self._limits.max_runners:
-                    self._fused.pop(next(iter(self._fused)))
-                self._fused[key] = fused
+            key, fused, flat, forwards = prepared
             if left is not None and left[0] is fused:
                 saved = list(zip(fused.written, left[1]))  # the values nothing changed since
             else:
@@ -525,9 +530,9 @@ class Session:
                     outputs, after = fused(flat)
                     it = iter(outputs)
                     results = []
-                    for _, n_saved in records:
+                    for _, _, n_saved in forwards:
                         y = next(it)
-                        results.append((to_numpy(y), tuple(next(it) for _ in range(n_saved))))
+                        results.append((result_view(y), tuple([next(it) for _ in range(n_saved)])))
                     break
                 except (tf.errors.OpError, ValueError, TypeError) as exc:
                     restore(saved)
@@ -536,7 +541,7 @@ class Session:
                     # XLA may lack a kernel: TensorFlow's own kernels next, and for good
                     # when they succeed (else the calls one by one report the failure).
                     xla_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-                    fused = FusedCall(steps)
+                    fused = FusedCall(fused.steps)
             if fused is not self._fused.get(key):
                 _log.info("a fused call failed under XLA (%s); it runs on TensorFlow's "
                           "kernels from now on", xla_error)
@@ -547,82 +552,160 @@ class Session:
                 for v, value in saved:
                     self._transaction.snapshots.setdefault(id(v), (v, value))
             out = []
-            gen_calls = [c for c in calls if c.kind == "generate"]
-            for call, (retval, kept), (args, _) in zip(gen_calls, results, records):
+            for (call, args, _), (retval, kept) in zip(forwards, results):
                 for released in call.release:
                     self._traces.drop(released)
                 handle = 0
                 if call.keep_trace:
                     handle = self._keep_trace(call.function_id, args, retval, call.args, kept)
                 out.append((retval, handle))
-            if any(c.kind != "generate" for c in calls):
+            if len(forwards) < len(calls):
                 self.changes += 1  # what checkpoints watch
             return out
 
     def _prepare_fused(self, calls: Sequence[FusedRequest]) -> tuple[
-            tuple[Any, ...], list[FusedStep], list[Any], list[tuple[tuple[Any, ...], int]]] | None:
-        """(cache key, steps, flat inputs, each generate's argument tensors and how many
-        tensors its forward saves), or None when the calls are not fusable or one of them
-        would fail. Accumulations use their trace's saved tensors when still valid; a
-        forward kept as a trace saves tensors when no call after it writes."""
-        key: list[Any] = []
-        steps: list[FusedStep] = []
+            tuple[Any, ...], FusedCall, list[Any],
+            list[tuple[FusedRequest, tuple[Any, ...], int]]] | None:
+        """(cache key, fused call, flat inputs, per generate call: the call, its argument
+        tensors and how many tensors its forward saves), or None when the calls are not
+        fusable or one of them would fail.
+
+        The calls' structure (their kinds and functions, the runs' feed names and targets,
+        the accumulations' scale being 1 or not and whether they use their trace's saved
+        tensors) is the key of a fused call traced once, whose steps then say how each
+        call's values are checked and fed. An accumulation uses its trace's saved tensors
+        when they are still valid; a forward kept as a trace saves tensors when no call
+        after it writes."""
+        if len(calls) < 2:
+            return None
+        structure = self._fused_structure(calls)
+        if structure is None:
+            return None
+        key, records = structure
+        fused = self._fused.get(key)
+        if fused is None:
+            fused = self._new_fused_call(key)
+            if fused is None:
+                return None
         flat: list[Any] = []
-        gen_args: list[tuple[tuple[Any, ...], int]] = []
+        forwards: list[tuple[FusedRequest, tuple[Any, ...], int]] = []
         released: set[int] = set()
-        last_write = max((i for i, c in enumerate(calls) if c.kind != "generate"), default=-1)
         try:
-            for i, call in enumerate(calls):
-                if call.kind == "run":
-                    if call.fetches:
-                        return None
-                    names = sorted(call.feeds)
-                    runner = self._runner(names, [], call.targets)
-                    for name, spec in runner.feed_specs:
-                        check_value(call.feeds[name], spec.dtype, spec.shape, f"feed {name!r}")
-                        flat.append(to_tensor(call.feeds[name]))
-                    steps.append(FusedStep("run", runner=runner))
-                    key.append(("run", tuple(names), tuple(call.targets)))
+            for call, step, record in zip(calls, fused.steps, records):
+                kind = step.kind
+                if kind == "run":
+                    feeds = call.feeds
+                    for name, spec in step.runner.feed_specs:
+                        check_value(feeds[name], spec.dtype, spec.shape, f"feed {name!r}")
+                        flat.append(to_tensor(feeds[name]))
                     continue
-                fn = self._functions.get(call.function_id)
-                if fn is None or fn.uses_strings:
-                    return None
-                if call.kind == "accumulate":
-                    if (not call.trace_handle or call.trace_handle in released
-                            or call.scale is None or not math.isfinite(call.scale)):
-                        return None
-                    record = self._traces.peek(call.trace_handle)
-                    if record is None or record.function_id != call.function_id:
+                fn = step.function
+                assert fn is not None
+                if record is not None:  # an accumulation
+                    scale = call.scale
+                    if (call.trace_handle in released or scale is None
+                            or not math.isfinite(scale)):
                         return None
                     fn.check_retval_grad(call.retval_grad, record.retval_shape)
-                    kind = "accumulate_saved" if self._saved(fn, record) else "accumulate"
-                    flat += [*record.args, *(record.saved if kind == "accumulate_saved" else ()),
-                             to_tensor(call.retval_grad), scalar_float64(call.scale)]
-                    unit = call.scale == 1.0
-                    steps.append(FusedStep(kind, function=fn, unit_scale=unit))
-                    key.append((kind, call.function_id, unit))
+                    flat += record.args
+                    if kind == "accumulate_saved":
+                        flat += record.saved
+                    flat.append(to_tensor(call.retval_grad))
+                    flat.append(scalar_float64(scale))
                     continue
                 fn.check_args(call.args)
                 released.update(call.release)
-                args = tuple(to_tensor(a) for a in call.args)
+                args = tuple([to_tensor(a) for a in call.args])
                 flat += args
-                saving = (call.keep_trace and fn.saved is not None and self.save_forwards
-                          and i > last_write)
-                kind = "forward_saving" if saving else "forward"
-                gen_args.append((args, len(fn.saved.saved_specs) if fn.saved and saving else 0))
-                steps.append(FusedStep(kind, function=fn))
-                key.append((kind, call.function_id))
+                n_saved = 0
+                if kind == "forward_saving":
+                    assert fn.saved is not None
+                    n_saved = len(fn.saved.saved_specs)
+                forwards.append((call, args, n_saved))
         except errors.CoreError:
             return None
-        if len(steps) < 2:
-            return None
-        for call in calls:  # mark the traces used, as the calls one by one would
-            if call.kind == "accumulate":
+        for call, record in zip(calls, records):  # mark the traces used, as one by one would
+            if record is not None:
                 self._traces.get(call.trace_handle, call.function_id)
-        return tuple(key), steps, flat, gen_args
+        return key, fused, flat, forwards
+
+    def _fused_structure(self, calls: Sequence[FusedRequest]) -> tuple[
+            tuple[Any, ...], list[TraceRecord | None]] | None:
+        """The calls' fused-call key (see :meth:`_prepare_fused`) and, per call, the trace
+        record an accumulation reads (None for the others); None when a call is not fusable
+        (fetches, an unknown or string function, no trace of the function under the
+        handle)."""
+        last_write = -1
+        for i, call in enumerate(calls):
+            if call.kind != "generate":
+                last_write = i
+        functions = self._functions
+        key: list[Any] = []
+        records: list[TraceRecord | None] = []
+        for i, call in enumerate(calls):
+            kind = call.kind
+            record = None
+            if kind == "run":
+                if call.fetches:
+                    return None
+                key.append(("run", tuple(sorted(call.feeds)), tuple(call.targets)))
+            else:
+                fn = functions.get(call.function_id)
+                if fn is None or fn.uses_strings:
+                    return None
+                if kind == "accumulate":
+                    record = self._traces.peek(call.trace_handle) if call.trace_handle else None
+                    if record is None or record.function_id != call.function_id:
+                        return None
+                    key.append(("accumulate_saved" if self._saved(fn, record) else "accumulate",
+                                call.function_id, call.scale == 1.0))
+                else:
+                    saving = (call.keep_trace and fn.saved is not None and self.save_forwards
+                              and i > last_write)
+                    key.append(("forward_saving" if saving else "forward", call.function_id))
+            records.append(record)
+        return tuple(key), records
+
+    def _new_fused_call(self, key: tuple[Any, ...]) -> FusedCall | None:
+        """Traces the fused call of ``key`` (see :meth:`_fused_structure`) and keeps it; None
+        when it cannot be traced (the calls one by one will say why)."""
+        steps = []
+        try:
+            for part in key:
+                if part[0] == "run":
+                    steps.append(FusedStep("run", runner=self._runner(part[1], [], part[2])))
+                elif part[0].startswith("accumulate"):
+                    steps.append(FusedStep(part[0], function=self._functions[part[1]],
+                                           unit_scale=part[2]))
+                else:
+                    steps.append(FusedStep(part[0], function=self._functions[part[1]]))
+            fused = FusedCall(steps, jit_compile=self.jit_compile)
+        except Exception:  # noqa: BLE001  (not fusable after all: one by one will tell)
+            return None
+        if len(self._fused) >= self._limits.max_runners:
+            self._fused.pop(next(iter(self._fused)))
+        self._fused[key] = fused
+        return fused
 
 
-@dataclasses.dataclass
+class _SessionCall:
+    """The context of :meth:`Session._call` (a class: a generator's context manager costs
+    a few times more on every call)."""
+
+    __slots__ = ("_session", "_writes")
+
+    def __init__(self, session: Session, writes: bool) -> None:
+        self._session = session
+        self._writes = writes
+
+    def __enter__(self) -> None:
+        self._session._enter_call(self._writes)
+
+    def __exit__(self, *exc: object) -> None:
+        self._session._exit_call()
+
+
+@dataclasses.dataclass(slots=True)
 class FusedRequest:
     """One call of a Batch for :meth:`Session.run_fused`: ``kind`` is ``"generate"``
     (``function_id``, ``args``, ``keep_trace``, ``release``: handles dropped before it),

@@ -26,8 +26,8 @@ import tensorflow as tf
 from gentf.wire._array_address import data_address
 from gentf.wire._codec import ALIGN_BYTES, aligned_empty
 
-__all__ = ["ALIGN_BYTES", "SHARED_ARRAY_BYTES", "aligned_empty", "element_count", "scalar_float64",
-           "tensor_nbytes", "to_array", "to_numpy", "to_tensor"]
+__all__ = ["ALIGN_BYTES", "SHARED_ARRAY_BYTES", "aligned_empty", "element_count", "result_view",
+           "scalar_float64", "tensor_nbytes", "to_array", "to_numpy", "to_tensor"]
 
 _SHARED_DTYPES = frozenset(np.dtype(t) for t in (
     np.float16, np.float32, np.float64, np.complex64, np.complex128, np.bool_,
@@ -126,6 +126,16 @@ def to_numpy(tensor: Any) -> np.ndarray[Any, Any]:
         out[()] = value
         return out
     return np.asarray(value)
+
+
+def result_view(tensor: Any) -> np.ndarray[Any, Any]:
+    """A numeric eager tensor's value as a read-only numpy array over the tensor's own buffer
+    (no copy, whatever the size): TensorFlow copies a shared buffer before it writes one, so
+    the array keeps the value it had. For results that are only read (a fused call's return
+    values, encoded into the reply)."""
+    array = tensor._numpy()
+    array.flags.writeable = False
+    return array  # type: ignore[no-any-return]
 
 
 _SCALARS: dict[tuple[float, float], Any] = {}

@@ -11,19 +11,16 @@ its bytes, saved tensors go first (the oldest first), and only then whole traces
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gentf_server.core import errors
 
 __all__ = ["TraceRecord", "TraceStore"]
 
 
-@dataclass(frozen=True)
-class TraceRecord:
+class TraceRecord(NamedTuple):
     """A kept trace: its function, arguments (TensorFlow tensors, ``nbytes`` bytes) and
     return value's shape. ``saved`` are the tensors its forward saved for the parameter
     gradient (``core.saved``; ``saved_bytes`` bytes, none by default), made in the
@@ -127,4 +124,4 @@ class TraceStore:
 
 
 def _without_saved(record: TraceRecord) -> TraceRecord:
-    return dataclasses.replace(record, saved=(), saved_bytes=0)
+    return record._replace(saved=(), saved_bytes=0)
