@@ -378,9 +378,13 @@ def _calls_into_maps(trace: GenTrace, flow: list[FlowStep | RowBlock], scale: fl
                 if type(like) is not np.ndarray or like.shape != leaf.shape:
                     return False
                 grad = cast_arg_grad(map_, key, j, grads[j] if j < len(grads) else None, like)
-                # the replay's site adds it to nothing in float64, then casts to the leaf's
-                cotangents[of] = np.reshape(np.array(grad, dtype=np.float64).ravel(),
-                                            leaf.shape).astype(leaf.dtype)
+                # the replay's site adds it to nothing in float64, then casts to the leaf's:
+                # for a real float gradient of the leaf's type that is the gradient itself
+                if grad.dtype == leaf.dtype and grad.dtype.kind == "f":
+                    cotangents[of] = grad
+                else:
+                    cotangents[of] = np.reshape(np.array(grad, dtype=np.float64).ravel(),
+                                                leaf.shape).astype(leaf.dtype)
         for of, block, values in runs:  # (as _add_run, then each _Site.backward)
             leaf, at, n = whole[of], block.at, len(values)
             rows = np.array(block.rows)
