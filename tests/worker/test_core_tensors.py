@@ -144,6 +144,18 @@ def test_result_view_is_a_read_only_view_with_numpys_values(dtype: Any) -> None:
         got[0, 0] = 1
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_a_scalar_result_is_a_read_only_0d_array(dtype: Any) -> None:
+    """TensorFlow gives a scalar's value as a numpy scalar, which has no flags to set: it
+    comes back as a read-only 0-d array of its dtype and value."""
+    from gentf_server.core.tensors import result_view
+
+    t = tf.constant(np.array(3, dtype=dtype))
+    got = result_view(t)
+    assert type(got) is np.ndarray and got.shape == () and got.dtype == np.dtype(dtype)
+    assert got == t.numpy() and not got.flags.writeable
+
+
 def test_a_result_view_of_a_variable_value_stays_as_it_was_after_updates() -> None:
     """A fused call may return a variable's value: small ones are viewed too, and
     TensorFlow copies the shared buffer before the next write."""

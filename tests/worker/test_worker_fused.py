@@ -47,6 +47,46 @@ def _train(f, updater, scale=0.5):
     return retvals
 
 
+def test_a_scalar_valued_function_trains_fused_with_the_numbers_one_by_one(
+        session, core_session, monkeypatch):
+    """A loss-like function (a scalar return value, whose value comes from TensorFlow as a
+    numpy scalar) runs every deferred step as one fused call, with the numbers of the calls
+    one by one."""
+    outcomes = []
+    run_fused = core_session.run_fused
+
+    def recording(calls):
+        result = run_fused(calls)
+        outcomes.append(result is not None)
+        return result
+
+    monkeypatch.setattr(core_session, "run_fused", recording)
+
+    def train(tag):
+        x = tf.placeholder(tf.float32, shape=(None, 5), name=f"x_{tag}")
+        W = tf.Variable(W0, name=f"W_{tag}")
+        f = TFFunction([W], [x], tf.reduce_sum(tf.square(tf.matmul(x, W))), session)
+        updater = f.make_param_updater(FixedStepGradientDescent(0.01))
+        values = []
+        for xs in XS:
+            trace = simulate(f, (xs,))
+            values.append(trace.get_retval())
+            f.accumulate_param_gradients_only(trace, np.float32(-1.0), 0.5)
+            updater.apply()
+        f.session.flush()
+        return values, runtf(f, W)
+
+    fused_values, fused_W = train("scalar_fused")
+    assert len(outcomes) == len(XS) and all(outcomes)  # each Batch: one fused call
+    core_session.fuse_batches = False
+    plain_values, plain_W = train("scalar_plain")
+    assert all(v.shape == () for v in fused_values)
+    for a, b in zip(fused_values, plain_values):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(fused_W, plain_W)
+    assert not np.array_equal(fused_W, W0)  # it trained
+
+
 @pytest.mark.parametrize("scale", [0.5, 1.0])  # 1.0: traced with no multiplication
 def test_fused_batches_give_exactly_the_calls_one_by_one(session, core_session, scale):
     fused, W1, b1, up1 = _net(session, "fused")

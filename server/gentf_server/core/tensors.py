@@ -134,6 +134,8 @@ def result_view(tensor: Any) -> np.ndarray[Any, Any]:
     the array keeps the value it had. For results that are only read (a fused call's return
     values, encoded into the reply)."""
     array = tensor._numpy()
+    if type(array) is not np.ndarray:  # a scalar's value comes as a numpy scalar
+        array = np.array(array)
     array.flags.writeable = False
     return array  # type: ignore[no-any-return]
 
