@@ -88,11 +88,22 @@ def test_a_scalar_valued_function_trains_fused_with_the_numbers_one_by_one(
 
 
 @pytest.mark.parametrize("scale", [0.5, 1.0])  # 1.0: traced with no multiplication
-def test_fused_batches_give_exactly_the_calls_one_by_one(session, core_session, scale):
+def test_fused_batches_give_exactly_the_calls_one_by_one(session, core_session, scale,
+                                                         monkeypatch):
     fused, W1, b1, up1 = _net(session, "fused")
     plain, W2, b2, up2 = _net(session, "plain")
     assert not core_session._fused
+    outcomes = []
+    run_fused = core_session.run_fused
+
+    def recording(calls):
+        result = run_fused(calls)
+        outcomes.append(result is not None)
+        return result
+
+    monkeypatch.setattr(core_session, "run_fused", recording)
     retvals_fused = _train(fused, up1, scale)
+    assert len(outcomes) == len(XS) and all(outcomes)  # fused, not fallen back to one by one
     # each later step was one fused call (accumulate, update, generate); so was the flush
     assert sorted(len(k) for k in core_session._fused) == [2, 3]
     assert all(step[2] == (scale == 1.0) for k in core_session._fused for step in k
