@@ -47,11 +47,9 @@ def _train(f, updater, scale=0.5):
     return retvals
 
 
-def test_a_scalar_valued_function_trains_fused_with_the_numbers_one_by_one(
-        session, core_session, monkeypatch):
-    """A loss-like function (a scalar return value, whose value comes from TensorFlow as a
-    numpy scalar) runs every deferred step as one fused call, with the numbers of the calls
-    one by one."""
+def _fused_outcomes(core_session, monkeypatch):
+    """A list that gets, for each Batch the session is asked to fuse from now on, whether it
+    ran as one fused call (False: it fell back to the calls one by one)."""
     outcomes = []
     run_fused = core_session.run_fused
 
@@ -61,6 +59,15 @@ def test_a_scalar_valued_function_trains_fused_with_the_numbers_one_by_one(
         return result
 
     monkeypatch.setattr(core_session, "run_fused", recording)
+    return outcomes
+
+
+def test_a_scalar_valued_function_trains_fused_with_the_numbers_one_by_one(
+        session, core_session, monkeypatch):
+    """A loss-like function (a scalar return value, whose value comes from TensorFlow as a
+    numpy scalar) runs every deferred step as one fused call, with the numbers of the calls
+    one by one."""
+    outcomes = _fused_outcomes(core_session, monkeypatch)
 
     def train(tag):
         x = tf.placeholder(tf.float32, shape=(None, 5), name=f"x_{tag}")
@@ -93,15 +100,7 @@ def test_fused_batches_give_exactly_the_calls_one_by_one(session, core_session, 
     fused, W1, b1, up1 = _net(session, "fused")
     plain, W2, b2, up2 = _net(session, "plain")
     assert not core_session._fused
-    outcomes = []
-    run_fused = core_session.run_fused
-
-    def recording(calls):
-        result = run_fused(calls)
-        outcomes.append(result is not None)
-        return result
-
-    monkeypatch.setattr(core_session, "run_fused", recording)
+    outcomes = _fused_outcomes(core_session, monkeypatch)
     retvals_fused = _train(fused, up1, scale)
     assert len(outcomes) == len(XS) and all(outcomes)  # fused, not fallen back to one by one
     # each later step was one fused call (accumulate, update, generate); so was the flush
