@@ -77,14 +77,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           "process; 'none': in the worker's own process (single user only; "
                           "the default and the only choice with --strategy parameter-server)")
     iso.add_argument("--advertise-host", default=os.environ.get("GENTF_ADVERTISE_HOST", ""),
-                     help="host name or address by which clients reach this host: each owner's "
-                          "session process then also serves its session's calls on a port of "
-                          "its own (on --host), with the same TLS and token checks, for "
-                          "clients with GENTF_DIRECT=1 (they skip the front door's relay); "
+                     help="host name or address by which clients reach this host for direct "
+                          "calls: with --direct-port, the name that port is offered under "
+                          "(default: the host each client dialed); without it, each owner's "
+                          "session process also serves its sessions' calls on a port of its "
+                          "own (on --host), with the same TLS and token checks, and clients "
+                          "use it unless GENTF_DIRECT=0 (they skip the front door's relay); "
                           "default: off ($GENTF_ADVERTISE_HOST)")
+    iso.add_argument("--direct-port", type=int,
+                     default=os.environ.get("GENTF_DIRECT_PORT") or None, metavar="PORT",
+                     help="one port (on --host; 0: any free one) where clients send their "
+                          "sessions' calls straight to the sessions' processes, skipping the "
+                          "front door's relay, with the same TLS and token checks: each "
+                          "connection names its session and is handed to that session's "
+                          "process; clients use it unless GENTF_DIRECT=0 (default: off; "
+                          "$GENTF_DIRECT_PORT)")
     iso.add_argument("--direct-ports", default=os.environ.get("GENTF_DIRECT_PORTS", ""),
                      metavar="LOW-HIGH",
-                     help="with --advertise-host: the ports session processes take for direct "
+                     help="with --advertise-host and no --direct-port: the ports session "
+                          "processes take for direct "
                           "calls, one each (for a container that publishes them); default: "
                           "any free port ($GENTF_DIRECT_PORTS)")
     iso.add_argument("--max-session-processes", type=int, default=16,
@@ -151,6 +162,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.advertise_host and args.isolation == "none":
         p.error("--advertise-host needs --isolation process (with 'none' the front door "
                 "runs the sessions itself: there is no process to call directly)")
+    if args.direct_port is not None and args.isolation == "none":
+        p.error("--direct-port needs --isolation process (with 'none' the front door runs "
+                "the sessions itself: there is no process to call directly)")
+    if args.direct_port is not None and not 0 <= args.direct_port <= 65535:
+        p.error(f"--direct-port {args.direct_port}: a port is 0-65535")
+    if args.direct_port is not None and args.direct_ports:
+        p.error("--direct-ports gives each session process a port of its own; --direct-port "
+                "serves them all on one: choose one of the two")
     args.direct_ports = _port_range(p, args.direct_ports)
     if args.isolation == "process" and args.strategy == "parameter-server":
         p.error("--strategy parameter-server runs sessions in the worker's own process (the "
@@ -271,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         tls_key=_read(args.tls_key, "--tls-key") if args.tls_key else None,
         isolation=args.isolation, max_session_processes=args.max_session_processes,
         advertise_host=args.advertise_host, direct_ports=args.direct_ports,
+        direct_port=args.direct_port,
         warm_processes=args.warm_processes, idle_process_seconds=args.idle_process_seconds,
         session_memory_mb=args.session_memory_mb,
         call_deadline_seconds=args.call_deadline_seconds, metrics_port=args.metrics_port,

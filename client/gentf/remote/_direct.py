@@ -41,6 +41,7 @@ from gentf.wire._frames import (
     attachment_frames,
     decode_reply_meta,
     encode_request_header,
+    encode_route,
     recv_attachments,
     recv_exactly,
     recv_into_exactly,
@@ -94,11 +95,15 @@ class DirectCallError(grpc.RpcError, grpc.Call):  # type: ignore[misc]
     ``trailing_metadata()``)."""
 
     def __init__(self, code: str, details: str,
-                 metadata: list[tuple[str, str]] | None = None) -> None:
+                 metadata: list[tuple[str, str]] | None = None,
+                 nothing_sent: bool = False) -> None:
         super().__init__(details)
         self._code = getattr(grpc.StatusCode, code, grpc.StatusCode.UNKNOWN)
         self._details = details
         self._metadata = tuple(metadata or ())
+        self.nothing_sent = nothing_sent
+        """True when the call never left this side (no connection could be opened): it
+        may be sent elsewhere as it is."""
 
     def code(self) -> grpc.StatusCode:
         """The gRPC status code."""
@@ -141,13 +146,27 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+CONNECT_SECONDS = 5.0
+"""How long a new direct connection may take to open (TCP, and TLS and hello after): a
+door that cannot be reached (a port a firewall drops) costs at most this once, then the
+session goes through the front door."""
+
+
 class DirectRoute:
-    """Calls one session process's direct door at ``address`` (``host:port``)."""
+    """Calls one session process's direct door at ``address`` (``host:port``; ``:port``:
+    on ``dialed_host``, the front door's host). With ``route`` (the worker's shared direct
+    port), each connection opens with that route, so the worker hands it to the session's
+    process."""
 
     def __init__(self, address: str, token: str | None,
-                 root_certificates: bytes | None) -> None:
+                 root_certificates: bytes | None, route: str = "",
+                 dialed_host: str = "") -> None:
+        if address.startswith(":") and dialed_host:
+            host = dialed_host.strip("[]")
+            address = f"[{host}]{address}" if ":" in host else f"{host}{address}"
         self.address = address
         self._host, self._port = split_address(address)
+        self._route = encode_route(route) if route else b""
         self._hello = json.dumps({"token": token or ""}).encode()
         self._tls = None
         if root_certificates is not None:
@@ -157,16 +176,31 @@ class DirectRoute:
         self._closed = False
 
     def _connect(self, timeout: float) -> socket.socket:
-        sock = socket.create_connection((self._host, self._port), timeout=timeout)
+        """A new greeted connection; :class:`DirectCallError` (UNAVAILABLE, with
+        ``nothing_sent``) when it cannot be opened within :data:`CONNECT_SECONDS`."""
+        opening = min(timeout, CONNECT_SECONDS)
+        try:
+            sock = socket.create_connection((self._host, self._port), timeout=opening)
+        except OSError as exc:
+            raise DirectCallError("UNAVAILABLE", f"the session process at {self.address} "
+                                                 f"cannot be reached: {exc}",
+                                  nothing_sent=True) from None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
                 sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER_BYTES)
+            if self._route:
+                sock.sendall(self._route)
             if self._tls is not None:
                 sock = self._tls.wrap_socket(sock, server_hostname=self._host)
             send_frames(sock, [encode_request_header(CONTROL_HELLO, len(self._hello)),
                                self._hello])
             code, message, metadata, _ = _read_reply(sock)
+        except (OSError, ValueError) as exc:
+            sock.close()
+            raise DirectCallError("UNAVAILABLE", f"the session process at {self.address} "
+                                                 f"did not take the connection: {exc}",
+                                  nothing_sent=True) from None
         except BaseException:
             sock.close()
             raise

@@ -81,15 +81,15 @@ def _check_wire_version(info: Any, address: str) -> None:
             f"revision {WIRE_VERSION}: upgrade gentf here", "FAILED_PRECONDITION")
 
 
-def _wants_direct(direct: bool | None, embedded: bool) -> bool:
-    """``direct``; when None, what ``$GENTF_DIRECT`` says (1, true, yes, on: yes; any other
-    value: no); when that is unset too, whether the worker is the embedded one."""
+def _wants_direct(direct: bool | None) -> bool:
+    """``direct``; when None, what ``$GENTF_DIRECT`` says (0, false, no, off: no; any other
+    value: yes); when that is unset too, yes."""
     if direct is not None:
         return direct
     value = os.environ.get("GENTF_DIRECT")
     if value is None or not value.strip():
-        return embedded
-    return value.strip().lower() in ("1", "true", "yes", "on")
+        return True
+    return value.strip().lower() not in ("0", "false", "no", "off")
 
 
 class Session:
@@ -113,10 +113,10 @@ class Session:
     removes them. ``restored_from`` is the checkpoint the session started from ("" if none).
 
     ``direct`` sends the session's calls straight to its session process when the worker
-    offers that (``--advertise-host``), skipping the front door's relay, big tensors
-    included; sessions, leases and checkpoints still go through the front door, and so does
-    every call after the process cannot be reached. Default: ``$GENTF_DIRECT`` (``1``: yes; ``0``: no); unset,
-    yes on the embedded local worker and no on any other.
+    offers that (``--direct-port`` or ``--advertise-host``), skipping the front door's relay,
+    big tensors included; sessions, leases and checkpoints still go through the front door,
+    and so does every call after the process cannot be reached (a connection that does not
+    open within 5 s counts). Default: ``$GENTF_DIRECT`` (``0``: no; ``1``: yes); unset, yes.
     """
 
     def __init__(self, address: str | None = None, graph: Graph | None = None, config: Any = None,
@@ -132,7 +132,6 @@ class Session:
         self.epoch = 0
         """Counts re-creations of the worker session (trace handles of an older epoch are void)."""
         self._functions: weakref.WeakSet[Any] = weakref.WeakSet()
-        embedded = not (address or os.environ.get("GENTF_ADDRESS"))
         address, token = default_worker(address, token)
         self.address = address
         self.graph = graph if graph is not None else get_default_graph()
@@ -150,10 +149,10 @@ class Session:
         self.restored_from: str = reply.restored_from
         self.session_id: str = reply.session_id
         self.lease_seconds: float = reply.lease_seconds
-        self.direct = _wants_direct(direct, embedded)
+        self.direct = _wants_direct(direct)
         """Whether this session's calls go straight to its session process when offered."""
         if self.direct:
-            self._transport.use_direct(reply.direct_address)
+            self._transport.use_direct(reply.direct_address, reply.direct_route)
         self._sent: set[str] = set()
         self._pending: list[tuple[str, Any, Any]] = []
         # Re-entrant: a garbage trace's release (TFTrace.__del__, run by a collection that
@@ -304,7 +303,7 @@ class Session:
             self.session_id = reply.session_id
             self.restored_from = reply.restored_from
             if self.direct:
-                self._transport.use_direct(reply.direct_address)
+                self._transport.use_direct(reply.direct_address, reply.direct_route)
             self.epoch += 1
             _log.warning("session %s: the worker lost it; re-created as %s from %s", self.name,
                          reply.session_id, reply.restored_from or "no checkpoint")

@@ -167,6 +167,7 @@ class Transport:
         self.direct_address = ""
         """The session process called directly (see :meth:`use_direct`); "" for none."""
         self._direct: DirectRoute | None = None
+        self._direct_offer = ("", "")  # the (address, route) the route was made for
         self._open(max_message_bytes)
         self.calls: collections.Counter[str] = collections.Counter()
         """Round trips made, by RPC name (for benchmarks and tests)."""
@@ -200,23 +201,28 @@ class Transport:
             request_serializer=worker_pb2.GetBlobRequest.SerializeToString,
             response_deserializer=None)
 
-    def use_direct(self, address: str) -> None:
+    def use_direct(self, address: str, route: str = "") -> None:
         """Sends the calls of :data:`DIRECT_METHODS` to the session process at ``address``
-        (``CreateSessionResponse.direct_address``; see :mod:`gentf.remote._direct`) instead
-        of the front door, and their blobs too; "" goes back to the front door. The first
-        UNAVAILABLE from the process also goes back (see :meth:`call`)."""
-        if address == self.direct_address:
+        (``CreateSessionResponse.direct_address``, with its ``direct_route``; see
+        :mod:`gentf.remote._direct`) instead of the front door, and their blobs too; ""
+        goes back to the front door. The first UNAVAILABLE from the process also goes back
+        (see :meth:`call`)."""
+        if (address, route) == self._direct_offer:
             return
         self._drop_direct()
         if address:
-            self._direct = DirectRoute(address, self._token, self._root_certificates)
-            self.direct_address = address
+            dialed_host = self.address.rpartition(":")[0]
+            self._direct = DirectRoute(address, self._token, self._root_certificates, route,
+                                       dialed_host)
+            self.direct_address = self._direct.address
+            self._direct_offer = (address, route)
 
     def _drop_direct(self) -> None:
         if self._direct is not None:
             self._direct.close()
         self._direct = None
         self.direct_address = ""
+        self._direct_offer = ("", "")
 
     def follow_cap(self, max_message_bytes: int) -> None:
         """Uses the worker's cap on one message from now on (reopens the channel when it
@@ -237,8 +243,9 @@ class Transport:
         UNAVAILABLE is raised. A retried call sends its blobs again.
 
         A call sent straight to the session process (:meth:`use_direct`) that meets
-        UNAVAILABLE goes back to the front door for good: a call safe to repeat is sent
-        there at once; any other raises what the front door says of the session (ABORTED
+        UNAVAILABLE goes back to the front door for good: a call safe to repeat, or one
+        that never left (no connection to the process could open), is sent there at once;
+        any other raises what the front door says of the session (ABORTED
         when its process died), else the UNAVAILABLE.
         """
         try:
@@ -257,7 +264,7 @@ class Transport:
             moved: list[tuple[Any, Any]] = []
             route = self._direct if method in DIRECT_METHODS else None
             try:
-                moved, attached = self._send_blobs(method, request, budget, route)
+                attached = self._send_blobs(method, request, budget, route, moved)
                 if route is None:
                     reply = getattr(self._stub, method)(request, timeout=budget,
                                                         wait_for_ready=wait_for_ready,
@@ -297,7 +304,7 @@ class Transport:
         for tensor, data in moved:  # a blob is used once: send it again
             tensor.content = b""
             tensor.blob_id = hold_outgoing(data)
-        if retryable(method, request):
+        if getattr(exc, "nothing_sent", False) or retryable(method, request):
             return
         try:  # the front door knows whether the process died
             self.call("RenewLease", worker_pb2.RenewLeaseRequest(session_id=request.session_id))
@@ -313,18 +320,18 @@ class Transport:
         return max(1 << 10, min(CHUNK_BYTES, self.max_message_bytes // 2))
 
     def _send_blobs(self, method: str, request: Any, timeout: float | None,
-                    route: DirectRoute | None = None
-                    ) -> tuple[list[tuple[Any, Any]], list[tuple[str, Any]]]:
+                    route: DirectRoute | None, moved: list[tuple[Any, Any]]
+                    ) -> list[tuple[str, Any]]:
         """Moves each big tensor of ``request`` into a blob sent ahead with PutBlob, and each
         smaller held tensor (see :func:`gentf.wire.fill_request_tensor`) into the message,
-        or, through ``route``, beside it as an attachment (no copy). Returns the (tensor,
-        buffer) sent as blobs or attached (used once: a resend holds them again) and the
-        (blob id, buffer) attachments for ``route``."""
-        moved: list[tuple[Any, Any]] = []
+        or, through ``route``, beside it as an attachment (no copy). Adds to ``moved`` the
+        (tensor, buffer) pairs sent as blobs or attached, as it goes (used once: a resend,
+        after a failure here too, holds them again); returns the (blob id, buffer)
+        attachments for ``route``."""
         attached: list[tuple[str, Any]] = []
         if method not in ("Generate", "ChoiceGradients", "AccumulateParamGradients", "RunOp",
                           "Batch", "ExtendGraph"):
-            return moved, attached
+            return attached
         budget = self.max_message_bytes // 2
         inline = 0
         for t in request_tensors(method, request):
@@ -352,7 +359,7 @@ class Transport:
             moved.append((t, data))
             self.put_blob(request.session_id, t.blob_id, data, timeout, route)
             self.calls["PutBlob"] += 1
-        return moved, attached
+        return attached
 
     def discard_held(self, method: str, request: Any) -> None:
         """Lets go of the held tensors of a request that will not be sent (see

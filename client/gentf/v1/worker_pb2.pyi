@@ -57,16 +57,18 @@ class CreateSessionRequest(_message.Message):
     def __init__(self, lease_seconds: _Optional[float] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class CreateSessionResponse(_message.Message):
-    __slots__ = ("session_id", "lease_seconds", "restored_from", "direct_address")
+    __slots__ = ("session_id", "lease_seconds", "restored_from", "direct_address", "direct_route")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     RESTORED_FROM_FIELD_NUMBER: _ClassVar[int]
     DIRECT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    DIRECT_ROUTE_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     lease_seconds: float
     restored_from: str
     direct_address: str
-    def __init__(self, session_id: _Optional[str] = ..., lease_seconds: _Optional[float] = ..., restored_from: _Optional[str] = ..., direct_address: _Optional[str] = ...) -> None: ...
+    direct_route: str
+    def __init__(self, session_id: _Optional[str] = ..., lease_seconds: _Optional[float] = ..., restored_from: _Optional[str] = ..., direct_address: _Optional[str] = ..., direct_route: _Optional[str] = ...) -> None: ...
 
 class RenewLeaseRequest(_message.Message):
     __slots__ = ("session_id",)

@@ -34,6 +34,7 @@ __all__ = [
     "METHOD_NAMES",
     "REPLY_HEADER",
     "REQUEST_HEADER",
+    "ROUTE_MAGIC",
     "STATUS_NAMES",
     "BadAttachments",
     "PayloadTooLarge",
@@ -41,6 +42,8 @@ __all__ = [
     "decode_reply_meta",
     "encode_reply_frames",
     "encode_request_header",
+    "encode_route",
+    "read_route",
     "recv_attachments",
     "recv_exactly",
     "recv_into_exactly",
@@ -77,6 +80,37 @@ FRAME_HEADER = struct.Struct("<Q")
 CONTROL_HELLO = 1005
 """Method index of the first request on a connection to a session process's direct door:
 its payload is JSON ``{"token": <bearer token or "">}``; its reply is an ordinary reply."""
+
+ROUTE_MAGIC = b"GENTF-ROUTE/1"
+"""What a connection to a worker's shared direct port (``--direct-port``) sends first, in
+the clear, before TLS: this, one byte ``n`` and an ``n``-byte ASCII route (the session's
+``CreateSessionResponse.direct_route``). The worker hands the connection to that session's
+process, whose direct door then takes it as its own (TLS, hello, calls)."""
+
+MAX_ROUTE_BYTES = 64
+
+
+def encode_route(route: str) -> bytes:
+    """The routing preamble for ``route`` (1-64 ASCII characters; ValueError otherwise)."""
+    raw = route.encode("ascii")
+    if not 0 < len(raw) <= MAX_ROUTE_BYTES:
+        raise ValueError(f"a route is 1-{MAX_ROUTE_BYTES} ASCII characters; got {route!r}")
+    return ROUTE_MAGIC + bytes([len(raw)]) + raw
+
+
+def read_route(sock: socket.socket) -> str:
+    """The route of a connection's preamble (see :data:`ROUTE_MAGIC`), read exactly (nothing
+    past it); ValueError when the connection opens with anything else, OSError when it ends
+    or times out first."""
+    magic = recv_exactly(sock, len(ROUTE_MAGIC) + 1)
+    n = magic[-1]
+    if bytes(magic[:-1]) != ROUTE_MAGIC or not 0 < n <= MAX_ROUTE_BYTES:
+        raise ValueError("the connection does not open with a gentf route")
+    raw = bytes(recv_exactly(sock, n))
+    if not raw.isascii() or not raw.isalnum():
+        raise ValueError("a route is letters and digits")
+    return raw.decode("ascii")
+
 
 REQUEST_HEADER = struct.Struct("<HQ")
 """(method index, payload length)."""

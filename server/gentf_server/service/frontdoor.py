@@ -62,14 +62,18 @@ def _parses(method: str, request: bytes) -> bool:
 
 @dataclass(frozen=True)
 class DirectOffer:
-    """Direct calls (``--advertise-host``): the host name clients are told, and the settings
-    of each session process's direct door but its owner's token (see ``supervisor.direct``)."""
+    """Direct calls (``--direct-port`` or ``--advertise-host``): the host name clients are
+    told ("": the one they dialed), the settings of each session process's direct door but
+    its owner's token (see ``supervisor.direct``), and the worker's shared direct port (None:
+    each process listens on a port of its own)."""
 
     advertise_host: str
     settings: dict[str, Any]
+    shared_port: int | None = None
 
     def address(self, port: int) -> str:
-        """``host:port`` of a direct door (an IPv6 address in brackets)."""
+        """``host:port`` of a direct door (an IPv6 address in brackets), or ``:port`` with
+        no host to advertise."""
         host = self.advertise_host
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
@@ -297,6 +301,8 @@ class FrontDoor:
                     address = await self._direct_address(backend, owner)
                     if address:
                         reply.direct_address = address
+                        if backend.direct_handoff:
+                            reply.direct_route = reply.session_id
                         outcome = Outcome("OK", reply=reply.SerializeToString())
             finally:
                 sup.release(backend)
@@ -326,6 +332,9 @@ class FrontDoor:
             return ""
         if backend.direct_port is None:
             settings = dict(self.direct.settings, token_sha256=self.auth.token_sha256(owner))
+            shared = self.direct.shared_port
+            if shared is not None:
+                settings["handoff"] = backend.socket_path + ".direct"
             try:
                 outcome = await backend.call(CONTROL_DIRECT, json.dumps(settings).encode(), 30.0)
             except (ProcessDied, asyncio.TimeoutError) as exc:
@@ -335,7 +344,11 @@ class FrontDoor:
                 log.warning("process %d: no direct door: %s: %s", backend.number, outcome.code,
                             outcome.message)
                 return ""
-            backend.direct_port = int(json.loads(outcome.reply)["port"])
+            if shared is not None:
+                backend.direct_handoff = settings["handoff"]
+                backend.direct_port = shared
+            else:
+                backend.direct_port = int(json.loads(outcome.reply)["port"])
         return self.direct.address(backend.direct_port)
 
     async def _forward(self, backend: Any, method: str, request: bytes, entry: Any) -> Outcome:

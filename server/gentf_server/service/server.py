@@ -29,6 +29,7 @@ from grpc_reflection.v1alpha import reflection
 from gentf_server.service.auth import Authenticator, AuthInterceptor
 from gentf_server.service.frontdoor import SERVICE_NAME, DirectOffer, FrontDoor
 from gentf_server.service.metrics import WorkerMetrics
+from gentf_server.supervisor.shared_port import SharedDirectPort
 from gentf_server.supervisor.supervisor import Supervisor, SupervisorConfig
 
 __all__ = ["WorkerConfig", "WorkerServer", "background_server"]
@@ -74,6 +75,10 @@ class WorkerConfig:
     door."""
     direct_ports: tuple[int, int] | None = None
     """``--direct-ports``: the port range session processes' direct doors take (None: any)."""
+    direct_port: int | None = None
+    """``--direct-port``: the one port (0: any free one) where every session's direct calls
+    come in, each connection handed to its session's process (``supervisor.shared_port``);
+    None (default): no shared port."""
     warm_processes: int = 1
     idle_process_seconds: float = 30.0
     session_memory_mb: int = 0
@@ -151,6 +156,8 @@ class WorkerServer:
         self._server: grpc.Server | None = None
         self.health: Any = None
         self.door: FrontDoor | None = None
+        self.shared_direct: SharedDirectPort | None = None
+        """The shared direct port (``--direct-port``), once listening."""
 
     @property
     def address(self) -> str:
@@ -179,6 +186,8 @@ class WorkerServer:
         except BaseException:
             if self._server is not None:
                 self._server.stop(0)
+            if self.shared_direct is not None:
+                self.shared_direct.close()
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
             if not self._thread.is_alive():
@@ -213,14 +222,20 @@ class WorkerServer:
             interceptors=[AuthInterceptor(auth)], options=options)
         self._server = server
         direct = None
-        if config.advertise_host and config.isolation == "process":
+        offered = config.advertise_host or config.direct_port is not None
+        if offered and config.isolation == "process":
+            shared = None
+            if config.direct_port is not None:
+                self.shared_direct = SharedDirectPort(config.host, config.direct_port,
+                                                      self.supervisor.direct_handoff)
+                shared = self.shared_direct.port
             direct = DirectOffer(config.advertise_host, {
                 "host": config.host, "max_message_bytes": config.max_message_bytes,
                 "max_calls": config.max_calls_per_owner,
                 "deadline_seconds": config.call_deadline_seconds,
                 "tls_cert": config.tls_cert.decode() if config.tls_cert else None,
                 "tls_key": config.tls_key.decode() if config.tls_key else None,
-                "ports": config.direct_ports})
+                "ports": config.direct_ports}, shared)
         self.door = FrontDoor(self.supervisor, auth, self.metrics, config.call_deadline_seconds,
                               self._loop, config.max_calls_per_owner, direct)
         server.add_generic_rpc_handlers((self.door.handler(),))
@@ -238,6 +253,8 @@ class WorkerServer:
             raise OSError(f"cannot listen on {target}")
         self._run(self.supervisor.start())
         server.start()
+        if self.shared_direct is not None:
+            self.shared_direct.start()
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
@@ -265,6 +282,8 @@ class WorkerServer:
     async def _stop(self, grace_seconds: float) -> None:
         if self.health is not None:
             self.health.enter_graceful_shutdown()
+        if self.shared_direct is not None:
+            self.shared_direct.close()
         if self._server is not None:
             stopped = self._server.stop(grace_seconds)
             await asyncio.get_running_loop().run_in_executor(None, stopped.wait)

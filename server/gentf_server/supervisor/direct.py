@@ -7,7 +7,10 @@ calls (``GENTF_DIRECT=1``) sends its session's hot calls (:data:`DIRECT_METHODS`
 blob streams here, in the framed protocol the front door itself speaks to the process
 (``gentf.wire._frames``): the relay (a gRPC server and a Unix socket hop) leaves the path of
 every step. Sessions opened and closed, leases, checkpoints and worker-wide calls still go
-through the front door.
+through the front door. On a worker started with ``--direct-port`` the door has no port of
+its own: the front door hands it the connections routed to it on the worker's one shared
+direct port (``supervisor.shared_port``), over a Unix socket, and the door serves them as
+its own.
 
 The checks are the front door's, made here:
 - TLS with the worker's certificate, when it has one;
@@ -84,6 +87,10 @@ class DirectSettings:
     ports: tuple[int, int] | None = None
     """``--direct-ports LOW-HIGH``: listen on the first free port of that range (for a
     container that publishes it); None: any port."""
+    handoff: str | None = None
+    """Behind the worker's shared direct port (``--direct-port``): the path of a Unix socket
+    to listen on instead of a TCP port, where the front door hands over the connections
+    routed to this process (``supervisor.shared_port``)."""
 
 
 def _server_tls(cert: str, key: str) -> ssl.SSLContext:
@@ -135,24 +142,59 @@ class DirectDoor:
         self._greeted = 0
         self._ungreeted = 0
         self._in_flight: dict[int, tuple[float, str]] = {}
-        family = socket.AF_INET6 if ":" in settings.host.strip("[]") else socket.AF_INET
-        self._listener = _bind(family, settings.host.strip("[]"), settings.ports)
+        if settings.handoff:
+            self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._listener.bind(settings.handoff)
+            os.chmod(settings.handoff, 0o600)
+            self.port: int = 0  # behind the shared direct port: no port of its own
+        else:
+            family = socket.AF_INET6 if ":" in settings.host.strip("[]") else socket.AF_INET
+            self._listener = _bind(family, settings.host.strip("[]"), settings.ports)
+            self.port = self._listener.getsockname()[1]
         self._listener.listen(64)
-        self.port: int = self._listener.getsockname()[1]
 
     def start(self) -> None:
         """Accepts connections, and watches the deadline, in daemon threads for the rest of
         the process's life."""
         threading.Thread(target=self._accept, name="gentf-direct-accept", daemon=True).start()
         threading.Thread(target=self._watch, name="gentf-direct-deadline", daemon=True).start()
-        log.info("direct door on port %d (%s)", self.port, "TLS" if self._tls else "plaintext")
+        where = (f"port {self.port}" if not self.settings.handoff
+                 else "the worker's shared direct port")
+        log.info("direct door on %s (%s)", where, "TLS" if self._tls else "plaintext")
 
     # ---- connections -------------------------------------------------------------------
+
+    def _next(self) -> tuple[socket.socket, Any]:
+        """The next connection and its peer's address: accepted, or (behind the shared
+        port) taken over from the front door."""
+        if not self.settings.handoff:
+            return self._listener.accept()
+        while True:
+            unix, _ = self._listener.accept()
+            with unix:
+                unix.settimeout(10.0)
+                try:
+                    _, fds, _, _ = socket.recv_fds(unix, 1, 1)
+                except OSError:
+                    continue
+                if not fds:
+                    continue
+                conn = socket.socket(fileno=fds[0])
+                for extra in fds[1:]:
+                    os.close(extra)
+                try:
+                    peer = conn.getpeername()
+                    conn.setblocking(True)
+                    unix.sendall(b"k")
+                except OSError:
+                    conn.close()
+                    continue
+            return conn, peer
 
     def _accept(self) -> None:
         while True:
             try:
-                conn, peer = self._listener.accept()
+                conn, peer = self._next()
             except OSError:
                 return
             with self._lock:

@@ -31,6 +31,7 @@ class InProcessBackend:
     owner = None
     reserved = 0
     direct_port = None
+    direct_handoff = None
 
     def __init__(self, config: dict[str, Any], threads: int) -> None:
         from gentf_server.core.checkpoints import CheckpointStore

@@ -190,7 +190,10 @@ class SessionProcess:
         self.reserved = 0
         """CreateSession calls on their way to this process (it must not end under them)."""
         self.direct_port: int | None = None
-        """The port of the process's direct door, once open (see ``supervisor.direct``)."""
+        """The port of the process's direct door, once open (see ``supervisor.direct``):
+        its own, or the worker's shared direct port."""
+        self.direct_handoff: str | None = None
+        """Behind the shared direct port: the Unix socket where its door takes connections."""
         self.proc: asyncio.subprocess.Process | None = None
         self.ready = asyncio.Event()
         self.exit_reason: str | None = None

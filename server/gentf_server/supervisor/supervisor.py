@@ -203,10 +203,12 @@ class Supervisor:
         while len(self._lost) > 10_000:
             self._lost.popitem(last=False)
         process.sessions.clear()
-        try:
-            os.unlink(process.socket_path)
-        except OSError:
-            pass
+        for path in (process.socket_path, process.direct_handoff):
+            try:
+                if path:
+                    os.unlink(path)
+            except OSError:
+                pass
         self._replenish()
 
     async def process_for(self, owner: str) -> Any:
@@ -277,6 +279,16 @@ class Supervisor:
         why). Reads only: safe from the front door's call threads."""
         entry = self._sessions.get(session_id)
         return entry if entry is not None and entry.owner == owner else None
+
+    def direct_handoff(self, session_id: str) -> str | None:
+        """Where the process of session ``session_id`` takes over connections routed to it on
+        the shared direct port (see ``supervisor.shared_port``); None when the session is
+        unknown or its process has no direct door behind that port. Reads only: safe from
+        any thread."""
+        entry = self._sessions.get(session_id)
+        if entry is None or not entry.backend.alive:
+            return None
+        return getattr(entry.backend, "direct_handoff", None)
 
     def lookup(self, session_id: str, owner: str) -> SessionEntry:
         """The owner's session; Refused with NOT_FOUND (unknown, or another owner's) or
