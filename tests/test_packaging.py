@@ -34,6 +34,16 @@ def test_compose_file_runs_the_worker_with_gpu_port_health_and_restart() -> None
         worker["environment"]["GENTF_STOP_GRACE_SECONDS"])
 
 
+def test_compose_worker_offers_direct_calls_on_a_published_port() -> None:
+    from gentf_server.main import parse_args
+
+    worker = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker"]
+    args = parse_args([str(a).split("#")[0].strip() for a in worker["command"]])
+    assert args.isolation == "process" and args.direct_port not in (None, 0)
+    assert f"{args.direct_port}:{args.direct_port}" in worker["ports"]
+    assert not args.advertise_host  # clients dial the host they reached the front door by
+
+
 def test_dockerfile_uses_tensorflow_gpu_base_non_root_user_and_healthcheck() -> None:
     text = (ROOT / "Dockerfile.gpu").read_text()
     assert re.search(r"^FROM tensorflow/tensorflow:[\d.]+-gpu$", text, re.MULTILINE)

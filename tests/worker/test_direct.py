@@ -1,5 +1,5 @@
-"""Direct calls (``--advertise-host``, ``GENTF_DIRECT=1``): a client sends its session's hot
-calls straight to its session process's TCP door. Real workers, real processes, real
+"""Direct calls (``--advertise-host``; clients use them unless ``GENTF_DIRECT=0``): a client
+sends its session's hot calls straight to its session process's TCP door. Real workers, real processes, real
 sockets: the values match the front door's exactly, the door checks what the front door
 checks (token, owner, message cap, connection cap, deadline, TLS), and a killed process
 sends the client back to the front door with the same ABORTED it would have had there."""

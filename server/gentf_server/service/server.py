@@ -70,9 +70,9 @@ class WorkerConfig:
     max_session_processes: int = 16
     advertise_host: str = ""
     """``--advertise-host``: the name clients reach this host by; each owner's session
-    process then serves its sessions' calls on a port of its own too (``supervisor.direct``),
-    for clients with ``GENTF_DIRECT=1``. "" (default): every call goes through the front
-    door."""
+    process then serves its sessions' calls on a port of its own too (``supervisor.direct``);
+    with ``direct_port``, the name that port is offered under ("": the host each client
+    dialed). "" and no ``direct_port`` (default): every call goes through the front door."""
     direct_ports: tuple[int, int] | None = None
     """``--direct-ports``: the port range session processes' direct doors take (None: any)."""
     direct_port: int | None = None

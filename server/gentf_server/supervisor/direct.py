@@ -2,8 +2,8 @@
 
 On a worker started with ``--advertise-host``, the front door asks an owner's session
 process to open this door when it serves the owner's first session, and tells the client
-its address (``CreateSessionResponse.direct_address``). A client that asked for direct
-calls (``GENTF_DIRECT=1``) sends its session's hot calls (:data:`DIRECT_METHODS`) and their
+its address (``CreateSessionResponse.direct_address``). A client (unless
+``GENTF_DIRECT=0``) sends its session's hot calls (:data:`DIRECT_METHODS`) and their
 blob streams here, in the framed protocol the front door itself speaks to the process
 (``gentf.wire._frames``): the relay (a gRPC server and a Unix socket hop) leaves the path of
 every step. Sessions opened and closed, leases, checkpoints and worker-wide calls still go
