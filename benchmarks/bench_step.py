@@ -26,8 +26,9 @@ Anchors (see issue 9):
 
 gentf contenders (workers started as ``python -m gentf_server --port 0 --port-file F``):
 ``gentf.*`` against ``--isolation process`` through its front door, ``gentf_direct.*``
-against the same worker with direct calls (``--advertise-host 127.0.0.1`` there,
-``tf.Session(direct=True)`` here: the session process's own door, no relay),
+against the same worker with direct calls (``--direct-port 0`` there, the worker's shared
+direct port that hands each connection to its session's process; ``tf.Session(direct=True)``
+here: no relay),
 ``gentf_none.*`` against ``--isolation none``, ``gentf_xla.*`` against a worker with
 ``--jit-compile`` (direct sessions; the fused steps compiled by XLA); ``step_1rt`` is ``generate`` of a ``@gen`` model (``net(xs) @ "net";
 Map(categorical)(probs) @ "y"``), ``accumulate_param_gradients_only``, ``ParamUpdate.apply()``
@@ -605,12 +606,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    "--warm-processes", "0"]
     launched: dict[str, Launched] = {
         "gentf": launch("gentf-process", [*worker_argv, "--isolation", "process",
-                                          "--advertise-host", "127.0.0.1"], workdir)}
+                                          "--direct-port", "0"], workdir)}
     if need["gentf_none"]:
         launched["gentf_none"] = launch("gentf-none", [*worker_argv, "--isolation", "none"], workdir)
     if need["gentf_xla"]:
         launched["gentf_xla"] = launch("gentf-xla", [*worker_argv, "--isolation", "process",
-                                                     "--advertise-host", "127.0.0.1",
+                                                     "--direct-port", "0",
                                                      "--jit-compile"], workdir)
     if need["tfserver"]:
         launched["tfserver"] = launch("tfserver", anchor_argv("tfserver"), workdir)
@@ -700,7 +701,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 # closed after the session (closers run last first): its close still
                 # flushes the deferred update through this proxy
                 closers.insert(len(closers) - 1, p.close)
-                transport.use_direct(p.wait().address)
+                transport.use_direct(p.wait().address, transport.direct_route)
                 add("proxy.gentf_direct_step_1rt", s.step_1rt, "rate")
             if echo_proxy is not None:
                 add("proxy.echo_step_1call", echo_proxy.calls(sizes["step_1rt"][-1:]), "rate")

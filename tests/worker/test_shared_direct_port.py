@@ -61,8 +61,7 @@ def test_calls_through_the_shared_port_give_the_front_doors_values_exactly(share
     front = _Net(shared_worker.address, TOKEN_A, direct=False)
     transport = direct.sess._transport
     assert transport.direct_address == f"127.0.0.1:{shared_worker.shared_direct.port}"
-    assert transport._direct_offer == (f":{shared_worker.shared_direct.port}",
-                                       direct.sess.session_id)
+    assert transport.direct_route == direct.sess.session_id
     assert front.sess._transport._direct is None
     rng = np.random.default_rng(3)
     for rows in (4, 3000, 4):  # 3,000 rows: the arguments travel as attachments

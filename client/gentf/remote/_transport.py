@@ -166,6 +166,9 @@ class Transport:
         self._token = token
         self.direct_address = ""
         """The session process called directly (see :meth:`use_direct`); "" for none."""
+        self.direct_route = ""
+        """What each direct connection names first (the worker's shared direct port); ""
+        for a process's own port."""
         self._direct: DirectRoute | None = None
         self._direct_offer = ("", "")  # the (address, route) the route was made for
         self._open(max_message_bytes)
@@ -215,6 +218,7 @@ class Transport:
             self._direct = DirectRoute(address, self._token, self._root_certificates, route,
                                        dialed_host)
             self.direct_address = self._direct.address
+            self.direct_route = route
             self._direct_offer = (address, route)
 
     def _drop_direct(self) -> None:
@@ -222,6 +226,7 @@ class Transport:
             self._direct.close()
         self._direct = None
         self.direct_address = ""
+        self.direct_route = ""
         self._direct_offer = ("", "")
 
     def follow_cap(self, max_message_bytes: int) -> None:
