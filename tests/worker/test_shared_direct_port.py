@@ -149,6 +149,30 @@ def test_a_killed_process_behind_the_shared_port_sends_the_client_back_with_abor
         n.sess.close()
 
 
+def test_a_named_session_recovers_behind_the_shared_port_under_its_new_route(tmp_path):
+    from gentf_server.service.server import WorkerConfig, background_server
+
+    config = WorkerConfig(port=0, isolation="process", tokens=(TOKEN_A,), warm_processes=0,
+                          direct_port=0, state_dir=str(tmp_path), checkpoint_seconds=0)
+    with background_server(config) as server:
+        net = _Net(server.address, TOKEN_A, direct=True, name="shared-durable")
+        rng = np.random.default_rng(6)
+        xs, grad = rng.normal(size=(4, 5)), rng.normal(size=(4, 3))
+        net.step(xs, grad)
+        W1, b1 = net.values()
+        transport = net.sess._transport
+        first_route, first_address = transport.direct_route, transport.direct_address
+        _kill_owners_process(server, TOKEN_A)
+        W2, b2 = net.values()  # re-created from its checkpoint, on a new process
+        np.testing.assert_array_equal(W2, W1)
+        np.testing.assert_array_equal(b2, b1)
+        assert transport.direct_address == first_address  # the same port ...
+        assert transport.direct_route not in ("", first_route)  # ... the new session's route
+        net.step(xs, grad)
+        assert transport._direct is not None
+        net.sess.delete()
+
+
 def test_a_port_that_cannot_be_reached_sends_calls_through_the_front_door():
     from gentf_server.service.server import WorkerConfig, background_server
 
