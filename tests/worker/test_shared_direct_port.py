@@ -11,6 +11,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -118,6 +119,14 @@ def test_what_names_no_session_is_closed_and_changes_nothing(shared_worker, monk
         with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
             sock.sendall(opening)
             assert _closed_by_peer(sock), opening
+    # a route trickled in a byte at a time: the clock counts all of it, not each byte
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        route, started = encode_route(alice.sess.session_id), time.monotonic()
+        with pytest.raises(OSError):
+            for i in range(len(route)):
+                sock.sendall(route[i:i + 1])
+                time.sleep(0.1)
+        assert _closed_by_peer(sock) and time.monotonic() - started < 3.0
     # a route longer than any: refused at its length byte
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(b"GENTF-ROUTE/1" + bytes([200]) + b"a" * 200)

@@ -10,7 +10,7 @@ door's process never reads a byte past the route, so a step costs the same as on
 process's own port, and a deployment publishes one port instead of a range.
 
 What a connection that is not a session's may do here: send at most the route's few bytes
-within :data:`ROUTE_SECONDS`, one of :data:`MAX_UNROUTED` connections at once; an unknown
+within :data:`ROUTE_SECONDS` in all (however slowly they trickle in), one of :data:`MAX_UNROUTED` connections at once; an unknown
 route, a session whose process has no direct door, or anything else than a route closes the
 connection (the client then goes through the front door, which says what became of the
 session). The route is no secret (a session's id, useless without its owner's token).
@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +50,22 @@ def hand_over(conn: socket.socket, handoff_path: str, timeout: float = 10.0) -> 
         socket.send_fds(unix, [b"c"], [conn.fileno()])
         if unix.recv(1) != b"k":  # the process holds its own descriptor now
             raise OSError("the session process did not take the connection")
+
+
+class _ByDeadline:
+    """A socket whose every read waits at most until ``deadline`` (``time.monotonic``), so
+    that reading the route takes at most :data:`ROUTE_SECONDS` in all."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def recv_into(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no route in time")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
 
 
 class SharedDirectPort:
@@ -103,8 +120,7 @@ class SharedDirectPort:
 
     def _route(self, conn: socket.socket, peer: Any) -> None:
         try:
-            conn.settimeout(ROUTE_SECONDS)
-            route = read_route(conn)
+            route = read_route(_ByDeadline(conn, time.monotonic() + ROUTE_SECONDS))  # type: ignore[arg-type]
             path = self._handoff_path(route)
             if path is None:
                 log.info("shared direct port: %s named no session with a direct door",
