@@ -8,6 +8,7 @@ and a killed process send the client back to the front door, TLS holds."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -138,6 +139,26 @@ def test_what_names_no_session_is_closed_and_changes_nothing(shared_worker, monk
     assert alice.sess._transport._direct is not None
     for n in (alice, twin):
         n.sess.close()
+
+
+def test_a_hand_over_of_something_else_leaves_the_door_serving(shared_worker):
+    alice = _Net(shared_worker.address, TOKEN_A, direct=True)
+    process = shared_worker.supervisor.owner_process(
+        shared_worker.door.auth.owner([("authorization", f"Bearer {TOKEN_A}")]))
+    read_end, write_end = os.pipe()  # not a socket
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as unix:
+            unix.settimeout(30)
+            unix.connect(process.direct_handoff)
+            socket.send_fds(unix, [b"c"], [read_end])
+            assert unix.recv(1) == b""  # refused: no acknowledgement
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    alice.sess._transport._direct.close()  # the next call opens a new connection
+    np.testing.assert_allclose(alice.f(np.ones((2, 5))).sum(axis=1), [1.0, 1.0], rtol=1e-12)
+    assert alice.sess._transport._direct is not None
+    alice.sess.close()
 
 
 def test_a_killed_process_behind_the_shared_port_sends_the_client_back_with_aborted(

@@ -215,8 +215,13 @@ class Transport:
         self._drop_direct()
         if address:
             dialed_host = self.address.rpartition(":")[0]
-            self._direct = DirectRoute(address, self._token, self._root_certificates, route,
-                                       dialed_host)
+            try:
+                self._direct = DirectRoute(address, self._token, self._root_certificates,
+                                           route, dialed_host)
+            except ValueError as exc:  # an address or route this client cannot use
+                _log.warning("direct calls offered at %r cannot be used (%s); going through "
+                             "the front door", address, exc)
+                return
             self.direct_address = self._direct.address
             self.direct_route = route
             self._direct_offer = (address, route)

@@ -179,9 +179,13 @@ class DirectDoor:
                     continue
                 if not fds:
                     continue
-                conn = socket.socket(fileno=fds[0])
                 for extra in fds[1:]:
                     os.close(extra)
+                try:
+                    conn = socket.socket(fileno=fds[0])
+                except OSError:  # not a socket
+                    os.close(fds[0])
+                    continue
                 try:
                     peer = conn.getpeername()
                     conn.setblocking(True)
