@@ -280,3 +280,15 @@ def test_direct_port_flags_are_checked(argv, env, message):
                           capture_output=True, text=True, timeout=60, check=False,
                           env={**__import__("os").environ, **env})
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+
+
+def test_a_taken_direct_port_stops_the_worker_naming_it():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "gentf_server", "--host", "127.0.0.1",
+                               "--port", "0", "--direct-port", str(port), "--warm-processes",
+                               "0"], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert f"cannot listen on 127.0.0.1:{port} for --direct-port" in proc.stderr

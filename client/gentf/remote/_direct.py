@@ -3,8 +3,8 @@
 A worker started with ``--direct-port`` or ``--advertise-host`` tells a new session where
 its process listens (``CreateSessionResponse.direct_address``; with ``direct_route``, the
 worker's shared port, where each connection first names its session).
-:class:`DirectRoute` sends that session's hot calls and their blob streams there over TCP (TLS with the client's root certificates, when
-it has them), in the framed protocol of :mod:`gentf.wire._frames`: a request is its
+:class:`DirectRoute` sends that session's hot calls and their blob streams there over TCP
+(TLS with the client's root certificates, when it has them), in the framed protocol of :mod:`gentf.wire._frames`: a request is its
 serialized bytes behind a 10-byte header, its big tensors' elements beside it as
 attachments, sent from the caller's arrays (no copy into the message on this side, none out
 of it on the other); a reply comes back the same way, its big tensors received straight

@@ -69,8 +69,8 @@ class _ByDeadline:
 
 
 class SharedDirectPort:
-    """Listens on ``(host, port)`` (port 0: the system's choice, read back as :attr:`port`)
-    and hands each connection to the Unix socket ``handoff_path(route)`` names (None: the
+    """Listens on ``(host, port)`` (port 0: the system's choice, read back as :attr:`port`;
+    OSError naming both when it cannot) and hands each connection to the Unix socket ``handoff_path(route)`` names (None: the
     route leads nowhere, and the connection is closed)."""
 
     def __init__(self, host: str, port: int,
@@ -79,7 +79,12 @@ class SharedDirectPort:
         family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
         self._listener = socket.socket(family, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind((host.strip("[]"), port))
+        try:
+            self._listener.bind((host.strip("[]"), port))
+        except OSError as exc:
+            self._listener.close()
+            raise OSError(exc.errno, f"cannot listen on {host}:{port} for --direct-port: "
+                                     f"{exc.strerror}") from None
         self._listener.listen(128)
         self.port: int = self._listener.getsockname()[1]
         self._lock = threading.Lock()
