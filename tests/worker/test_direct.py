@@ -80,6 +80,20 @@ class _Net:
         return self.sess.run([self.W, self.b])
 
 
+def _train_alike(one, other, rows, seed):
+    """Trains two nets with the same steps (one for each count in ``rows``) and asserts
+    that their return values, argument gradients and final variables are the same bits."""
+    rng = np.random.default_rng(seed)
+    for n in rows:
+        xs, grad = rng.normal(size=(n, 5)), rng.normal(size=(n, 3))
+        out_1, args_1 = one.step(xs, grad)
+        out_2, args_2 = other.step(xs, grad)
+        np.testing.assert_array_equal(out_1, out_2)
+        np.testing.assert_array_equal(args_1[0], args_2[0])
+    for a, b in zip(one.values(), other.values()):
+        np.testing.assert_array_equal(a, b)
+
+
 def _hello(address, token, first_index=CONTROL_HELLO):
     """A raw connection to a direct door that said hello with ``token``; returns (socket,
     status name, message)."""
@@ -106,15 +120,7 @@ def test_direct_calls_give_the_front_doors_values_exactly(direct_worker):
     transport = direct.sess._transport
     assert transport.direct_address.startswith("127.0.0.1:")
     assert front.sess._transport.direct_address == ""
-    rng = np.random.default_rng(3)
-    for _ in range(4):
-        xs, grad = rng.normal(size=(6, 5)), rng.normal(size=(6, 3))
-        out_d, args_d = direct.step(xs, grad)
-        out_f, args_f = front.step(xs, grad)
-        np.testing.assert_array_equal(out_d, out_f)
-        np.testing.assert_array_equal(args_d[0], args_f[0])
-    for a, b in zip(direct.values(), front.values()):
-        np.testing.assert_array_equal(a, b)
+    _train_alike(direct, front, [6] * 4, seed=3)
     # every hot call took the direct route: the route is still there (none failed over)
     assert transport.direct_address and transport._direct is not None
     for net in (direct, front):

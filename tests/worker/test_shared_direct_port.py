@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from gentf import errors
 from gentf.wire._frames import CONTROL_HELLO, encode_request_header, encode_route, send_frames
-from test_direct import TOKEN_A, TOKEN_B, _kill_owners_process, _Net, _reply
+from test_direct import TOKEN_A, TOKEN_B, _kill_owners_process, _Net, _reply, _train_alike
 
 
 @pytest.fixture(scope="module")
@@ -65,15 +65,7 @@ def test_calls_through_the_shared_port_give_the_front_doors_values_exactly(share
     assert transport.direct_address == f"127.0.0.1:{shared_worker.shared_direct.port}"
     assert transport.direct_route == direct.sess.session_id
     assert front.sess._transport._direct is None
-    rng = np.random.default_rng(3)
-    for rows in (4, 3000, 4):  # 3,000 rows: the arguments travel as attachments
-        xs, grad = rng.normal(size=(rows, 5)), rng.normal(size=(rows, 3))
-        out_d, arg_d = direct.step(xs, grad)
-        out_f, arg_f = front.step(xs, grad)
-        np.testing.assert_array_equal(out_d, out_f)
-        np.testing.assert_array_equal(arg_d[0], arg_f[0])
-    for a, b in zip(direct.values(), front.values()):
-        np.testing.assert_array_equal(a, b)
+    _train_alike(direct, front, [4, 3000, 4], seed=3)  # 3,000 rows: attachments
     assert transport._direct is not None and transport._direct._idle  # never fell back
     for n in (direct, front):
         n.sess.close()
@@ -211,14 +203,7 @@ def test_a_port_that_cannot_be_reached_sends_calls_through_the_front_door():
         server.shared_direct.close()  # offered, but nobody listens: connections are refused
         net = _Net(server.address, None, direct=True)
         front = _Net(server.address, None, direct=False)
-        rng = np.random.default_rng(4)
-        xs, grad = rng.normal(size=(3, 5)), rng.normal(size=(3, 3))
-        out_d, arg_d = net.step(xs, grad)
-        out_f, arg_f = front.step(xs, grad)
-        np.testing.assert_array_equal(out_d, out_f)
-        np.testing.assert_array_equal(arg_d[0], arg_f[0])
-        for a, b in zip(net.values(), front.values()):
-            np.testing.assert_array_equal(a, b)
+        _train_alike(net, front, [3], seed=4)
         assert net.sess._transport.direct_address == ""
         for n in (net, front):
             n.sess.close()
@@ -235,14 +220,7 @@ def test_the_shared_port_over_tls(certificate):
     with background_server(config) as server:
         net = _Net(server.address, TOKEN_A, direct=True, root_certificates=str(cert))
         front = _Net(server.address, TOKEN_A, direct=False, root_certificates=str(cert))
-        rng = np.random.default_rng(12)
-        for rows in (3, 3000):
-            xs, grad = rng.normal(size=(rows, 5)), rng.normal(size=(rows, 3))
-            out_d, _ = net.step(xs, grad)
-            out_f, _ = front.step(xs, grad)
-            np.testing.assert_array_equal(out_d, out_f)
-        for a, b in zip(net.values(), front.values()):
-            np.testing.assert_array_equal(a, b)
+        _train_alike(net, front, [3, 3000], seed=12)
         assert net.sess._transport._direct is not None
         port, route = server.shared_direct.port, net.sess.session_id
         tls = ssl.create_default_context(cafile=str(cert))
