@@ -234,6 +234,25 @@ def test_the_shared_port_over_tls(certificate):
             n.sess.close()
 
 
+def test_a_client_that_sends_no_routes_is_offered_the_front_door(shared_worker):
+    import grpc
+    from gentf.v1 import worker_pb2, worker_pb2_grpc
+
+    with grpc.insecure_channel(shared_worker.address) as channel:
+        stub = worker_pb2_grpc.WorkerStub(channel)
+        auth = (("authorization", f"Bearer {TOKEN_A}"),)
+        for routes in (False, True):
+            reply = stub.CreateSession(worker_pb2.CreateSessionRequest(
+                routes_direct_calls=routes), metadata=auth)
+            if routes:  # the shared port, and the session's route
+                assert reply.direct_address == f":{shared_worker.shared_direct.port}"
+                assert reply.direct_route == reply.session_id
+            else:  # as an older client would: nothing it would misread
+                assert (reply.direct_address, reply.direct_route) == ("", "")
+            stub.CloseSession(worker_pb2.CloseSessionRequest(session_id=reply.session_id),
+                              metadata=auth)
+
+
 def test_the_default_is_direct_and_gentf_direct_0_says_no(shared_worker, monkeypatch):
     monkeypatch.setenv("GENTF_DIRECT", "0")
     off = _Net(shared_worker.address, TOKEN_A, direct=None)

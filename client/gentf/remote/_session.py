@@ -145,7 +145,7 @@ class Session:
         registry().ensure(info.registry_fingerprint, lambda: self._transport.call(
             "GetOpRegistry", worker_pb2.GetOpRegistryRequest()))
         reply = self._transport.call("CreateSession", worker_pb2.CreateSessionRequest(
-            lease_seconds=lease_seconds, name=self.name))
+            lease_seconds=lease_seconds, name=self.name, routes_direct_calls=True))
         self.restored_from: str = reply.restored_from
         self.session_id: str = reply.session_id
         self.lease_seconds: float = reply.lease_seconds
@@ -299,7 +299,7 @@ class Session:
         with self._sync_lock:
             old = self.session_id
             reply = self._transport.call("CreateSession", worker_pb2.CreateSessionRequest(
-                lease_seconds=self._lease_request, name=self.name))
+                lease_seconds=self._lease_request, name=self.name, routes_direct_calls=True))
             self.session_id = reply.session_id
             self.restored_from = reply.restored_from
             if self.direct:

@@ -47,14 +47,16 @@ class GetOpRegistryResponse(_message.Message):
     def __init__(self, tensorflow_version: _Optional[str] = ..., registry_fingerprint: _Optional[str] = ..., ops: _Optional[_Iterable[_Union[_graph_pb2.OpDef, _Mapping]]] = ...) -> None: ...
 
 class CreateSessionRequest(_message.Message):
-    __slots__ = ("lease_seconds", "name", "owner")
+    __slots__ = ("lease_seconds", "name", "owner", "routes_direct_calls")
     LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_DIRECT_CALLS_FIELD_NUMBER: _ClassVar[int]
     lease_seconds: float
     name: str
     owner: str
-    def __init__(self, lease_seconds: _Optional[float] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ...) -> None: ...
+    routes_direct_calls: bool
+    def __init__(self, lease_seconds: _Optional[float] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., routes_direct_calls: _Optional[bool] = ...) -> None: ...
 
 class CreateSessionResponse(_message.Message):
     __slots__ = ("session_id", "lease_seconds", "restored_from", "direct_address", "direct_route")

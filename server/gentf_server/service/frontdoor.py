@@ -298,7 +298,8 @@ class FrontDoor:
                     sup.add_session(reply.session_id, owner, backend, reply.lease_seconds)
                     log.info("session %s opened for owner %s (process %d)", reply.session_id,
                              owner, backend.number)
-                    address = await self._direct_address(backend, owner)
+                    address = await self._direct_address(backend, owner,
+                                                         create.routes_direct_calls)
                     if address:
                         reply.direct_address = address
                         if backend.direct_handoff:
@@ -325,10 +326,13 @@ class FrontDoor:
             entry.renew()
         return outcome
 
-    async def _direct_address(self, backend: Any, owner: str) -> str:
+    async def _direct_address(self, backend: Any, owner: str, routes: bool) -> str:
         """The address of ``backend``'s direct door, opened for ``owner`` if need be; "" when
-        direct calls are off or the door cannot open (the client then uses this door)."""
+        direct calls are off, the door cannot open, or it is behind the shared port and the
+        client does not send routes (``routes``: an older client; it then uses this door)."""
         if self.direct is None or backend is self.supervisor.inprocess:
+            return ""
+        if self.direct.shared_port is not None and not routes:
             return ""
         if backend.direct_port is None:
             settings = dict(self.direct.settings, token_sha256=self.auth.token_sha256(owner))
