@@ -520,7 +520,7 @@ with tf.Graph().as_default():
     W = tf.Variable(np.array([[1.0, 2.0], [3.0, 4.0]]), name="W")
     f = TFFunction([W], [x], tf.matmul(x, W), sess)
     assert np.array_equal(f(np.eye(2)), [[1.0, 2.0], [3.0, 4.0]])
-    print("DIRECT=" + sess._transport.direct_address)
+    print("DIRECT=" + sess._transport.direct_address + " " + sess._transport.direct_route)
     sess.close()
 """
 
@@ -537,5 +537,8 @@ def test_the_embedded_worker_is_called_directly_unless_told_not_to(env_value, ex
                           text=True, timeout=300, env=env, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("DIRECT=")]
-    address = line.removeprefix("DIRECT=")
-    assert address.startswith("127.0.0.1:") if expect_direct else address == ""
+    address, _, route = line.removeprefix("DIRECT=").partition(" ")
+    if expect_direct:  # through the embedded worker's shared direct port
+        assert address.startswith("127.0.0.1:") and len(route) == 32
+    else:
+        assert (address, route) == ("", "")

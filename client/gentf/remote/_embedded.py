@@ -55,7 +55,7 @@ def embedded_worker() -> tuple[str, str]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gentf_server", "--host", "127.0.0.1", "--port", "0",
              "--port-file", port_file, "--token-file", token_file, "--log-level", "WARNING",
-             "--advertise-host", "127.0.0.1"],  # its sessions call their process directly
+             "--direct-port", "0"],  # its sessions call their process directly, as compose's
             stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env,
             start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
