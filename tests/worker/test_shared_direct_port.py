@@ -50,6 +50,12 @@ def _routed_hello(port, route, token, tls=None):
     return sock, code, message
 
 
+def _count(server, outcome):
+    """The worker's ``gentf_direct_connections_total`` metric for ``outcome``."""
+    return server.metrics.registry.get_sample_value(
+        "gentf_direct_connections_total", {"outcome": outcome}) or 0.0
+
+
 def _closed_by_peer(sock):
     """True when the worker hangs up without a word (EOF or a reset)."""
     try:
@@ -59,6 +65,7 @@ def _closed_by_peer(sock):
 
 
 def test_calls_through_the_shared_port_give_the_front_doors_values_exactly(shared_worker):
+    handed_over = _count(shared_worker, "handed_over")
     direct = _Net(shared_worker.address, TOKEN_A, direct=None)  # the default: direct
     front = _Net(shared_worker.address, TOKEN_A, direct=False)
     transport = direct.sess._transport
@@ -67,6 +74,7 @@ def test_calls_through_the_shared_port_give_the_front_doors_values_exactly(share
     assert front.sess._transport._direct is None
     _train_alike(direct, front, [4, 3000, 4], seed=3)  # 3,000 rows: attachments
     assert transport._direct is not None and transport._direct._idle  # never fell back
+    assert _count(shared_worker, "handed_over") >= handed_over + 1
     for n in (direct, front):
         n.sess.close()
 
@@ -102,6 +110,7 @@ def test_what_names_no_session_is_closed_and_changes_nothing(shared_worker, monk
     alice.step(xs, grad)
     twin.step(xs, grad)
     port = shared_worker.shared_direct.port
+    before = {o: _count(shared_worker, o) for o in ("bad_route", "no_session", "handed_over")}
     openings = [
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # not a route
         encode_route("0" * 32),  # a route to no session
@@ -124,6 +133,10 @@ def test_what_names_no_session_is_closed_and_changes_nothing(shared_worker, monk
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(b"GENTF-ROUTE/1" + bytes([200]) + b"a" * 200)
         assert _closed_by_peer(sock)
+    after = {o: _count(shared_worker, o) for o in before}
+    assert after == {"bad_route": before["bad_route"] + 5,
+                     "no_session": before["no_session"] + 1,
+                     "handed_over": before["handed_over"]}
     alice.step(xs, grad)
     twin.step(xs, grad)
     for a, b in zip(alice.values(), twin.values()):

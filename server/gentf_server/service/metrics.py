@@ -33,6 +33,12 @@ class WorkerMetrics:
         self.batches = Gauge(
             "gentf_merged_batches_total", "Merged TensorFlow calls the dynamic batcher ran, "
             "over the live session processes", registry=self.registry)
+        self.direct_connections = Counter(
+            "gentf_direct_connections", "Connections to the shared direct port (--direct-port), "
+            "by outcome: handed_over to their session's process, or closed: no_session (the "
+            "route names none with a direct door), bad_route (not a route, or none in time), "
+            "busy (too many sending routes), not_taken (the process did not take it)",
+            ["outcome"], registry=self.registry)
         self.restarts = Counter("gentf_session_process_restarts",
                                 "Session processes that died with sessions in them (crash, OOM "
                                 "kill, deadline)", registry=self.registry)

@@ -226,8 +226,10 @@ class WorkerServer:
         if offered and config.isolation == "process":
             shared = None
             if config.direct_port is not None:
-                self.shared_direct = SharedDirectPort(config.host, config.direct_port,
-                                                      self.supervisor.direct_handoff)
+                counter = self.metrics.direct_connections
+                self.shared_direct = SharedDirectPort(
+                    config.host, config.direct_port, self.supervisor.direct_handoff,
+                    lambda outcome: counter.labels(outcome).inc())
                 shared = self.shared_direct.port
             direct = DirectOffer(config.advertise_host, {
                 "host": config.host, "max_message_bytes": config.max_message_bytes,

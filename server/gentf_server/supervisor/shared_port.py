@@ -70,12 +70,16 @@ class _ByDeadline:
 
 class SharedDirectPort:
     """Listens on ``(host, port)`` (port 0: the system's choice, read back as :attr:`port`;
-    OSError naming both when it cannot) and hands each connection to the Unix socket ``handoff_path(route)`` names (None: the
-    route leads nowhere, and the connection is closed)."""
+    OSError naming both when it cannot) and hands each connection to the Unix socket
+    ``handoff_path(route)`` names (None: the route leads nowhere, and the connection is
+    closed). ``counted(outcome)`` hears what became of each connection: ``handed_over``,
+    ``no_session``, ``bad_route``, ``busy`` or ``not_taken``."""
 
     def __init__(self, host: str, port: int,
-                 handoff_path: Callable[[str], str | None]) -> None:
+                 handoff_path: Callable[[str], str | None],
+                 counted: Callable[[str], None] = lambda outcome: None) -> None:
         self._handoff_path = handoff_path
+        self._counted = counted
         family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
         self._listener = socket.socket(family, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -119,22 +123,28 @@ class SharedDirectPort:
                 log.warning("shared direct port: refused a connection from %s: too many "
                             "sending their route", peer[0])
                 conn.close()
+                self._counted("busy")
                 continue
             threading.Thread(target=self._route, args=(conn, peer), daemon=True,
                              name="gentf-direct-route").start()
 
     def _route(self, conn: socket.socket, peer: Any) -> None:
+        outcome = "bad_route"
         try:
             route = read_route(_ByDeadline(conn, time.monotonic() + ROUTE_SECONDS))  # type: ignore[arg-type]
             path = self._handoff_path(route)
             if path is None:
+                outcome = "no_session"
                 log.info("shared direct port: %s named no session with a direct door",
                          peer[0])
                 return
+            outcome = "not_taken"
             hand_over(conn, path)
+            outcome = "handed_over"
         except (OSError, ValueError) as exc:
             log.info("shared direct port: connection from %s not handed over: %s", peer[0], exc)
         finally:
+            self._counted(outcome)
             with self._lock:
                 self._unrouted -= 1
             conn.close()
