@@ -146,6 +146,35 @@ def test_what_names_no_session_is_closed_and_changes_nothing(shared_worker, monk
         n.sess.close()
 
 
+def test_one_address_holds_at_most_its_share_of_the_route_slots(shared_worker, monkeypatch):
+    from gentf_server.supervisor import shared_port
+
+    monkeypatch.setattr(shared_port, "ROUTE_SECONDS", 20.0)
+    alice = _Net(shared_worker.address, TOKEN_A, direct=True)
+    twin = _Net(shared_worker.address, TOKEN_A, direct=False)
+    port = shared_worker.shared_direct.port
+    busy, bad = _count(shared_worker, "busy"), _count(shared_worker, "bad_route")
+    silent = []
+    try:
+        for _ in range(shared_port.MAX_UNROUTED_PER_PEER + 1):  # from 127.0.0.2, saying nothing
+            silent.append(socket.create_connection(("127.0.0.1", port), timeout=30,
+                                                   source_address=("127.0.0.2", 0)))
+        assert _closed_by_peer(silent[-1])  # one past the share: closed at once
+        assert _count(shared_worker, "busy") == busy + 1
+        alice.sess._transport._direct.close()  # another address still gets in
+        _train_alike(alice, twin, [3], seed=8)
+        assert alice.sess._transport._direct is not None
+    finally:
+        for sock in silent:
+            sock.close()
+    deadline = time.monotonic() + 10  # the held slots end as their connections do
+    while _count(shared_worker, "bad_route") < bad + len(silent) - 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    for n in (alice, twin):
+        n.sess.close()
+
+
 def test_a_hand_over_of_something_else_leaves_the_door_serving(shared_worker):
     alice = _Net(shared_worker.address, TOKEN_A, direct=True)
     process = shared_worker.supervisor.owner_process(

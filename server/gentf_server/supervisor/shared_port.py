@@ -10,9 +10,10 @@ door's process never reads a byte past the route, so a step costs the same as on
 process's own port, and a deployment publishes one port instead of a range.
 
 What a connection that is not a session's may do here: send at most the route's few bytes
-within :data:`ROUTE_SECONDS` in all (however slowly they trickle in), one of :data:`MAX_UNROUTED` connections at once; an unknown
-route, a session whose process has no direct door, or anything else than a route closes the
-connection (the client then goes through the front door, which says what became of the
+within :data:`ROUTE_SECONDS` in all (however slowly they trickle in), one of
+:data:`MAX_UNROUTED` connections at once (:data:`MAX_UNROUTED_PER_PEER` from one address);
+an unknown route, a session whose process has no direct door, or anything else than a
+route closes the connection (the client then goes through the front door, which says what became of the
 session). The route is no secret (a session's id, useless without its owner's token).
 
 This module knows sockets, neither gRPC nor TensorFlow.
@@ -29,7 +30,8 @@ from typing import Any
 
 from gentf.wire._frames import read_route
 
-__all__ = ["MAX_UNROUTED", "ROUTE_SECONDS", "SharedDirectPort", "hand_over"]
+__all__ = ["MAX_UNROUTED", "MAX_UNROUTED_PER_PEER", "ROUTE_SECONDS", "SharedDirectPort",
+           "hand_over"]
 
 log = logging.getLogger("gentf_server.direct")
 
@@ -38,6 +40,9 @@ ROUTE_SECONDS = 10.0
 
 MAX_UNROUTED = 64
 """Connections that may be sending their route at once; more are closed at once."""
+
+MAX_UNROUTED_PER_PEER = 8
+"""Of those, from one address: one stranger cannot take every slot."""
 
 
 def hand_over(conn: socket.socket, handoff_path: str, timeout: float = 10.0) -> None:
@@ -93,6 +98,7 @@ class SharedDirectPort:
         self.port: int = self._listener.getsockname()[1]
         self._lock = threading.Lock()
         self._unrouted = 0
+        self._unrouted_by_peer: dict[str, int] = {}
         self._closed = False
 
     def start(self) -> None:
@@ -116,9 +122,11 @@ class SharedDirectPort:
             except OSError:
                 return
             with self._lock:
-                full = self._unrouted >= MAX_UNROUTED
+                mine = self._unrouted_by_peer.get(peer[0], 0)
+                full = self._unrouted >= MAX_UNROUTED or mine >= MAX_UNROUTED_PER_PEER
                 if not full:
                     self._unrouted += 1
+                    self._unrouted_by_peer[peer[0]] = mine + 1
             if full:
                 log.warning("shared direct port: refused a connection from %s: too many "
                             "sending their route", peer[0])
@@ -147,4 +155,7 @@ class SharedDirectPort:
             self._counted(outcome)
             with self._lock:
                 self._unrouted -= 1
+                left = self._unrouted_by_peer.pop(peer[0]) - 1
+                if left:
+                    self._unrouted_by_peer[peer[0]] = left
             conn.close()
