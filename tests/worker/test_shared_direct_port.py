@@ -105,10 +105,7 @@ def test_what_names_no_session_is_closed_and_changes_nothing(shared_worker, monk
     monkeypatch.setattr(shared_port, "ROUTE_SECONDS", 0.5)
     alice = _Net(shared_worker.address, TOKEN_A, direct=True)
     twin = _Net(shared_worker.address, TOKEN_A, direct=False)
-    rng = np.random.default_rng(9)
-    xs, grad = rng.normal(size=(3, 5)), rng.normal(size=(3, 3))
-    alice.step(xs, grad)
-    twin.step(xs, grad)
+    _train_alike(alice, twin, [3], seed=9)
     port = shared_worker.shared_direct.port
     before = {o: _count(shared_worker, o) for o in ("bad_route", "no_session", "handed_over")}
     openings = [
@@ -137,10 +134,7 @@ def test_what_names_no_session_is_closed_and_changes_nothing(shared_worker, monk
     assert after == {"bad_route": before["bad_route"] + 5,
                      "no_session": before["no_session"] + 1,
                      "handed_over": before["handed_over"]}
-    alice.step(xs, grad)
-    twin.step(xs, grad)
-    for a, b in zip(alice.values(), twin.values()):
-        np.testing.assert_array_equal(a, b)
+    _train_alike(alice, twin, [3], seed=9)
     assert alice.sess._transport._direct is not None
     for n in (alice, twin):
         n.sess.close()
