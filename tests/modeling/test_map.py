@@ -501,3 +501,51 @@ def test_categorical_reuses_a_labels_positions_only_for_the_same_labels_and_shap
                                   expected(probs, writable))
     with pytest.raises(ValueError, match="need a value of shape"):
         categorical.logpdf_terms(labels, probs[:5])  # kept labels, another shape: checked
+
+
+def test_map_one_argument_batches_score_and_differentiate_as_the_general_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lone argument already aligned with the values (probs (N, K) and N labels, N rates
+    and N values) is scored and differentiated without the general path's alignment and
+    broadcasting: the same bits and dtypes as that path, value gradients included."""
+    from gentf.dsl import exponential, poisson
+    from gentf.dsl._map_combinator import Map as MapClass
+
+    rng = np.random.default_rng(11)
+    probs = rng.dirichlet(np.ones(5), size=9).astype(np.float32)
+    rates = rng.uniform(0.5, 2.0, size=9)
+    cases = [
+        (categorical, (probs,), [int(v) for v in rng.integers(0, 5, size=9)]),
+        (exponential, (rates,), [float(v) for v in rng.exponential(1.0, size=9)]),
+        (poisson, (rates.astype(np.float32),), [int(v) for v in rng.poisson(1.0, size=9)]),
+        (normal, (rates, rates), [float(v) for v in rng.normal(size=9)]),  # two: never short
+    ]
+    taken: list[bool] = []
+    original = MapClass._one_batch
+
+    def spying(self: Any, values: Any, args: tuple[Any, ...]) -> Any:
+        out = original(self, values, args)
+        taken.append(out is not None)
+        return out
+
+    def run(kernel: Any, args: tuple[Any, ...], ys: list[Any]) -> tuple[Any, ...]:
+        trace, weight = generate(Map(kernel), args, choicemap(dict(enumerate(ys))))
+        value_grads, arg_grads = Map(kernel)._dist_grads(trace)
+        return trace.scores, weight, value_grads, arg_grads
+
+    for kernel, args, ys in cases:
+        taken.clear()
+        monkeypatch.setattr(MapClass, "_one_batch", spying)
+        short = run(kernel, args, ys)
+        assert taken == [len(args) == 1]
+        monkeypatch.setattr(MapClass, "_one_batch", lambda self, values, args: None)
+        general = run(kernel, args, ys)
+        np.testing.assert_array_equal(short[0], general[0])
+        assert short[1] == general[1]
+        for a, b in [(short[2], general[2]), *zip(short[3], general[3])]:
+            assert (a is None) == (b is None)
+            if a is not None:
+                assert np.asarray(a).dtype == np.asarray(b).dtype
+                np.testing.assert_array_equal(a, b)
+    assert general[2] is not None  # normal's value gradient was compared

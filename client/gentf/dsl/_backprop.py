@@ -45,9 +45,9 @@ from gentf.dsl._trace import CallRecord, ChoiceRecord, GenTrace, Record
 from gentf.dsl.distributions._base import Distribution
 from gentf.gfi._choicemap import ChoiceMap
 from gentf.gfi._interface import GenerativeFunction, Trace
-from gentf.gfi._selection import EmptySelection, Selection
+from gentf.gfi._selection import Selection
 
-__all__ = ["accumulate_param_gradients_gen", "choice_gradients_gen", "is_float_value"]
+__all__ = ["choice_gradients_gen", "is_float_value"]
 
 _PARAMS = "params"
 _CHOICES = "choices"
@@ -485,23 +485,6 @@ def _backprop(
         for name, g in zip(param_names, param_grads):
             gen_fn.add_param_grad(name, scale * np.asarray(g))
     return tuple(arg_grads), choice_keys, choice_grads, replay
-
-
-def accumulate_param_gradients_gen(
-    trace: GenTrace, retval_grad: Any, scale_factor: float, track_args: bool = True
-) -> tuple[Any, ...]:
-    """``arg_grads = accumulate_param_gradients_gen(trace, retval_grad, scale_factor)``.
-
-    A body whose dataflow is direct is differentiated without autograd (see
-    :mod:`gentf.dsl._direct`); any other body by the autograd replay."""
-    from gentf.dsl._direct import direct_param_gradients  # it builds on this module
-
-    direct = direct_param_gradients(trace, retval_grad, float(scale_factor), track_args)
-    if direct is not None:
-        return direct
-    arg_grads, _, _, _ = _backprop(trace, _PARAMS, EmptySelection(), retval_grad,
-                                   float(scale_factor), track_args=track_args)
-    return arg_grads
 
 
 def choice_gradients_gen(

@@ -31,6 +31,7 @@ from autograd.tracer import Box, Node, notrace_primitives
 
 from gentf.dsl._backprop import (
     _PARAMS,
+    _backprop,
     _check_flat_args,
     _flatten,
     _is_basic_index,
@@ -46,7 +47,7 @@ from gentf.dsl.distributions._base import Distribution, ElementwiseDistribution
 from gentf.gfi._interface import GenerativeFunction
 from gentf.gfi._selection import EmptySelection
 
-__all__ = ["direct_param_gradients"]
+__all__ = ["accumulate_param_gradients_gen", "direct_param_gradients"]
 
 
 class _NeedsTape(BaseException):
@@ -275,14 +276,14 @@ def direct_param_gradients(
         return None
     args = trace.get_args()
     arg_idx = [i for i, a in enumerate(args) if is_float_value(a)] if track_args else []
-    source = _Source([np.shape(args[i]) for i in arg_idx])
-    body_args = list(args)
-    for k, i in enumerate(arg_idx):
-        body_args[i] = _DirectBox(np.asarray(args[i]), source, k, Ellipsis)
     param_names = gen_fn.get_params()
     if flow is not None and not arg_idx and not param_names \
             and _calls_into_maps(trace, flow, scale):
         return (None,) * len(args)
+    source = _Source([np.shape(args[i]) for i in arg_idx])
+    body_args = list(args)
+    for k, i in enumerate(arg_idx):
+        body_args[i] = _DirectBox(np.asarray(args[i]), source, k, Ellipsis)
     params = _Source([np.shape(gen_fn.get_param(name)) for name in param_names])
     replay = _DirectReplay(trace, scale, params, param_names)
     try:
@@ -311,6 +312,21 @@ def direct_param_gradients(
         arg, g = args[i], source.grad(k)
         out[i] = g.astype(arg.dtype) if isinstance(arg, np.ndarray) else float(g)
     return tuple(out)
+
+
+def accumulate_param_gradients_gen(
+    trace: GenTrace, retval_grad: Any, scale_factor: float, track_args: bool = True
+) -> tuple[Any, ...]:
+    """``arg_grads = accumulate_param_gradients_gen(trace, retval_grad, scale_factor)``.
+
+    A body whose dataflow is direct is differentiated without autograd
+    (:func:`direct_param_gradients`); any other body by the autograd replay."""
+    direct = direct_param_gradients(trace, retval_grad, float(scale_factor), track_args)
+    if direct is not None:
+        return direct
+    arg_grads, _, _, _ = _backprop(trace, _PARAMS, EmptySelection(), retval_grad,
+                                   float(scale_factor), track_args=track_args)
+    return arg_grads
 
 
 def _calls_into_maps(trace: GenTrace, flow: list[FlowStep | RowBlock], scale: float) -> bool:

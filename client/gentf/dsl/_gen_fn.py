@@ -8,6 +8,16 @@ from typing import Any, overload
 
 import numpy as np
 
+from gentf.dsl._assess import assess_gen
+from gentf.dsl._backprop import choice_gradients_gen
+from gentf.dsl._direct import accumulate_param_gradients_gen
+from gentf.dsl._generate import generate_gen
+from gentf.dsl._param_update import LocalParamUpdater
+from gentf.dsl._project import project_gen
+from gentf.dsl._regenerate import regenerate_gen
+from gentf.dsl._simulate import simulate_gen
+from gentf.dsl._trace import GenTrace
+from gentf.dsl._update import update_gen
 from gentf.gfi._choicemap import ChoiceMap
 from gentf.gfi._diffs import Diff
 from gentf.gfi._interface import GenerativeFunction, ParamUpdater, Trace
@@ -114,8 +124,6 @@ class GenFunction(GenerativeFunction):
 
     def make_param_updater(self, conf: ParamConf, params: Sequence[Any]) -> ParamUpdater:
         """``updater = gen_fn.make_param_updater(conf, names)``: a local numpy update rule."""
-        from gentf.dsl._param_update import LocalParamUpdater
-
         return LocalParamUpdater(self, conf, list(params))
 
     # ---- the interface -------------------------------------------------------------------
@@ -130,8 +138,6 @@ class GenFunction(GenerativeFunction):
 
     def simulate(self, args: tuple[Any, ...]) -> Trace:
         """``trace = simulate(gen_fn, args)``: every choice sampled from its distribution."""
-        from gentf.dsl._simulate import simulate_gen
-
         return simulate_gen(self, tuple(args))
 
     def generate(self, args: tuple[Any, ...], constraints: ChoiceMap) -> tuple[Trace, float]:
@@ -141,8 +147,6 @@ class GenFunction(GenerativeFunction):
         the sum of the constrained choices' log densities plus the callees' generate
         weights. Constraints at addresses the body never visits are ignored (as in Gen).
         """
-        from gentf.dsl._generate import generate_gen
-
         return generate_gen(self, tuple(args), constraints)
 
     def assess(self, args: tuple[Any, ...], choices: ChoiceMap) -> tuple[float, Any]:
@@ -150,8 +154,6 @@ class GenFunction(GenerativeFunction):
 
         KeyError if a choice is missing, ValueError if a given choice is never visited.
         """
-        from gentf.dsl._assess import assess_gen
-
         return assess_gen(self, tuple(args), choices)
 
     def update(
@@ -169,8 +171,6 @@ class GenFunction(GenerativeFunction):
         choices (new unconstrained choices do not count). ``discard`` holds replaced and
         removed values. ValueError if a constraint's address is never visited.
         """
-        from gentf.dsl._update import update_gen
-
         return update_gen(self, _own_trace(self, trace), tuple(args), tuple(argdiffs), constraints)
 
     def regenerate(
@@ -185,14 +185,10 @@ class GenFunction(GenerativeFunction):
         Selected choices are resampled from their distributions; ``weight`` sums, over
         kept unselected choices, new minus old log density (plus callees' weights).
         """
-        from gentf.dsl._regenerate import regenerate_gen
-
         return regenerate_gen(self, _own_trace(self, trace), tuple(args), tuple(argdiffs), selection)
 
     def project(self, trace: Trace, selection: Selection) -> float:
         """``weight = project(trace, selection)``: the selected choices' log densities."""
-        from gentf.dsl._project import project_gen
-
         return project_gen(_own_trace(self, trace), selection)
 
     def choice_gradients(
@@ -204,8 +200,6 @@ class GenFunction(GenerativeFunction):
         (``None`` for others) and the selected continuous choices; callees are asked for
         theirs with their sub-selection. Parameters are not touched.
         """
-        from gentf.dsl._backprop import choice_gradients_gen
-
         return choice_gradients_gen(_own_trace(self, trace), selection, retval_grad)
 
     def accumulate_param_gradients(
@@ -217,8 +211,6 @@ class GenFunction(GenerativeFunction):
         function's accumulators and (through each callee) its callees'; returns the
         UNSCALED gradients with respect to the arguments.
         """
-        from gentf.dsl._backprop import accumulate_param_gradients_gen
-
         return accumulate_param_gradients_gen(_own_trace(self, trace), retval_grad, scale_factor)
 
     def accumulate_param_gradients_only(
@@ -227,8 +219,6 @@ class GenFunction(GenerativeFunction):
         """As :meth:`accumulate_param_gradients`, for a caller that needs no argument
         gradients: arguments are not differentiated, so callees on them (a TFFunction on
         data) can defer their work."""
-        from gentf.dsl._backprop import accumulate_param_gradients_gen
-
         accumulate_param_gradients_gen(_own_trace(self, trace), retval_grad, scale_factor,
                                        track_args=False)
 
@@ -237,8 +227,6 @@ class GenFunction(GenerativeFunction):
 
 
 def _own_trace(gen_fn: GenFunction, trace: Trace) -> Any:
-    from gentf.dsl._trace import GenTrace
-
     if not isinstance(trace, GenTrace) or trace.get_gen_fn() is not gen_fn:
         raise TypeError(
             f"expected a trace of {gen_fn.name}; got {trace!r}"

@@ -12,7 +12,8 @@ from gentf.dsl._exec import BodyHandler, run_body
 from gentf.dsl._rng import get_rng
 from gentf.dsl._trace import CallRecord, ChoiceRecord, GenTrace, Record
 from gentf.dsl.distributions._base import Distribution
-from gentf.gfi._choicemap import ChoiceMap
+from gentf.gfi._address import Path
+from gentf.gfi._choicemap import ChoiceMap, EmptyChoiceMap
 from gentf.gfi._interface import GenerativeFunction
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["generate_gen", "leaf_constraint"]
 
 _MISSING = object()
-_new_record = tuple.__new__  # ChoiceRecord(dist, value, score) without NamedTuple's own __new__
+_new_record = tuple.__new__  # a record (a NamedTuple) made without NamedTuple's own __new__
 
 
 def leaf_constraint(constraints: ChoiceMap, key: Hashable, where: str) -> tuple[bool, Any]:
@@ -53,6 +54,7 @@ class _Generate(BodyHandler):
         super().__init__(gen_fn)
         self.constraints = constraints
         self._value_at = constraints._values_by_key().get  # (key, default): a leaf's value
+        self._submap_at = constraints._submaps_by_key().get  # key: a non-empty submap or None
         self.records: dict[Hashable, Record] = {}
         self.weight = 0.0
         self.score: Any = 0  # the records' scores summed as GenTrace would (``sum``, from 0)
@@ -90,11 +92,17 @@ class _Generate(BodyHandler):
         flow = self.flow
         if flow is not None and not flow.call(key, callee, args):
             self.flow = flow = None
-        sub = call_constraints(self.constraints, key, "generate")
+        sub: ChoiceMap | None
+        if type(key) is Path or self._value_at(key, _MISSING) is not _MISSING:
+            sub = call_constraints(self.constraints, key, "generate")  # (and its checks)
+        else:  # one key (hashable: traced_call added it to a set) holding no value
+            sub = self._submap_at(key)
+            if sub is None:
+                sub = EmptyChoiceMap()
         subtrace, weight = callee.generate(args, sub)
         self.weight += float(weight)
         self.score += subtrace.get_score()
-        self.records[key] = CallRecord(callee, subtrace)
+        self.records[key] = _new_record(CallRecord, (callee, subtrace))
         retval = subtrace.get_retval()
         if flow is not None:
             flow.returned(key, retval, callee.accepts_output_grad())

@@ -151,6 +151,7 @@ class Map(GenerativeFunction):
     kernel: GenerativeFunction | Distribution
     is_distribution: bool
     name: str
+    _lone_event_dims: int | None
 
     def __new__(cls, kernel: GenerativeFunction | Distribution) -> Map:  # noqa: PYI034
         # One Map per kernel: ``Map(k)`` written inside a body is the same generative
@@ -166,6 +167,10 @@ class Map(GenerativeFunction):
         self = super().__new__(cls)
         self.kernel = kernel
         self.is_distribution = isinstance(kernel, Distribution)
+        # the trailing axes of a lone argument that belong to one element, for a kernel that
+        # takes whole batches (see _one_batch); None for any other kernel
+        self._lone_event_dims = (kernel._event_dims(1)[0]
+                                 if isinstance(kernel, ElementwiseDistribution) else None)
         label = getattr(kernel, "name", None) or repr(kernel)
         self.name = f"Map({label})"
         _INSTANCES[kernel] = self
@@ -213,6 +218,21 @@ class Map(GenerativeFunction):
             out.append(arr)
         return out
 
+    def _one_batch(self, values: Any, args: tuple[Any, ...]) -> list[np.ndarray] | None:
+        """``[args[0]]`` when that is what :meth:`_batched` and :meth:`_align` make of
+        ``(values, args)`` without changing anything: one array argument (not of objects)
+        whose axes past the element axis are the kernel's event axes, and ``values`` an
+        array with one axis per element axis (``categorical`` on probs (N, K) and labels
+        (N,), the common case); else None."""
+        e = self._lone_event_dims
+        if e is None or len(args) != 1 or type(values) is not np.ndarray:
+            return None
+        a = args[0]
+        if type(a) is not np.ndarray or not a.ndim or a.dtype.kind == "O" \
+                or values.ndim != a.ndim - e:
+            return None
+        return [a]
+
     def _align(self, value: Any, batched: list[np.ndarray]) -> tuple[Any, list[np.ndarray]]:
         """Inserts unit axes after the element axis so each element's inputs broadcast as
         they would alone (numpy aligns trailing axes)."""
@@ -241,6 +261,12 @@ class Map(GenerativeFunction):
         kernel = self.kernel
         assert isinstance(kernel, Distribution)
         n = len(values)
+        batched = self._one_batch(values, args)
+        if batched is not None and n:  # aligned as it is
+            assert isinstance(kernel, ElementwiseDistribution)
+            terms = np.asarray(kernel.logpdf_terms(values, *batched), dtype=np.float64)
+            scores = terms.reshape(n, -1).sum(axis=1) if terms.ndim > 1 else terms
+            return scores, (values, batched, batched)
         batched = self._batched(args)
         if batched is not None and n:
             assert isinstance(kernel, ElementwiseDistribution)
@@ -294,6 +320,10 @@ class Map(GenerativeFunction):
         if batch is not None:
             assert isinstance(kernel, ElementwiseDistribution)
             v, al, batched = batch
+            if al is batched and len(al) == 1:  # one argument, aligned as it was (_one_batch)
+                lone = self._lone_grads(kernel.logpdf_terms_grad(v, *al), (v, al[0]), flags)
+                if lone is not None:
+                    return lone[0], (_like_arg(lone[1], args[0]),)
             full: tuple[int, ...] | None = None  # the batch shape, worked out when needed
             events = (0, *kernel._event_dims(len(al)))
             grads = kernel.logpdf_terms_grad(v, *al)
@@ -316,6 +346,23 @@ class Map(GenerativeFunction):
         arg_grads = tuple(
             _stack_grads([p[1 + j] for p in per], a) for j, a in enumerate(args))
         return value_grads, arg_grads
+
+    @staticmethod
+    def _lone_grads(grads: tuple[Any, ...], inputs: tuple[np.ndarray, np.ndarray],
+                    flags: tuple[bool, ...]) -> list[Any] | None:
+        """The value's and the argument's gradients from a :meth:`_one_batch` batch, when
+        each wanted one has its input's shape: then the general path's broadcast target is
+        that shape, so it neither reduces nor reshapes them. None otherwise (take that path)."""
+        out: list[Any] = []
+        for x, g, flag in zip(inputs, grads, flags):
+            if g is None or not flag:
+                out.append(None)
+            elif type(g) is np.ndarray and g.shape == x.shape:
+                out.append(g)
+            else:
+                return None
+        v, a = inputs
+        return out if v.shape == a.shape[:v.ndim] else None
 
     # ---- generate, simulate, assess ---------------------------------------------------------
 

@@ -69,6 +69,11 @@ class ChoiceMap:
         the modeling layer's per-choice lookup, which must not write to it."""
         return self._leaves
 
+    def _submaps_by_key(self) -> Mapping[Hashable, ChoiceMap]:
+        """The non-empty submaps at this map's own keys, live and not a copy: for the
+        modeling layer's per-call lookup, which must not write to it."""
+        return self._subs
+
     def lookup_value(self, addr: Address) -> tuple[bool, Any]:
         """``(True, value)`` when ``addr`` holds a value, else ``(False, None)`` (nothing
         there, or a submap): ``has_value`` and ``get_value`` in one lookup."""
