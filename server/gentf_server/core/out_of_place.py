@@ -16,6 +16,12 @@ then the same subtraction, per element). The assignment keeps the original node'
 inputs' order of effects (its control inputs go to the read too), device and colocation,
 so targets and control dependencies naming the node hold.
 
+A step along a negated gradient (``delta = Neg(x)``: gentf's ``ParamUpdate`` ascends, so its
+gradient descent steps along ``-accumulator``) is written ``ReadVariableOp(var) + Mul(x,
+alpha)``, one pass over the weights fewer: ``(-x) * alpha`` is ``-(x * alpha)`` exactly
+and ``v - (-y)`` is ``v + y`` exactly in IEEE arithmetic (signed zeros and infinities
+included; only a NaN's sign bit may differ). The ``Neg`` node stays for any other reader.
+
 Not rewritten: the other optimizers' kernels (ADAM spelled out as elementwise ops measured
 slower than its kernel with its copies, ``docs/performance.md``), and anything with a
 ``tf.distribute`` parameter-server coordinator, where the worker keeps no such references
@@ -39,12 +45,13 @@ def gradient_descent_out_of_place(graph_def: graph_pb2.GraphDef) -> graph_pb2.Gr
     if not any(node.op == "ResourceApplyGradientDescent" for node in graph_def.node):
         return graph_def
     names = {node.name for node in graph_def.node}
+    by_name = {node.name: node for node in graph_def.node}
     out = graph_pb2.GraphDef()
     out.versions.CopyFrom(graph_def.versions)
     out.library.CopyFrom(graph_def.library)
     for node in graph_def.node:
         if _rewritable(node, names):
-            out.node.extend(_rewritten(node))
+            out.node.extend(_rewritten(node, by_name))
         else:
             out.node.add().CopyFrom(node)
     return out
@@ -61,11 +68,24 @@ def _rewritable(node: node_def_pb2.NodeDef, names: set[str]) -> bool:
     return not any(name.startswith(prefix) for name in names)
 
 
-def _rewritten(node: node_def_pb2.NodeDef) -> list[node_def_pb2.NodeDef]:
+def _negated(delta: str, dtype: Any, by_name: dict[str, node_def_pb2.NodeDef]) -> str | None:
+    """``x`` when ``delta`` names the output of ``Neg(x)`` of the step's type, with no
+    control input of its own (that the step would then skip); else None."""
+    name = delta.removesuffix(":0")
+    node = by_name.get(name)
+    if node is None or node.op != "Neg" or len(node.input) != 1 \
+            or node.input[0].startswith("^") or node.attr["T"] != dtype:
+        return None
+    return node.input[0]
+
+
+def _rewritten(node: node_def_pb2.NodeDef,
+               by_name: dict[str, node_def_pb2.NodeDef]) -> list[node_def_pb2.NodeDef]:
     data = [text for text in node.input if not text.startswith("^")]
     controls = [text for text in node.input if text.startswith("^")]
     var, alpha, delta = data
     dtype = node.attr["T"]
+    ascent = _negated(delta, dtype, by_name)
     base = node.name + _SUFFIX
 
     def made(name: str, op: str, inputs: list[str], **attrs: Any) -> node_def_pb2.NodeDef:
@@ -77,7 +97,11 @@ def _rewritten(node: node_def_pb2.NodeDef) -> list[node_def_pb2.NodeDef]:
         return new
 
     read = made(f"{base}/read", "ReadVariableOp", [var, *controls], dtype=dtype)
-    step = made(f"{base}/step", "Mul", [delta, alpha], T=dtype)
-    new_value = made(f"{base}/new", "Sub", [f"{base}/read", f"{base}/step"], T=dtype)
+    if ascent is None:  # var - delta * alpha, the kernel's arithmetic
+        step = made(f"{base}/step", "Mul", [delta, alpha], T=dtype)
+        new_value = made(f"{base}/new", "Sub", [f"{base}/read", f"{base}/step"], T=dtype)
+    else:  # var - (-x) * alpha, written var + x * alpha (the same numbers)
+        step = made(f"{base}/step", "Mul", [ascent, alpha], T=dtype)
+        new_value = made(f"{base}/new", "AddV2", [f"{base}/read", f"{base}/step"], T=dtype)
     assign = made(node.name, "AssignVariableOp", [var, f"{base}/new", *controls], dtype=dtype)
     return [read, step, new_value, assign]
