@@ -74,7 +74,8 @@ def _negated(delta: str, dtype: Any, by_name: dict[str, node_def_pb2.NodeDef]) -
     name = delta.removesuffix(":0")
     node = by_name.get(name)
     if node is None or node.op != "Neg" or len(node.input) != 1 \
-            or node.input[0].startswith("^") or node.attr["T"] != dtype:
+            or node.input[0].startswith("^") or "T" not in node.attr \
+            or node.attr["T"] != dtype:  # (reading a missing key would add it)
         return None
     return node.input[0]
 
