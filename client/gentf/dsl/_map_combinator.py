@@ -254,6 +254,18 @@ class Map(GenerativeFunction):
             aligned.append(arr.reshape(arr.shape[:1] + (1,) * pad + arr.shape[1:]) if pad else arr)
         return aligned[0], aligned[1:]
 
+    def _aligned_batch(self, values: Any, args: tuple[Any, ...]) -> _Batch | None:
+        """``(values, arguments)`` aligned for the kernel, with the arguments as arrays (see
+        :data:`_Batch`); None when the kernel cannot take the batch at once. A lone
+        argument already aligned (:meth:`_one_batch`) is taken as it is."""
+        lone = self._one_batch(values, args)
+        if lone is not None:
+            return values, lone, lone
+        batched = self._batched(args)
+        if batched is None:
+            return None
+        return (*self._align(values, batched), batched)
+
     def _dist_scores(self, values: Any, args: tuple[Any, ...]) -> tuple[np.ndarray,
                                                                           _Batch | None]:
         """Each element's log density (vectorized when the kernel allows), and the aligned
@@ -261,19 +273,13 @@ class Map(GenerativeFunction):
         kernel = self.kernel
         assert isinstance(kernel, Distribution)
         n = len(values)
-        batched = self._one_batch(values, args)
-        if batched is not None and n:  # aligned as it is
+        batch = self._aligned_batch(values, args) if n else None
+        if batch is not None:
             assert isinstance(kernel, ElementwiseDistribution)
-            terms = np.asarray(kernel.logpdf_terms(values, *batched), dtype=np.float64)
-            scores = terms.reshape(n, -1).sum(axis=1) if terms.ndim > 1 else terms
-            return scores, (values, batched, batched)
-        batched = self._batched(args)
-        if batched is not None and n:
-            assert isinstance(kernel, ElementwiseDistribution)
-            v, al = self._align(values, batched)
+            v, al, _ = batch
             terms = np.asarray(kernel.logpdf_terms(v, *al), dtype=np.float64)
             scores = terms.reshape(n, -1).sum(axis=1) if terms.ndim > 1 else terms
-            return scores, (v, al, batched)
+            return scores, batch
         return np.array([kernel._logpdf(values[i], *(a[i] for a in args)) for i in range(n)],
                         dtype=np.float64), None
 
@@ -313,20 +319,18 @@ class Map(GenerativeFunction):
         n = len(trace)
         batch = trace._batch
         if batch is None and n:
-            batched = self._batched(args)
-            if batched is not None:
-                batch = (*self._align(values, batched), batched)
+            batch = self._aligned_batch(values, args)
         flags = (kernel.has_output_grad, *kernel._argument_flags(len(args)))
         if batch is not None:
             assert isinstance(kernel, ElementwiseDistribution)
             v, al, batched = batch
+            grads = kernel.logpdf_terms_grad(v, *al)
             if al is batched and len(al) == 1:  # one argument, aligned as it was (_one_batch)
-                lone = self._lone_grads(kernel.logpdf_terms_grad(v, *al), (v, al[0]), flags)
+                lone = self._lone_grads(grads, (v, al[0]), flags)
                 if lone is not None:
                     return lone[0], (_like_arg(lone[1], args[0]),)
             full: tuple[int, ...] | None = None  # the batch shape, worked out when needed
             events = (0, *kernel._event_dims(len(al)))
-            grads = kernel.logpdf_terms_grad(v, *al)
             out: list[Any] = []
             for x, orig, g, e, flag in zip((v, *al), (values, *batched), grads, events, flags):
                 if g is None or not flag:

@@ -30,6 +30,7 @@ and the kernel runs beside its variable on a ps task.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from tensorflow.core.framework import graph_pb2, node_def_pb2
@@ -44,20 +45,19 @@ def gradient_descent_out_of_place(graph_def: graph_pb2.GraphDef) -> graph_pb2.Gr
     same object when it has none)."""
     if not any(node.op == "ResourceApplyGradientDescent" for node in graph_def.node):
         return graph_def
-    names = {node.name for node in graph_def.node}
     by_name = {node.name: node for node in graph_def.node}
     out = graph_pb2.GraphDef()
     out.versions.CopyFrom(graph_def.versions)
     out.library.CopyFrom(graph_def.library)
     for node in graph_def.node:
-        if _rewritable(node, names):
+        if _rewritable(node, by_name):
             out.node.extend(_rewritten(node, by_name))
         else:
             out.node.add().CopyFrom(node)
     return out
 
 
-def _rewritable(node: node_def_pb2.NodeDef, names: set[str]) -> bool:
+def _rewritable(node: node_def_pb2.NodeDef, names: Collection[str]) -> bool:
     """A ``ResourceApplyGradientDescent`` of the usual form (three data inputs, its dtype),
     whose new nodes' names are free."""
     if node.op != "ResourceApplyGradientDescent" or "T" not in node.attr:

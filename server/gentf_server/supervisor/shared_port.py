@@ -13,8 +13,8 @@ What a connection that is not a session's may do here: send at most the route's 
 within :data:`ROUTE_SECONDS` in all (however slowly they trickle in), one of
 :data:`MAX_UNROUTED` connections at once (:data:`MAX_UNROUTED_PER_PEER` from one address);
 an unknown route, a session whose process has no direct door, or anything else than a
-route closes the connection (the client then goes through the front door, which says what became of the
-session). The route is no secret (a session's id, useless without its owner's token).
+route closes the connection (the client then goes through the front door, which says what
+became of the session). The route is no secret (a session's id, useless without its owner's token).
 
 This module knows sockets, neither gRPC nor TensorFlow.
 """
