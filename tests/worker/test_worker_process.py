@@ -56,13 +56,64 @@ def test_import_gentf_does_not_import_tensorflow():
             nodes = [op.node_def() for op in g.operations]
         bad = sorted(m for m in sys.modules
                      if m.split(".")[0] in ("tensorflow", "keras", "tf_keras", "gentf_server",
-                                            "tensorboard", "jax", "torch"))
+                                            "tensorboard", "jax", "torch", "ml_dtypes"))
         print(json.dumps({"bad": bad, "nodes": len(nodes)}))
     """)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["bad"] == []
     assert out["nodes"] > 5
+
+
+# bfloat16 1.0, 2.0, -1.5 and the smallest subnormal, little-endian (0x3f80, 0x4000, 0xbfc0, 0x0001)
+_BF16_BYTES = "803f" "0040" "c0bf" "0100"
+
+
+@pytest.mark.parametrize("first", ["decode", "numpy_dtype", "name"])
+def test_bfloat16_is_looked_up_at_its_first_tensor(first: str) -> None:
+    """ml_dtypes (bfloat16's numpy dtype; its import alone took longer than the rest of
+    ``import gentf``) is imported at the first bfloat16 tensor, however it comes first: a
+    reply's tensor to decode, a user's bfloat16 array, or the type by name."""
+    pytest.importorskip("ml_dtypes")
+    proc = _run_python(f"""
+        import json, sys
+        import numpy as np
+        import gentf
+        from gentf.v1 import tensor_pb2
+        from gentf.wire import DTYPES, as_dtype, decode_tensor, encode_tensor
+        imported_with_gentf = "ml_dtypes" in sys.modules
+        wire = bytes.fromhex("{_BF16_BYTES}")
+        first = "{first}"
+        if first == "decode":
+            arr = decode_tensor(tensor_pb2.Tensor(dtype=14, shape=[4], content=wire))
+        elif first == "numpy_dtype":
+            import ml_dtypes
+            arr = np.frombuffer(wire, dtype=np.dtype(ml_dtypes.bfloat16).newbyteorder("<"))
+            arr = arr.astype(ml_dtypes.bfloat16)
+            assert as_dtype(arr.dtype) is DTYPES["bfloat16"]
+        else:
+            arr = np.asarray([1.0, 2.0, -1.5, 0.0], dtype=DTYPES["bfloat16"].as_numpy_dtype)
+            arr[3] = np.frombuffer(bytes.fromhex("0100"), dtype=arr.dtype)[0]
+        import ml_dtypes
+        message = encode_tensor(arr)
+        back = decode_tensor(message)
+        print(json.dumps({{
+            "imported_with_gentf": imported_with_gentf,
+            "dtype": str(arr.dtype), "values": [float(v) for v in arr.astype(np.float64)],
+            "wire_dtype": int(message.dtype), "wire_bytes": bytes(message.content).hex()
+                                                          if message.content else None,
+            "back_same": bool(back.dtype == arr.dtype and back.tobytes() == arr.tobytes()),
+            "by_numpy": as_dtype(np.dtype(ml_dtypes.bfloat16)).name,
+            "as_numpy": str(DTYPES["bfloat16"].as_numpy_dtype)}}))
+    """)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["imported_with_gentf"] is False
+    assert out["dtype"] == "bfloat16" and out["as_numpy"] == "bfloat16"
+    assert out["values"] == [1.0, 2.0, -1.5, 2.0 ** -133]
+    assert out["wire_dtype"] == 14 and out["by_numpy"] == "bfloat16"
+    assert out["wire_bytes"] in (_BF16_BYTES, None)  # inline, or attached beside the message
+    assert out["back_same"] is True
 
 
 # ---- generated code is current --------------------------------------------------------------

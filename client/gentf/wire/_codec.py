@@ -118,7 +118,9 @@ def decode_tensor(message: tensor_pb2.Tensor, aligned: bool = True) -> np.ndarra
     """
     types = _NUMERIC.get(message.dtype)
     if types is None:
-        return _decode_other(message)
+        types = _late_numeric(message.dtype)
+        if types is None:
+            return _decode_other(message)
     npd, wire_dtype, name = types
     shape = tuple(message.shape)  # ints already
     blob_id = message.blob_id
@@ -140,12 +142,28 @@ def decode_tensor(message: tensor_pb2.Tensor, aligned: bool = True) -> np.ndarra
     return out.reshape(shape)
 
 
+def _numeric(d: DType) -> tuple[np.dtype[Any], np.dtype[Any], str]:
+    npd = d.as_numpy_dtype
+    return npd, npd if _LITTLE_ENDIAN or npd.itemsize == 1 else npd.newbyteorder("<"), d.name
+
+
 _NUMERIC: dict[int, tuple[np.dtype[Any], np.dtype[Any], str]] = {
-    d.enum: (d._np, d._np if _LITTLE_ENDIAN or d._np.itemsize == 1 else d._np.newbyteorder("<"),
-             d.name)
-    for d in DTYPES.values() if d._np is not None and d.name != "string"}
+    d.enum: _numeric(d) for d in DTYPES.values() if d._np is not None and d.name != "string"}
 """Wire enum -> (native numpy dtype, the wire's little-endian one, the name) of the numeric
-types."""
+types (bfloat16 added at its first tensor)."""
+
+
+def _late_numeric(enum: int) -> tuple[np.dtype[Any], np.dtype[Any], str] | None:
+    """:data:`_NUMERIC`'s entry for a type whose numpy dtype is looked up at first use
+    (bfloat16), added there; None for any other type missing from it."""
+    try:
+        d = as_dtype(int(enum))
+        types = _numeric(d) if d.name != "string" else None
+    except TypeError:
+        return None
+    if types is not None:
+        _NUMERIC[d.enum] = types
+    return types
 
 
 def _decode_other(message: tensor_pb2.Tensor) -> np.ndarray[Any, Any]:

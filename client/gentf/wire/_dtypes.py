@@ -25,11 +25,24 @@ class DType:
 
     @property
     def as_numpy_dtype(self) -> np.dtype[Any]:
-        """The numpy dtype; raises TypeError for types that carry no data."""
+        """The numpy dtype; raises TypeError for types that carry no data (and for
+        ``bfloat16`` when ml_dtypes, which defines it for numpy, is not installed)."""
         if self._np is None:
-            raise TypeError(f"dtype {self.name} has no numpy equivalent")
+            return self._late_numpy_dtype()
         result: np.dtype[Any] = self._np
         return result
+
+    def _late_numpy_dtype(self) -> np.dtype[Any]:
+        """The numpy dtype of a type whose module is imported at first use (bfloat16's,
+        ml_dtypes), registered for :func:`as_dtype`; TypeError when there is none."""
+        load = _LATE.get(self.name)
+        found = load() if load is not None else None
+        if found is None:
+            raise TypeError(f"dtype {self.name} has no numpy equivalent")
+        npd: np.dtype[Any] = np.dtype(found)
+        self._np = npd
+        _BY_NUMPY.setdefault(npd, self)
+        return npd
 
     @property
     def is_floating(self) -> bool:
@@ -69,12 +82,18 @@ class DType:
 
 
 def _bfloat16() -> Any:
+    """ml_dtypes' bfloat16, or None without ml_dtypes. Imported at the first bfloat16
+    tensor, not with gentf: with numpy 2.4, ``import ml_dtypes`` 0.7 registers its
+    types' ufunc loops for most of a second, longer than the rest of ``import gentf``."""
     try:
         import ml_dtypes
-
-        return ml_dtypes.bfloat16
     except ImportError:  # pragma: no cover - ml_dtypes comes with TensorFlow
         return None
+    return ml_dtypes.bfloat16
+
+
+_LATE = {"bfloat16": _bfloat16}
+"""The types whose numpy dtype is looked up at first use: name -> loader (None: none)."""
 
 
 _TABLE = [
@@ -93,7 +112,7 @@ _TABLE = [
     ("qint32", 13, None),
     ("qint16", 15, None),
     ("quint16", 16, None),
-    ("bfloat16", 14, _bfloat16()),
+    ("bfloat16", 14, None),  # numpy dtype from ml_dtypes, at first use (_LATE)
     ("uint16", 17, np.uint16),
     ("complex128", 18, np.complex128),
     ("float16", 19, np.float16),
@@ -151,4 +170,11 @@ def as_dtype(value: Any) -> DType:
     npd = npd.newbyteorder("=") if npd.byteorder not in ("=", "|") else npd
     if npd in _BY_NUMPY:
         return _BY_NUMPY[npd]
+    late = DTYPES.get(npd.name) if npd.name in _LATE else None
+    if late is not None and late._np is None:
+        try:
+            if late._late_numpy_dtype() == npd:
+                return late
+        except TypeError:
+            pass
     raise TypeError(f"numpy dtype {npd} has no gentf equivalent")
