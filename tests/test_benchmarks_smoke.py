@@ -1,6 +1,7 @@
 """Smoke tests of the benchmarks: each runs briefly and prints what it promises (bench_step.py:
 a finite median for each contender, its floors and ratios, the same numbers as JSON;
-bench_batcher.py, bench_cpu.py and bench_bulk.py: their rates and ratios)."""
+bench_batcher.py, bench_cpu.py and bench_bulk.py: their rates and ratios; bench_import.py:
+gentf's import time against its limit)."""
 
 from __future__ import annotations
 
@@ -86,6 +87,10 @@ def test_goal_verdicts_pair_the_rounds_and_count_those_meeting_the_limit() -> No
     r = verdict(Goal("rate", "a", ("b",), 0.35, at_least=True, rate=True), samples)
     assert r is not None and r["paired_median"] == pytest.approx(0.4) and r["rounds_met"] == 2
     assert verdict(Goal("missing", "a", ("nope",), 1.0), samples) is None
+    # a floor made of parts as the numerator (the floor through the proxy: b's rate over b + c's)
+    f = verdict(Goal("floor", ("b", "c"), ("b",), 0.92, at_least=True, rate=True), samples)
+    assert f is not None and f["paired_median"] == pytest.approx(0.5) and f["rounds_met"] == 0
+    assert f["ratio_of_medians"] == pytest.approx(5.0 / 10.0)
     run = {"models": {"softmax": {"samples_us": {
         "gentf_direct.step_1rt": [2.0, 2.0], "gentf_direct.bare_1rt": [1.0, 2.0]}}},
         "bulk_samples_us": {"bulk.gentf_up_64": [100.0], "bulk.grpc_up_64": [90.0]}}
@@ -170,3 +175,21 @@ def test_bench_bulk_prints_both_references() -> None:
         assert gentf > 0 and bare > 0 and into_array > 0
         assert ratio == pytest.approx(gentf / bare, abs=0.011)
         assert ratio_array == pytest.approx(gentf / into_array, abs=0.011)
+
+
+def test_bench_import_prints_gentf_against_the_limit() -> None:
+    """benchmarks/bench_import.py: a finite import time for gentf, its ratio to the 0.5 s
+    limit, and that it imported no ml_dtypes (installed here, with the worker)."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_import.py"), "--runs", "1",
+         "--modules", "gentf,numpy,no_such_module"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    m = re.search(r"import gentf\s+([0-9.]+)\s+\[[0-9.]+, [0-9.]+\]  / limit 0.5 s: ([0-9.]+); "
+                  r"ml_dtypes imported: (yes|no)", proc.stdout)
+    assert m is not None, proc.stdout
+    took, ratio = float(m.group(1)), float(m.group(2))
+    assert took > 0 and ratio == pytest.approx(took / 0.5, abs=0.006)
+    assert m.group(3) == "no"
+    assert re.search(r"import numpy\s+[0-9.]+", proc.stdout)
+    assert "import no_such_module" in proc.stdout and "(not installed)" in proc.stdout
