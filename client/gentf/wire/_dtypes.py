@@ -170,11 +170,10 @@ def as_dtype(value: Any) -> DType:
     npd = npd.newbyteorder("=") if npd.byteorder not in ("=", "|") else npd
     if npd in _BY_NUMPY:
         return _BY_NUMPY[npd]
-    late = DTYPES.get(npd.name) if npd.name in _LATE else None
-    if late is not None and late._np is None:
+    if npd.name in _LATE:  # bfloat16 before its first use: look its numpy dtype up now
         try:
-            if late._late_numpy_dtype() == npd:
-                return late
+            if DTYPES[npd.name].as_numpy_dtype == npd:
+                return DTYPES[npd.name]
         except TypeError:
             pass
     raise TypeError(f"numpy dtype {npd} has no gentf equivalent")
